@@ -1,0 +1,75 @@
+/**
+ * `COPY <write table> (cols) FROM STDIN` in large writes (DESIGN section 2, "Move"). The source
+ * side hands tuple-aligned chunks without the COPY binary header and trailer; this writer frames
+ * the stream (header first, trailer last) so chunks from any number of reads can be joined.
+ */
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from '../../native/codec-api.js';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import type { WriteContract } from './write-contract.js';
+
+export function copyInSql(contract: WriteContract): string {
+  const cols = contract.columns.map((c) => quoteIdent(c.name)).join(', ');
+  const fmt = contract.format === 'binary' ? ' (format binary)' : '';
+  return `copy ${quoteQualified(contract.writeTable)} (${cols}) from stdin${fmt}`;
+}
+
+export class CopyInWriter {
+  private readonly stream: ReturnType<typeof copyFrom>;
+  private failure: Error | null = null;
+  private readonly finished: Promise<void>;
+  bytesWritten = 0;
+
+  private constructor(client: pg.Client, contract: WriteContract) {
+    this.stream = client.query(copyFrom(copyInSql(contract)));
+    this.finished = new Promise((resolve, reject) => {
+      this.stream.on('finish', resolve);
+      this.stream.on('error', (e: Error) => {
+        this.failure ??= e;
+        reject(e);
+      });
+    });
+    this.finished.catch(() => {});
+    if (contract.format === 'binary') this.stream.write(Buffer.from(COPY_BINARY_HEADER));
+  }
+
+  static open(client: pg.Client, contract: WriteContract): CopyInWriter {
+    return new CopyInWriter(client, contract);
+  }
+
+  /** Writes one chunk; resolves once the socket can take more (backpressure). */
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.bytesWritten += bytes.length;
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (!this.stream.write(buf)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = () => {
+          this.stream.off('error', onError);
+          resolve();
+        };
+        const onError = (e: Error) => {
+          this.stream.off('drain', onDrain);
+          reject(e);
+        };
+        this.stream.once('drain', onDrain);
+        this.stream.once('error', onError);
+      });
+    }
+  }
+
+  /** Ends the COPY; resolves with the row count the server reports. */
+  async finish(format: 'binary' | 'text'): Promise<number> {
+    if (this.failure) throw this.failure;
+    if (format === 'binary') this.stream.write(Buffer.from(COPY_BINARY_TRAILER));
+    this.stream.end();
+    await this.finished;
+    return Number(this.stream.rowCount ?? 0);
+  }
+
+  /** Aborts the COPY (CopyFail): the server rolls the statement back. */
+  abort(reason: string): void {
+    this.stream.destroy(new Error(reason));
+  }
+}

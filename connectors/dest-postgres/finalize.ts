@@ -1,0 +1,64 @@
+/**
+ * Leader-side completion of a stream after every shard has committed (DESIGN section 2,
+ * "Finish"): replace swaps the staging table into place, upsert merges staging into the target.
+ * Each is one transaction: a failure leaves the target as it was.
+ */
+import type pg from 'pg';
+import { resolveTableOid } from '../postgres/catalog.js';
+import { queryError } from '../postgres/connection.js';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import { SQL_SECONDARY_INDEXES } from '../postgres/sql.js';
+import type { WriteContract } from './write-contract.js';
+
+export interface FinalizeResult {
+  /** Rows inserted or updated by an upsert merge; rows in the new table for replace. */
+  rowsAffected: number;
+}
+
+export async function finalizeStream(dest: pg.Client, contract: WriteContract): Promise<FinalizeResult> {
+  if (contract.writeMode === 'append' || !contract.staging) return { rowsAffected: 0 };
+  await dest.query('begin');
+  try {
+    const result = contract.writeMode === 'replace' ? await swapIn(dest, contract) : await mergeIn(dest, contract);
+    await dest.query('commit');
+    return result;
+  } catch (e) {
+    await dest.query('rollback').catch(() => {});
+    throw queryError(e, 'destination', `${contract.stream}: finishing ${contract.writeMode} into ${quoteQualified(contract.target)}`, { stream: contract.stream });
+  }
+}
+
+async function swapIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResult> {
+  const target = quoteQualified(c.target);
+  const existing = await resolveTableOid(dest, c.target);
+  let indexDefs: string[] = [];
+  if (existing) {
+    // Take the lock first so readers see either the old table or the new one, never neither.
+    await dest.query(`lock table ${target} in access exclusive mode`);
+    indexDefs = (await dest.query(SQL_SECONDARY_INDEXES, [existing.oid])).rows.map((r) => r.def as string);
+    await dest.query(`drop table ${target}`);
+  }
+  await dest.query(`alter table ${quoteQualified(c.staging!)} rename to ${quoteIdent(c.target.table)}`);
+  if (c.key.length) await dest.query(`alter table ${target} add primary key (${c.key.map(quoteIdent).join(', ')})`);
+  for (const def of indexDefs) await dest.query(def);
+  const n = await dest.query(`select count(*)::int8 as n from ${target}`);
+  return { rowsAffected: Number(n.rows[0].n) };
+}
+
+async function mergeIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResult> {
+  const cols = c.columns.map((x) => quoteIdent(x.name));
+  const keySet = new Set(c.key);
+  const updates = c.columns.filter((x) => !keySet.has(x.name)).map((x) => `${quoteIdent(x.name)} = excluded.${quoteIdent(x.name)}`);
+  const action = updates.length ? `do update set ${updates.join(', ')}` : 'do nothing';
+  const r = await dest.query(
+    `insert into ${quoteQualified(c.target)} (${cols.join(', ')}) select ${cols.join(', ')} from ${quoteQualified(c.staging!)} ` +
+      `on conflict (${c.key.map(quoteIdent).join(', ')}) ${action}`,
+  );
+  await dest.query(`drop table ${quoteQualified(c.staging!)}`);
+  return { rowsAffected: r.rowCount ?? 0 };
+}
+
+/** Drops a stream's staging table after a failed run, leaving the target untouched. */
+export async function cleanupStream(dest: pg.Client, contract: WriteContract): Promise<void> {
+  if (contract.staging) await dest.query(`drop table if exists ${quoteQualified(contract.staging)}`).catch(() => {});
+}

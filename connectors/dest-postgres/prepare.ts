@@ -1,0 +1,175 @@
+/**
+ * Leader-side destination setup for one stream (DESIGN section 2, "Prepare"): schema, user types,
+ * the target table with the source's exact types, the staging table, and the WriteContract.
+ * Runs in one transaction: a failure leaves the destination as it was. Workers never run DDL.
+ *
+ * Replace never touches an existing target here: workers fill a staging table and `finalizeStream`
+ * swaps it in with one transaction, so a crash before the swap leaves the old table intact.
+ */
+import type pg from 'pg';
+import { RbError } from '../../engine/errors.js';
+import { copyFormatFor, discoverTable, resolveTableOid, type ColumnInfo, type TableInfo } from '../postgres/catalog.js';
+import { queryError } from '../postgres/connection.js';
+import { displayName, quoteIdent, quoteQualified, type QualifiedName } from '../postgres/identifiers.js';
+import { TypePlanner, createUserTypes } from './type-ddl.js';
+import type { ContractColumn, LoadMethod, WriteContract, WriteMode } from './write-contract.js';
+
+export interface SchemaEvolutionPolicy {
+  new_column: 'add' | 'ignore' | 'fail';
+  removed_column: 'ignore' | 'fail';
+  type_change: 'coerce' | 'fail' | 'null';
+  nullability_change: 'allow' | 'fail';
+}
+
+export interface PrepareInput {
+  stream: string;
+  source: TableInfo;
+  /** The projected source columns, in output order. */
+  columns: ColumnInfo[];
+  target: QualifiedName;
+  writeMode: WriteMode;
+  /** Configured key (destination.primary_key or the stream's), else the source's primary key. */
+  key: string[];
+  loadMethod: LoadMethod;
+  schemaEvolution: SchemaEvolutionPolicy;
+}
+
+/** Staging table name: deterministic per target, within PostgreSQL's 63-byte identifier limit. */
+export function stagingName(target: QualifiedName, suffix: string): QualifiedName {
+  const tail = `__rb_${suffix}`;
+  let base = target.table;
+  while (Buffer.byteLength(base + tail) > 63) base = base.slice(0, -1);
+  return { schema: target.schema, table: base + tail };
+}
+
+export async function prepareStream(dest: pg.Client, source: pg.Client, input: PrepareInput): Promise<WriteContract> {
+  const { stream, target } = input;
+  const fail = (msg: string) => new RbError('dest_prepare', `${stream}: ${msg}`, { stream });
+  if (input.writeMode === 'upsert' && input.key.length === 0) {
+    throw new RbError('config_invalid', `destination.primary_key: required for write_mode upsert (stream ${stream} has no primary key to default to)`, { stream });
+  }
+  for (const k of input.key) {
+    if (!input.columns.some((c) => c.name === k)) throw fail(`key column ${JSON.stringify(k)} is not among the stream's columns`);
+  }
+
+  const planner = new TypePlanner(source);
+  await planner.addColumns(input.columns);
+  const typeDefs = planner.definitions();
+  const columns: ContractColumn[] = [];
+  for (const c of input.columns) columns.push({ name: c.name, sourceTypeOid: c.typeOid, typeSql: await planner.typeSql(c.typeOid, c.typeName) });
+
+  let format = copyFormatFor(input.columns);
+  let targetCreated = false;
+  await dest.query('begin');
+  try {
+    await dest.query(`create schema if not exists ${quoteIdent(target.schema)}`);
+    await createUserTypes(dest, typeDefs);
+    const existing = await resolveTableOid(dest, target);
+    if (existing && input.writeMode !== 'replace') {
+      // Replace builds a new table from the source's schema; the others write into this one.
+      const destInfo = await discoverTable(dest, target);
+      format = await reconcileExisting(dest, input, destInfo, columns, format);
+      if (input.writeMode === 'upsert' && !hasUniqueKey(destInfo, input.key)) {
+        throw fail(`write_mode upsert needs a primary key or unique constraint on (${input.key.join(', ')}) in ${displayName(target)}; the table has none`);
+      }
+    }
+    let staging: QualifiedName | null = null;
+    if (input.writeMode === 'append') {
+      if (!existing) {
+        // Append keeps every row it is given (twice when run twice): no key on a table it creates.
+        await dest.query(createTableSql(target, columns, [], input.columns));
+        targetCreated = true;
+      }
+    } else if (input.writeMode === 'replace') {
+      staging = stagingName(target, 'replace');
+      await dest.query(`drop table if exists ${quoteQualified(staging)}`);
+      // No indexes while loading: the primary key is added in the swap transaction.
+      await dest.query(createTableSql(staging, columns, [], input.columns));
+      targetCreated = !existing;
+    } else {
+      if (!existing) {
+        await dest.query(createTableSql(target, columns, input.key, input.columns));
+        targetCreated = true;
+      }
+      staging = stagingName(target, 'upsert');
+      await dest.query(`drop table if exists ${quoteQualified(staging)}`);
+      await dest.query(`create unlogged table ${quoteQualified(staging)} (${columns.map((c) => `${quoteIdent(c.name)} ${c.typeSql}`).join(', ')})`);
+    }
+    await dest.query('commit');
+    return {
+      stream,
+      target,
+      writeTable: staging ?? target,
+      staging,
+      targetCreated,
+      columns,
+      writeMode: input.writeMode,
+      key: input.key,
+      format,
+      loadMethod: input.loadMethod,
+    };
+  } catch (e) {
+    await dest.query('rollback').catch(() => {});
+    if (e instanceof RbError) throw e;
+    throw queryError(e, 'destination', `${stream}: preparing ${displayName(target)}`, { stream });
+  }
+}
+
+export function createTableSql(name: QualifiedName, columns: readonly ContractColumn[], key: readonly string[], source: readonly ColumnInfo[]): string {
+  const defs = columns.map((c, i) => `${quoteIdent(c.name)} ${c.typeSql}${source[i]?.notNull ? ' not null' : ''}`);
+  if (key.length) defs.push(`primary key (${key.map(quoteIdent).join(', ')})`);
+  return `create table ${quoteQualified(name)} (${defs.join(', ')})`;
+}
+
+function hasUniqueKey(t: TableInfo, key: readonly string[]): boolean {
+  const want = [...key].sort().join('\u0000');
+  return [t.primaryKey, ...t.uniqueKeys].some((k) => k.length > 0 && [...k].sort().join('\u0000') === want);
+}
+
+/**
+ * The target already exists: check it against the stream's columns under the schema-evolution
+ * policy. New columns are added (or the run fails); a type difference either fails or switches
+ * the table to text COPY so PostgreSQL coerces values through the types' input functions.
+ */
+async function reconcileExisting(
+  dest: pg.Client,
+  input: PrepareInput,
+  destInfo: TableInfo,
+  columns: ContractColumn[],
+  format: 'binary' | 'text',
+): Promise<'binary' | 'text'> {
+  const policy = input.schemaEvolution;
+  const byName = new Map(destInfo.columns.map((c) => [c.name, c]));
+  for (let i = 0; i < columns.length; i++) {
+    const c = columns[i];
+    const d = byName.get(c.name);
+    if (!d) {
+      if (policy.new_column === 'fail') throw new RbError('dest_prepare', `${input.stream}: column ${JSON.stringify(c.name)} is missing in ${displayName(input.target)} (schema_evolution.new_column: fail)`, { stream: input.stream });
+      if (policy.new_column === 'add') {
+        await dest.query(`alter table ${quoteQualified(input.target)} add column ${quoteIdent(c.name)} ${c.typeSql}`);
+        continue;
+      }
+      // ignore: drop the column from what we write.
+      columns.splice(i, 1);
+      input.columns.splice(i, 1);
+      i--;
+      continue;
+    }
+    if (normalizeType(d.typeName) !== normalizeType(c.typeSql)) {
+      if (policy.type_change === 'fail') {
+        throw new RbError('dest_prepare', `${input.stream}: column ${JSON.stringify(c.name)} is ${c.typeSql} in the source but ${d.typeName} in ${displayName(input.target)} (schema_evolution.type_change: fail)`, { stream: input.stream });
+      }
+      format = 'text';
+    }
+  }
+  if (policy.removed_column === 'fail') {
+    const names = new Set(columns.map((c) => c.name));
+    const extra = destInfo.columns.filter((d) => !names.has(d.name) && !d.generated);
+    if (extra.length) throw new RbError('dest_prepare', `${input.stream}: ${displayName(input.target)} has columns the source does not send: ${extra.map((e) => e.name).join(', ')} (schema_evolution.removed_column: fail)`, { stream: input.stream });
+  }
+  return format;
+}
+
+function normalizeType(t: string): string {
+  return t.replace(/"/g, '').replace(/^public\./, '').toLowerCase();
+}

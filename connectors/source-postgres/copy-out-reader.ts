@@ -1,0 +1,273 @@
+/**
+ * COPY ... TO STDOUT reader that takes the socket over from node-postgres for the duration of the
+ * COPY and strips CopyData framing in bulk (DESIGN section 6): the server sends one CopyData
+ * message per row; instead of one JS event per row we copy the payloads of every complete message
+ * in a socket chunk into one large contiguous buffer (`codecs.deframeCopyData`).
+ *
+ * Protocol (PostgreSQL docs "COPY Operations"):
+ *   'H' CopyOutResponse, then 'd' CopyData*, then 'c' CopyDone, then 'C' CommandComplete, 'Z'.
+ *   'N' NoticeResponse, 'S' ParameterStatus and 'A' NotificationResponse may be interspersed.
+ *   An 'E' ErrorResponse may arrive at any point: we hand the bytes from there back to pg,
+ *   which parses it and calls `handleError`.
+ * After CopyDone the socket goes back to pg (its 'data' listener) with the unread bytes, so pg
+ * sees CommandComplete and ReadyForQuery and the query completes normally.
+ *
+ * Consumption is pull-based (`for await`): while the consumer is busy we stop reading the socket,
+ * so TCP backpressure reaches the server.
+ */
+import type { Socket } from 'node:net';
+import { codecs } from '../../native/index.js';
+
+interface PgConnection {
+  stream: Socket;
+  query(text: string): void;
+}
+
+const MSG_COPY_DONE = 0x63; // 'c'
+const MSG_ERROR = 0x45; // 'E'
+
+export interface CopyOutReaderOptions {
+  /** Target size of each chunk handed to the consumer. */
+  chunkBytes?: number;
+  /**
+   * How rows are framed. 'binary': the COPY binary header and trailer are stripped and chunks
+   * hold whole tuples of `fieldCount` fields; 'text': chunks hold whole lines.
+   */
+  format: 'binary' | 'text';
+  fieldCount: number;
+}
+
+/** A tuple-aligned piece of the COPY stream: whole rows only, no header or trailer. */
+export interface CopyChunk {
+  bytes: Buffer;
+  rows: number;
+}
+
+export class CopyOutReader implements AsyncIterable<CopyChunk> {
+  readonly text: string;
+  /** Rows reported by CommandComplete (`COPY n`), set when the query completes. */
+  rowCount = -1;
+  /** Row bytes delivered so far (without COPY header/trailer). */
+  bytesRead = 0;
+  /** Rows delivered so far. */
+  rowsRead = 0;
+
+  private readonly chunkBytes: number;
+  private readonly format: 'binary' | 'text';
+  private readonly fieldCount: number;
+  /** Start of `out`'s rows (past the header in the first buffer). */
+  private rowStart = -1;
+  /** End of the complete rows found so far in `out`. */
+  private scanPos = 0;
+  private scanRows = 0;
+  private sawTrailer = false;
+  private connection?: PgConnection;
+  private pgDataHandler?: (chunk: Buffer) => void;
+  private leftover: Buffer | null = null;
+  private out: Buffer;
+  private outLen = 0;
+  private ready: CopyChunk[] = [];
+  private finished = false;
+  private copyDone = false;
+  private error: Error | null = null;
+  private waiter: (() => void) | null = null;
+  private readonly onReadable = () => this.wake();
+  private completed!: Promise<void>;
+  private resolveCompleted!: () => void;
+  private rejectCompleted!: (e: Error) => void;
+
+  constructor(text: string, opts: CopyOutReaderOptions) {
+    this.text = text;
+    this.format = opts.format;
+    this.fieldCount = opts.fieldCount;
+    this.rowStart = opts.format === 'binary' ? -1 : 0;
+    this.chunkBytes = opts.chunkBytes ?? 4 << 20;
+    this.out = Buffer.allocUnsafe(this.chunkBytes);
+    this.completed = new Promise((resolve, reject) => {
+      this.resolveCompleted = resolve;
+      this.rejectCompleted = reject;
+    });
+    this.completed.catch(() => {});
+  }
+
+  /** Called by pg when the query is dispatched. */
+  submit(connection: PgConnection): void {
+    this.connection = connection;
+    const stream = connection.stream;
+    const listeners = stream.listeners('data') as Array<(chunk: Buffer) => void>;
+    if (listeners.length !== 1) throw new Error(`copy-out: expected one data listener on the socket, found ${listeners.length}`);
+    this.pgDataHandler = listeners[0];
+    stream.removeListener('data', this.pgDataHandler);
+    stream.pause();
+    stream.on('readable', this.onReadable);
+    connection.query(this.text);
+  }
+
+  // pg's Submittable callbacks.
+  handleError(err: Error): void {
+    this.error = err;
+    this.finished = true;
+    this.rejectCompleted(err);
+    this.wake();
+  }
+
+  handleCommandComplete(msg: { text?: string }): void {
+    const m = /COPY (\d+)/.exec(msg?.text ?? '');
+    if (m) this.rowCount = Number(m[1]);
+  }
+
+  handleReadyForQuery(): void {
+    this.finished = true;
+    if (this.error) this.rejectCompleted(this.error);
+    else this.resolveCompleted();
+    this.wake();
+  }
+
+  /** Resolves when the server has completed the COPY (after the last chunk). */
+  done(): Promise<void> {
+    return this.completed;
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+
+  private detach(rest: Buffer): void {
+    const conn = this.connection!;
+    conn.stream.removeListener('readable', this.onReadable);
+    conn.stream.on('data', this.pgDataHandler!);
+    if (rest.length) this.pgDataHandler!(rest);
+    // pg's handler may pause on a full parser; resume once it has run.
+    process.nextTick(() => conn.stream.resume());
+  }
+
+  /** Advances `scanPos` over the complete rows in `out`. */
+  private scan(): void {
+    if (this.rowStart < 0) {
+      const h = codecs.copyHeaderLength(this.out.subarray(0, this.outLen), 0);
+      if (h < 0) return;
+      this.rowStart = h;
+      this.scanPos = h;
+    }
+    if (this.format === 'binary') {
+      if (this.sawTrailer) return;
+      const r = codecs.copyScan(this.out.subarray(0, this.outLen), this.scanPos, this.fieldCount);
+      this.scanRows += r.rows;
+      if (r.done) {
+        this.sawTrailer = true;
+        this.scanPos = r.end - 2; // rows end before the 2-byte trailer
+      } else this.scanPos = r.end;
+    } else {
+      const last = this.out.lastIndexOf(0x0a, this.outLen - 1);
+      if (last < this.scanPos) return;
+      let n = 0;
+      for (let i = this.out.indexOf(0x0a, this.scanPos); i !== -1 && i <= last; i = this.out.indexOf(0x0a, i + 1)) n++;
+      this.scanRows += n;
+      this.scanPos = last + 1;
+    }
+  }
+
+  /**
+   * Hands the complete rows in `out` to the consumer and moves the incomplete tail (usually less
+   * than one row) to the start of a fresh buffer of at least `minBytes`.
+   */
+  private flushOut(minBytes = 0): void {
+    this.scan();
+    const start = Math.max(this.rowStart, 0);
+    const tailStart = this.rowStart < 0 ? 0 : this.sawTrailer ? this.outLen : this.scanPos;
+    const tail = this.outLen - tailStart;
+    // A row larger than the buffer: grow geometrically so huge values are not copied repeatedly.
+    const grow = tail > this.out.length >>> 1 ? this.out.length * 2 : 0;
+    const next = Buffer.allocUnsafe(Math.max(this.chunkBytes, minBytes + tail, grow));
+    if (tail > 0) this.out.copy(next, 0, tailStart, this.outLen);
+    if (this.scanPos > start) {
+      this.ready.push({ bytes: this.out.subarray(start, this.scanPos), rows: this.scanRows });
+      this.bytesRead += this.scanPos - start;
+      this.rowsRead += this.scanRows;
+    }
+    this.out = next;
+    this.outLen = tail;
+    if (this.rowStart >= 0) this.rowStart = 0;
+    this.scanPos = 0;
+    this.scanRows = 0;
+  }
+
+  private finish(): void {
+    this.flushOut();
+    if (this.outLen !== 0 && !this.sawTrailer) {
+      this.error ??= new Error(`copy-out: stream ended inside a row (${this.outLen} bytes left over)`);
+    }
+    this.copyDone = true;
+  }
+
+  /** Consumes one socket chunk; returns false once the COPY stream is over (socket handed back). */
+  private consume(chunk: Buffer): boolean {
+    let buf = chunk;
+    if (this.leftover) {
+      buf = Buffer.concat([this.leftover, chunk]);
+      this.leftover = null;
+    }
+    let off = 0;
+    while (off < buf.length) {
+      const room = this.out.length - this.outLen;
+      // Payloads never exceed their framed input: make room for all of it.
+      if (room < buf.length - off) this.flushOut(buf.length - off);
+      const r = codecs.deframeCopyData(buf, off, this.out, this.outLen);
+      off += r.consumed;
+      this.outLen += r.written;
+      if (!r.stop) break; // incomplete message at `off`
+      // A non-CopyData message starts at `off`.
+      const type = buf[off];
+      if (type === MSG_ERROR) {
+        this.copyDone = true;
+        this.detach(buf.subarray(off));
+        return false;
+      }
+      if (buf.length - off < 5) break;
+      const len = buf.readInt32BE(off + 1);
+      if (buf.length - off < 1 + len) break;
+      off += 1 + len;
+      if (type === MSG_COPY_DONE) {
+        this.finish();
+        this.detach(buf.subarray(off));
+        return false;
+      }
+      // 'H' CopyOutResponse, 'N' NoticeResponse, 'S' ParameterStatus, 'A': nothing to do.
+    }
+    if (off < buf.length) this.leftover = Buffer.from(buf.subarray(off));
+    this.scan();
+    if (this.scanPos - Math.max(this.rowStart, 0) >= this.chunkBytes >>> 1) this.flushOut();
+    return true;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<CopyChunk> {
+    for (;;) {
+      if (this.ready.length) {
+        yield this.ready.shift()!;
+        continue;
+      }
+      if (this.error) {
+        await this.completed.catch(() => {});
+        throw this.error;
+      }
+      if (this.copyDone) {
+        await this.completed;
+        return;
+      }
+      const stream = this.connection?.stream;
+      let chunk: Buffer | null;
+      if (stream) {
+        while (this.ready.length === 0 && !this.copyDone && (chunk = stream.read() as Buffer | null) !== null) {
+          if (!this.consume(chunk)) break;
+        }
+      }
+      if (this.ready.length || this.copyDone || this.error) continue;
+      if (this.finished) return;
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+      });
+    }
+  }
+}

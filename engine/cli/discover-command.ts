@@ -1,0 +1,66 @@
+/**
+ * `rb discover <pipeline.yaml>`: for each source table in the chosen schemas, its columns with
+ * exact types, nullability, primary key, estimated rows and size, and how it can be sharded.
+ */
+import { discoverTable, type TableInfo } from '../../connectors/postgres/catalog.js';
+import { connect, resolveEndpoint } from '../../connectors/postgres/connection.js';
+import { displayName, parseQualifiedName } from '../../connectors/postgres/identifiers.js';
+import { SQL_LIST_TABLES } from '../../connectors/postgres/sql.js';
+import { loadPipelineConfig } from '../config/index.js';
+import { RbError } from '../errors.js';
+import { shardKeyFor, shardMinBytes } from '../plan/plan-shards.js';
+import { formatBytes, formatCount, printError, table } from './output.js';
+
+export async function discoverCommand(file: string, o: { json?: boolean; schema?: string[] }): Promise<number> {
+  try {
+    const config = loadPipelineConfig(file);
+    const schemas = o.schema?.length ? o.schema : [...new Set(config.source.streams.map((s) => parseQualifiedName(s.name).schema))];
+    const src = await connect(await resolveEndpoint(config.source.config, 'source'), 'source', 'rb discover');
+    try {
+      const names = (await src.query(SQL_LIST_TABLES, [schemas])).rows as Array<{ schema: string; name: string }>;
+      const tables: TableInfo[] = [];
+      for (const n of names) tables.push(await discoverTable(src, { schema: n.schema, table: n.name }));
+      const out = tables.map(describe);
+      if (o.json) process.stdout.write(`${JSON.stringify({ schemas, tables: out })}\n`);
+      else printTables(out);
+    } finally {
+      await src.end().catch(() => {});
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof RbError) {
+      printError(e, !!o.json);
+      return e.exitCode;
+    }
+    throw e;
+  }
+}
+
+function describe(t: TableInfo) {
+  const key = shardKeyFor(t);
+  const small = t.relationBytes < shardMinBytes();
+  return {
+    name: displayName(t.name),
+    schema: t.name.schema,
+    table: t.name.table,
+    estimated_rows: t.estimatedRows,
+    size_bytes: t.totalBytes,
+    primary_key: t.primaryKey,
+    shardable: !small,
+    shard_key: key ?? 'ctid',
+    shard_note: small ? `one shard (under ${formatBytes(shardMinBytes())})` : key ? `integer ranges on ${key}` : 'ctid block ranges',
+    copy_format: t.columns.every((c) => c.binaryPortable) ? 'binary' : 'text',
+    columns: t.columns.map((c) => ({ name: c.name, type: c.typeName, nullable: !c.notNull, generated: c.generated, identity: c.identity, binary_portable: c.binaryPortable })),
+  };
+}
+
+function printTables(tables: ReturnType<typeof describe>[]): void {
+  for (const t of tables) {
+    process.stdout.write(
+      `\n${t.name}  ~${formatCount(t.estimated_rows)} rows, ${formatBytes(t.size_bytes)}; key (${t.primary_key.join(', ') || 'none'}); ${t.shard_note}; COPY ${t.copy_format}\n`,
+    );
+    const rows = t.columns.map((c) => [c.name, c.type, c.nullable ? 'null' : 'not null', [c.generated ? 'generated' : '', c.identity ? 'identity' : '', t.primary_key.includes(c.name) ? 'pk' : ''].filter(Boolean).join(' ')]);
+    process.stdout.write(`${table(['column', 'type', 'nullable', 'notes'], rows).replace(/^/gm, '  ')}\n`);
+  }
+  if (tables.length === 0) process.stdout.write('no tables found\n');
+}

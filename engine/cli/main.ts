@@ -1,0 +1,101 @@
+/**
+ * rb's command line (DESIGN section 11). commander parses arguments (a well-kept library rather
+ * than a hand-written parser); each command lives in its own file and returns an exit code:
+ *   0 ok, 1 internal, 2 bad config or arguments, 3 source error, 4 destination error, 5 data error.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { nativeStatus } from '../../native/index.js';
+import { EXIT_CONFIG, EXIT_INTERNAL, RbError } from '../errors.js';
+import { checkCommand } from './check-command.js';
+import { demoCommand } from './demo-command.js';
+import { discoverCommand } from './discover-command.js';
+import { printError } from './output.js';
+import { parseParallelism } from './parallelism-arg.js';
+import { runCommand } from './run-command.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function versionLine(): string {
+  return `rb ${pkg.version} (codecs: ${nativeStatus.impl} — ${nativeStatus.reason}; node ${process.version})`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command()
+    .name('rb')
+    .description('Move data between PostgreSQL databases at the speed of the wire.')
+    .version(versionLine(), '-V, --version')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError('(run rb --help for usage)');
+
+  const parallelismOption = () =>
+    new Option('-p, --parallelism <auto|N>', 'worker threads: auto or an integer >= 1 (overrides resources.parallelism)').argParser(parseParallelism);
+
+  program
+    .command('run')
+    .description('run a pipeline')
+    .argument('<pipeline.yaml>', 'pipeline file')
+    .addOption(parallelismOption())
+    .option('--json', 'print one JSON object with the result on stdout')
+    .action(async (file: string, o: { parallelism?: 'auto' | number; json?: boolean }) => {
+      exitCode = await runCommand(file, o);
+    });
+
+  program
+    .command('check')
+    .description('validate a pipeline file, then connectivity and privileges')
+    .argument('<pipeline.yaml>', 'pipeline file')
+    .option('--json', 'print the checks as JSON')
+    .action(async (file: string, o: { json?: boolean }) => {
+      exitCode = await checkCommand(file, o);
+    });
+
+  program
+    .command('discover')
+    .description("list the source's tables: columns, exact types, keys, size, how they can be sharded")
+    .argument('<pipeline.yaml>', 'pipeline file (its source is discovered)')
+    .option('--schema <name...>', 'schemas to list (default: the schemas of the configured streams)')
+    .option('--json', 'print JSON')
+    .action(async (file: string, o: { json?: boolean; schema?: string[] }) => {
+      exitCode = await discoverCommand(file, o);
+    });
+
+  program
+    .command('demo')
+    .description('seed a sample shop dataset in the embedded PostgreSQL and copy it with rb')
+    .option('--reset', 'stop and delete the embedded cluster under .rb/ first')
+    .addOption(parallelismOption())
+    .option('--json', 'print the run result as JSON')
+    .action(async (o: { reset?: boolean; json?: boolean; parallelism?: 'auto' | number }) => {
+      exitCode = await demoCommand(o);
+    });
+
+  program
+    .command('bench')
+    .description('measure throughput against the raw psql COPY pipe, pgcopydb and a Node pipe')
+    .allowUnknownOption(true)
+    .helpOption(false)
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      const { benchMain } = await import('../../bench/cli.js');
+      exitCode = await benchMain(args);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return EXIT_CONFIG;
+    }
+    if (e instanceof RbError) {
+      printError(e, false);
+      return e.exitCode;
+    }
+    process.stderr.write(`rb: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return EXIT_INTERNAL;
+  }
+  return exitCode;
+}

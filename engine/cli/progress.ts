@@ -1,0 +1,55 @@
+/**
+ * Progress bars on stderr (only when stderr is a TTY): one bar per stream with rows, rows/s and
+ * an ETA from the source's size estimate.
+ */
+import cliProgress from 'cli-progress';
+import type { ShardProgress } from '../runtime/shard-task.js';
+
+export class RunProgress {
+  private readonly multibar: cliProgress.MultiBar | null;
+  private readonly bars = new Map<string, cliProgress.SingleBar>();
+  private readonly shardRows = new Map<string, Map<number, number>>();
+  private readonly started = performance.now();
+
+  constructor(enabled: boolean) {
+    this.multibar = enabled
+      ? new cliProgress.MultiBar(
+          {
+            stream: process.stderr,
+            clearOnComplete: false,
+            hideCursor: true,
+            format: ' {name} |{bar}| {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}',
+            etaBuffer: 50,
+            fps: 5,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  }
+
+  plan(streams: Array<{ name: string; estimatedRows: number }>): void {
+    if (!this.multibar) return;
+    const width = Math.max(...streams.map((s) => s.name.length));
+    for (const s of streams) {
+      this.bars.set(s.name, this.multibar.create(Math.max(1, s.estimatedRows), 0, { name: s.name.padEnd(width), rate: 0 }));
+      this.shardRows.set(s.name, new Map());
+    }
+  }
+
+  update(p: ShardProgress): void {
+    const bar = this.bars.get(p.stream);
+    if (!bar) return;
+    const shards = this.shardRows.get(p.stream)!;
+    shards.set(p.shardIndex, p.rows);
+    let rows = 0;
+    for (const v of shards.values()) rows += v;
+    const secs = (performance.now() - this.started) / 1000;
+    // Estimates (pg_class.reltuples) can be low: grow the total rather than overflow the bar.
+    if (rows > bar.getTotal()) bar.setTotal(rows);
+    bar.update(rows, { rate: Math.round(rows / Math.max(secs, 0.001)).toLocaleString('en-US') });
+  }
+
+  stop(): void {
+    this.multibar?.stop();
+  }
+}

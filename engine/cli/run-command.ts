@@ -1,0 +1,44 @@
+/** `rb run <pipeline.yaml>`: runs the pipeline, progress on stderr, summary or JSON at the end. */
+import { loadPipelineConfig } from '../config/index.js';
+import { RbError } from '../errors.js';
+import { exitCodeOf, runPipeline, type RunResult } from '../run/run-pipeline.js';
+import { formatBytes, formatCount, formatDuration, printError, table } from './output.js';
+import { RunProgress } from './progress.js';
+
+export async function runCommand(file: string, o: { parallelism?: 'auto' | number; json?: boolean }): Promise<number> {
+  let config;
+  try {
+    config = loadPipelineConfig(file);
+  } catch (e) {
+    if (e instanceof RbError) {
+      printError(e, !!o.json);
+      return e.exitCode;
+    }
+    throw e;
+  }
+  const progress = new RunProgress(!o.json && process.stderr.isTTY === true);
+  const result = await runPipeline(config, {
+    parallelism: o.parallelism,
+    log: (line) => process.stderr.write(`${line}\n`),
+    onPlanned: (streams) => progress.plan(streams),
+    onProgress: (p) => progress.update(p),
+  });
+  progress.stop();
+  if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else printSummary(result);
+  return exitCodeOf(result);
+}
+
+export function printSummary(r: RunResult): void {
+  if (r.status === 'failed' && r.error) {
+    printError(new RbError(r.error.code as RbError['code'], r.error.message, { stream: r.error.stream, shard: r.error.shard, pg: r.error.sqlstate ? { sqlstate: r.error.sqlstate } : undefined }), false);
+    return;
+  }
+  const rows = r.streams.map((s) => [s.name, s.target, formatCount(s.rows), formatBytes(s.bytes), String(s.shards), `${s.write_mode}/${s.load_method}/${s.format}`, formatDuration(s.duration_ms)]);
+  process.stdout.write(`${table(['stream', 'target', 'rows', 'bytes', 'shards', 'mode', 'time'], rows)}\n`);
+  const secs = r.duration_ms / 1000;
+  process.stdout.write(
+    `\n${r.pipeline}: ${formatCount(r.rows_written)} rows, ${formatBytes(r.bytes_written)} in ${formatDuration(r.duration_ms)} ` +
+      `(${formatCount(Math.round(r.rows_written / Math.max(secs, 0.001)))} rows/s; parallelism ${r.parallelism_effective} ${r.parallelism_mode}; codecs ${r.codecs})\n`,
+  );
+}

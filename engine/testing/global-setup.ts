@@ -1,0 +1,28 @@
+/**
+ * vitest global setup: one throw-away embedded PostgreSQL cluster per test run. Its connection is
+ * handed to test files through `provide`; each test takes its own databases (`engine/testing/pg.ts`).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { ensureCluster, resetCluster } from '../embedded/cluster.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgCluster: { host: string; port: number; user: string; password: string };
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const base = path.resolve('.rb', 'test-clusters');
+  const { mkdirSync, chmodSync } = await import('node:fs');
+  mkdirSync(base, { recursive: true });
+  chmodSync(base, 0o755);
+  const root = mkdtempSync(path.join(base, 'run-'));
+  const info = await ensureCluster(root);
+  project.provide('pgCluster', { host: info.host, port: info.port, user: info.user, password: info.password });
+  return async () => {
+    await resetCluster(root);
+    rmSync(root, { recursive: true, force: true });
+  };
+}

@@ -1,0 +1,1 @@
+create table public.nothing (id int primary key, v text);

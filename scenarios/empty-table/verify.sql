@@ -1,0 +1,1 @@
+select count(*) = 0 as ok from public.nothing;
