@@ -126,6 +126,8 @@ export function isRbError(e: unknown): e is RbError {
 export function pgErrorInfo(e: unknown): PgErrorInfo | undefined {
   if (!e || typeof e !== 'object') return undefined;
   const o = e as Record<string, unknown>;
+  // Node socket errors (EPIPE, ECONNRESET) also carry `code`; they have `syscall`/`errno`.
+  if ('syscall' in o || 'errno' in o) return undefined;
   if (typeof o.code !== 'string' || !/^[0-9A-Z]{5}$/.test(o.code)) return undefined;
   const info: PgErrorInfo = { sqlstate: o.code };
   for (const k of ['detail', 'hint', 'table', 'column', 'constraint', 'where'] as const) {

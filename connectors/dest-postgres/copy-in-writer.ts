@@ -18,6 +18,7 @@ export function copyInSql(contract: WriteContract): string {
 export class CopyInWriter {
   private readonly stream: ReturnType<typeof copyFrom>;
   private failure: Error | null = null;
+  private onError: (() => void) | null = null;
   private readonly finished: Promise<void>;
   bytesWritten = 0;
 
@@ -26,7 +27,9 @@ export class CopyInWriter {
     this.finished = new Promise((resolve, reject) => {
       this.stream.on('finish', resolve);
       this.stream.on('error', (e: Error) => {
-        this.failure ??= e;
+        // A server error (ErrorResponse) explains a socket error (EPIPE) that may arrive first.
+        if (!this.failure || (isSocketError(this.failure) && !isSocketError(e))) this.failure = e;
+        this.onError?.();
         reject(e);
       });
     });
@@ -36,6 +39,23 @@ export class CopyInWriter {
 
   static open(client: pg.Client, contract: WriteContract): CopyInWriter {
     return new CopyInWriter(client, contract);
+  }
+
+  /**
+   * The error to report: when the socket broke, give the server a moment to deliver the
+   * ErrorResponse that says why (e.g. 57P01 terminating connection due to administrator command).
+   */
+  async settledFailure(e: unknown): Promise<unknown> {
+    const first = this.failure ?? e;
+    if (!isSocketError(first as Error)) return first;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 250);
+      this.onError = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    return this.failure ?? e;
   }
 
   /** Writes one chunk; resolves once the socket can take more (backpressure). */
@@ -72,4 +92,8 @@ export class CopyInWriter {
   abort(reason: string): void {
     this.stream.destroy(new Error(reason));
   }
+}
+
+function isSocketError(e: Error | null | undefined): boolean {
+  return !!e && typeof e === 'object' && ('syscall' in e || 'errno' in e || /Connection terminated/i.test(e.message));
 }

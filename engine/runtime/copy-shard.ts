@@ -17,9 +17,10 @@ import { parseCopyTextRows } from '../../connectors/dest-postgres/copy-text.js';
 import { InsertWriter } from '../../connectors/dest-postgres/insert-writer.js';
 import { connect, queryError } from '../../connectors/postgres/connection.js';
 import { CopyOutReader, type CopyChunk } from '../../connectors/source-postgres/copy-out-reader.js';
+import { arrowToBatch, batchToArrow } from '../../native/arrow.js';
 import { codecs } from '../../native/index.js';
 import { codecForType } from '../../native/type-codecs.js';
-import { RbError } from '../errors.js';
+import { RbError, pgErrorInfo } from '../errors.js';
 import { AsyncQueue } from './async-queue.js';
 import type { ShardProgress, ShardResult, ShardTask } from './shard-task.js';
 
@@ -28,9 +29,17 @@ export interface ShardHooks {
   signal?: AbortSignal;
 }
 
+/** A failure that came from a server or its connection (as opposed to a bug of ours). */
+function isDatabaseSide(e: unknown): boolean {
+  if (pgErrorInfo(e)) return true;
+  const o = e as { syscall?: string; message?: string } | null;
+  return !!o && (typeof o.syscall === 'string' || /Connection terminated|connection.*(closed|ended)/i.test(o.message ?? ''));
+}
+
 export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promise<ShardResult> {
   const started = performance.now();
   const where = { stream: task.stream, shard: task.shardIndex };
+  const internal = (e: unknown) => new RbError('internal', `${task.stream} shard ${task.shardIndex}: ${e instanceof Error ? e.message : String(e)}`, { ...where, cause: e });
   let src: pg.Client | undefined;
   let dst: pg.Client | undefined;
   const onAbort = () => {
@@ -56,6 +65,13 @@ export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promis
     const reader = new CopyOutReader(task.copyOutSql, { format: task.contract.format, fieldCount, chunkBytes: task.chunkBytes });
     src.query(reader as unknown as pg.QueryConfig);
     const queue = new AsyncQueue<CopyChunk>(task.maxInflightChunks);
+    // Whichever stage fails first owns the error; the other stage's failure is its consequence.
+    let firstFailure: RbError | null = null;
+    const failWith = (e: unknown, role: 'source' | 'destination', doing: string): RbError => {
+      firstFailure ??= e instanceof RbError ? e : isDatabaseSide(e) ? queryError(e, role, `${task.stream} shard ${task.shardIndex}: ${doing}`, where) : internal(e);
+      queue.fail(firstFailure);
+      return firstFailure;
+    };
 
     // Source stage: pull chunks off the socket into the bounded queue.
     const produce = (async () => {
@@ -66,9 +82,7 @@ export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promis
         }
         queue.close();
       } catch (e) {
-        const err = e instanceof RbError ? e : queryError(e, 'source', `${task.stream} shard ${task.shardIndex}: reading`, where);
-        queue.fail(err);
-        throw err;
+        throw failWith(e, 'source', 'reading');
       }
     })();
     produce.catch(() => {});
@@ -90,16 +104,17 @@ export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promis
             if (task.delayPerChunkMs > 0) await new Promise((r) => setTimeout(r, task.delayPerChunkMs));
           }
         } catch (e) {
-          writer.abort(e instanceof Error ? e.message : String(e));
-          throw e;
+          const why = await writer.settledFailure(e);
+          writer.abort(why instanceof Error ? why.message : String(why));
+          throw why;
         }
-        const serverRows = await writer.finish(task.contract.format);
+        const serverRows = await writer.finish(task.contract.format).catch(async (e: unknown) => {
+          throw await writer.settledFailure(e);
+        });
         if (serverRows !== rows) {
           throw new RbError('internal', `${task.stream} shard ${task.shardIndex}: destination reports ${serverRows} rows, rb counted ${rows}`, where);
         }
       } else {
-        // apache-arrow is large: load it only on the decode path.
-        const { arrowToBatch, batchToArrow } = await import('../../native/arrow.js');
         const writer = new InsertWriter(dst, task.contract);
         const colCodecs = task.contract.columns.map((c) => codecForType(c.sourceTypeOid));
         const fields = task.contract.columns.map((c) => ({ name: c.name, typeOid: c.sourceTypeOid, typeName: c.typeSql }));
@@ -120,13 +135,7 @@ export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promis
         }
       }
     } catch (e) {
-      queue.fail(e instanceof Error ? e : new Error(String(e)));
-      // Prefer the source's error when the source failed first (the writer then sees a closed queue).
-      const srcErr = await produce.then(() => null, (x: unknown) => x);
-      if (srcErr && !(e instanceof RbError && e.code === 'source_query')) {
-        if (!(srcErr instanceof RbError && srcErr.code === 'cancelled')) throw srcErr;
-      }
-      throw e instanceof RbError ? e : queryError(e, 'destination', `${task.stream} shard ${task.shardIndex}: writing`, where);
+      throw failWith(e, 'destination', 'writing');
     }
     await produce;
     if (reader.rowCount >= 0 && reader.rowCount !== rows) {

@@ -1,0 +1,117 @@
+/**
+ * The pipeline YAML as a zod schema (DESIGN section 10), with every default filled in. Every
+ * object is strict (unknown keys are errors) except a transform's options, which stay free-form
+ * until the transform stages define them. Cross-field rules live in rules.ts.
+ *
+ * Validate files with `parsePipelineConfig` / `loadPipelineConfig` (load.ts), not with this schema
+ * directly: they add source positions, `${VAR}` substitution and readable messages.
+ */
+
+import { z } from 'zod';
+import { BYTES_PER_KB, BYTES_PER_MB } from './bytes.js';
+import { DestinationConnectionSchema, SourceConnectionSchema } from './connection.js';
+import { checkStream, checkStreamName, checkStreamNames, checkUpsertKey } from './rules.js';
+import { ALWAYS, boundedNumber, byteSize, nameList, nonEmptyString, parallelism } from './schema-parts.js';
+
+export const CONFIG_VERSION = '1.0';
+export const PIPELINE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+export const SYNC_MODES = ['full_refresh', 'incremental', 'cdc'] as const;
+export const WRITE_MODES = ['append', 'replace', 'upsert'] as const;
+export const DATA_ERROR_POLICIES = ['fail', 'skip', 'dlq'] as const;
+export const TRANSFORM_TYPES = ['validate', 'rename', 'cast', 'filter', 'mask'] as const;
+export const NEW_COLUMN_POLICIES = ['add', 'ignore', 'fail'] as const;
+export const REMOVED_COLUMN_POLICIES = ['ignore', 'fail'] as const;
+export const TYPE_CHANGE_POLICIES = ['coerce', 'fail', 'null'] as const;
+export const NULLABILITY_CHANGE_POLICIES = ['allow', 'fail'] as const;
+
+export const DEFAULT_STATE_SCHEMA = '_rb';
+export const DEFAULT_MAX_INFLIGHT_BATCHES = 16;
+export const DEFAULT_MAX_BATCH_BYTES = 64 * BYTES_PER_MB;
+export const MIN_MAX_BATCH_BYTES = 64 * BYTES_PER_KB;
+export const DEFAULT_CHECKPOINT_INTERVAL_BYTES = 64 * BYTES_PER_MB;
+export const DEFAULT_MAX_RETRIES = 3;
+
+const PIPELINE_NAME_EXPECTED = 'a name of letters, digits, _ and -, starting with a letter or _';
+
+const StreamSchema = z
+  .strictObject({
+    name: z.string().superRefine((name, ctx) => checkStreamName(name, ctx)),
+    sync_mode: z.enum(SYNC_MODES).default('full_refresh'),
+    cursor_field: nonEmptyString().optional(),
+    tie_breaker_field: nonEmptyString().optional(),
+    partition_key: nonEmptyString().optional(),
+    columns: nameList('column').optional(),
+    primary_key: nameList('key column').optional(),
+  })
+  .superRefine((stream, ctx) => checkStream(stream, ctx), ALWAYS);
+
+const SourceSchema = z.strictObject({
+  use: z.literal('postgres'),
+  config: SourceConnectionSchema,
+  streams: z
+    .array(StreamSchema)
+    .min(1)
+    .superRefine((streams, ctx) => checkStreamNames(streams, ctx), ALWAYS),
+});
+
+const SchemaEvolutionSchema = z
+  .strictObject({
+    new_column: z.enum(NEW_COLUMN_POLICIES).default('add'),
+    removed_column: z.enum(REMOVED_COLUMN_POLICIES).default('ignore'),
+    // `type_change: null` is YAML's null, not the string: read it as the `null` policy.
+    type_change: z.preprocess((v) => (v === null ? 'null' : v), z.enum(TYPE_CHANGE_POLICIES)).default('fail'),
+    nullability_change: z.enum(NULLABILITY_CHANGE_POLICIES).default('allow'),
+  })
+  .prefault({});
+
+const DestinationSchema = z.strictObject({
+  use: z.literal('postgres'),
+  config: DestinationConnectionSchema,
+  write_mode: z.enum(WRITE_MODES).default('append'),
+  primary_key: nameList('key column').optional(),
+  on_data_error: z.enum(DATA_ERROR_POLICIES).default('fail'),
+  schema_evolution: SchemaEvolutionSchema,
+});
+
+// Options of each transform type are validated by the transform stages once they exist.
+const TransformSchema = z.looseObject({ type: z.enum(TRANSFORM_TYPES) });
+
+const StateSchema = z.strictObject({ schema: nonEmptyString().default(DEFAULT_STATE_SCHEMA) }).prefault({});
+
+const ResourcesSchema = z
+  .strictObject({
+    parallelism: parallelism().default('auto'),
+    max_inflight_batches: boundedNumber({ integer: true, min: 1 }).default(DEFAULT_MAX_INFLIGHT_BATCHES),
+    max_batch_bytes: byteSize(MIN_MAX_BATCH_BYTES).default(DEFAULT_MAX_BATCH_BYTES),
+    checkpoint_interval_bytes: byteSize(0).default(DEFAULT_CHECKPOINT_INTERVAL_BYTES),
+    checkpoint_interval_rows: boundedNumber({ integer: true, min: 0 }).default(0),
+    checkpoint_interval_seconds: boundedNumber({ integer: false, min: 0 }).default(0),
+    max_retries: boundedNumber({ integer: true, min: 0 }).default(DEFAULT_MAX_RETRIES),
+  })
+  .prefault({});
+
+export const PipelineConfigSchema = z
+  .strictObject({
+    version: z.literal(CONFIG_VERSION),
+    pipeline: z.string().regex(PIPELINE_NAME_PATTERN, { error: PIPELINE_NAME_EXPECTED }),
+    source: SourceSchema,
+    transforms: z.array(TransformSchema).default([]),
+    destination: DestinationSchema,
+    state: StateSchema,
+    resources: ResourcesSchema,
+  })
+  .superRefine((config, ctx) => checkUpsertKey(config, ctx), ALWAYS);
+
+export type PipelineConfig = z.output<typeof PipelineConfigSchema>;
+export type SourceConfig = PipelineConfig['source'];
+export type StreamConfig = SourceConfig['streams'][number];
+export type DestinationConfig = PipelineConfig['destination'];
+export type SchemaEvolutionPolicy = DestinationConfig['schema_evolution'];
+export type TransformConfig = PipelineConfig['transforms'][number];
+export type StateConfig = PipelineConfig['state'];
+export type ResourcesConfig = PipelineConfig['resources'];
+export type SyncMode = (typeof SYNC_MODES)[number];
+export type WriteMode = (typeof WRITE_MODES)[number];
+export type DataErrorPolicy = (typeof DATA_ERROR_POLICIES)[number];
+export type TransformType = (typeof TRANSFORM_TYPES)[number];
