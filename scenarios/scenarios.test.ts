@@ -18,7 +18,7 @@ const DIR = path.dirname(fileURLToPath(import.meta.url));
 
 interface Scenario {
   description: string;
-  steps: Array<{ run?: { rows?: number; parallelism?: number | 'auto' }; source_sql?: string }>;
+  steps: Array<{ run?: { rows?: number; parallelism?: number | 'auto' }; source_sql?: string; dest_sql?: string }>;
   compare?: Array<{ source: string; dest: string; columns?: string[] }>;
 }
 
@@ -44,6 +44,7 @@ describe('scenarios', () => {
       const config = parsePipelineConfig(readFileSync(path.join(dir, 'pipeline.yaml'), 'utf8'), `${name}/pipeline.yaml`, { SRC_URL: src.url, DST_URL: dst.url });
       for (const step of scenario.steps) {
         if (step.source_sql) await src.query(readFileSync(path.join(dir, step.source_sql), 'utf8'));
+        if (step.dest_sql) await dst.query(readFileSync(path.join(dir, step.dest_sql), 'utf8'));
         if (step.run) {
           const result = await runPipeline(config, { parallelism: step.run.parallelism });
           expect(result.error).toBeUndefined();

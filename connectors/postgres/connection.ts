@@ -83,6 +83,26 @@ export async function resolveEndpoint(
   return { host, port, user, password: settings.password ?? process.env.PGPASSWORD, database, ssl: sslFor(settings.sslmode), label: `${user}@${host}:${port}/${database}`, embedded: false };
 }
 
+/**
+ * Session settings for every rb connection. Text-format COPY (tables with user-type arrays or
+ * composites) and text INSERT parameters are printed by the source session and parsed by the
+ * destination session: both must agree on date order, interval style, money format, float
+ * digits and time zone, whatever the servers' defaults are. Timeouts are lifted because the
+ * run's snapshot transaction stays open for as long as its shards copy.
+ */
+export const SESSION_OPTIONS = [
+  'DateStyle=ISO,YMD',
+  'IntervalStyle=postgres',
+  'extra_float_digits=3',
+  'TimeZone=UTC',
+  'bytea_output=hex',
+  'lc_monetary=C',
+  'statement_timeout=0',
+  'idle_in_transaction_session_timeout=0',
+]
+  .map((o) => `-c ${o}`)
+  .join(' ');
+
 export function clientConfig(ep: PgEndpoint, applicationName = 'rb'): pg.ClientConfig {
   return {
     host: ep.host,
@@ -92,6 +112,7 @@ export function clientConfig(ep: PgEndpoint, applicationName = 'rb'): pg.ClientC
     database: ep.database,
     ssl: ep.ssl,
     application_name: applicationName,
+    options: SESSION_OPTIONS,
     connectionTimeoutMillis: 15_000,
     keepAlive: true,
   };

@@ -12,8 +12,8 @@ describe('identifiers', () => {
     expect(parseQualifiedName('orders')).toEqual({ schema: 'public', table: 'orders' });
     expect(parseQualifiedName('shop.Orders')).toEqual({ schema: 'shop', table: 'Orders' });
     expect(parseQualifiedName('"My Schema"."odd ""t"".x"')).toEqual({ schema: 'My Schema', table: 'odd "t".x' });
-    expect(() => parseQualifiedName('a.b.c')).toThrow(/schema.table/);
-    expect(() => parseQualifiedName('"open')).toThrow(/unterminated/);
+    expect(() => parseQualifiedName('a.b.c')).toThrow(/expected table or schema.table/);
+    expect(() => parseQualifiedName('"open')).toThrow(/not closed/);
   });
   it('displays names readably', () => {
     expect(displayName({ schema: 'public', table: 'orders' })).toBe('public.orders');
