@@ -39,6 +39,9 @@ export async function demoCommand(o: { reset?: boolean; json?: boolean; parallel
     try {
       const t0 = performance.now();
       say('rb demo: creating the shop dataset if absent (customers, products, orders, order_items, events)');
+      // RB_DEMO_SCALE (e.g. 0.01) shrinks every table: used by the tests.
+      const scale = Number(process.env.RB_DEMO_SCALE ?? 1);
+      if (Number.isFinite(scale) && scale > 0 && scale !== 1) await src.query(`select set_config('rb.demo_scale', $1, false)`, [String(scale)]);
       await src.query(readFileSync(`${DEMO_DIR}setup.sql`, 'utf8'));
       const n = await src.query(`select sum(n_live_tup)::int8 as n from pg_stat_user_tables where schemaname = 'shop'`);
       say(`rb demo: source ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (~${Number(n.rows[0].n ?? 0).toLocaleString('en-US')} rows)`);
