@@ -2,13 +2,13 @@
  * Adapts the addon's pgoutput parser to `Codecs.pgoutputDecode` (shape: pgoutput-types.ts).
  *
  * Rust parses and validates every message, copies the tuples of the change sets into one
- * ArrayBuffer, and writes the other events to a tape of i64 slots in front of it (layout in
+ * buffer, and writes the other events to a tape of i64 slots in front of it (layout in
  * `native/src/pgoutput_fill.rs`). This file only makes typed-array views for the change sets and
  * builds the (few) event objects from the tape: building plain JS objects in JS is far cheaper
  * than property-by-property from native code. Names and prefixes are decoded here from byte
  * ranges of the input, with the same TextDecoder as the TypeScript parser.
  *
- * Tape records, one i64 slot per field ([kind, messageIndex, ...fields], see `pgoutput.rs`):
+ * Tape records, one i64 slot per field ([kind, messageIndex, ...fields], see `native/src/pgoutput_events.rs`):
  *   begin            finalLsn commitTime xid
  *   commit           flags commitLsn endLsn commitTime
  *   origin           originLsn name(start end)
@@ -28,7 +28,7 @@ import { CodecError, type PgoutputState } from './codec-api.js';
 import type { PgoutputBatch, PgoutputChangeSet, PgoutputEvent, PgoutputRelation, PgoutputRelationColumn, TupleColumn, TupleColumns } from './pgoutput-types.js';
 
 export interface NativePgoutput {
-  pgoutputDecode(buf: Uint8Array, offsets: Int32Array, lsns: BigInt64Array, inStream: boolean, scratch: Float64Array): ArrayBuffer | [ArrayBuffer, string];
+  pgoutputDecode(buf: Uint8Array, offsets: Int32Array, lsns: BigInt64Array, inStream: boolean, scratch: Float64Array): Uint8Array | [Uint8Array, string];
 }
 
 export type PgoutputDecodeFn = (buf: Uint8Array, offsets: Int32Array, lsns: BigInt64Array, protoVersion: number, state: PgoutputState) => PgoutputBatch;
@@ -65,13 +65,14 @@ class TapeReader {
 
   constructor(
     ab: ArrayBuffer,
+    base: number,
     slots: number,
     readonly buf: Uint8Array,
   ) {
-    this.i32 = new Int32Array(ab, 0, slots * 2);
-    this.u32 = new Uint32Array(ab, 0, slots * 2);
-    this.i64 = new BigInt64Array(ab, 0, slots);
-    this.u64 = new BigUint64Array(ab, 0, slots);
+    this.i32 = new Int32Array(ab, base, slots * 2);
+    this.u32 = new Uint32Array(ab, base, slots * 2);
+    this.i64 = new BigInt64Array(ab, base, slots);
+    this.u64 = new BigUint64Array(ab, base, slots);
   }
 
   int(): number {
@@ -186,19 +187,26 @@ function readEvent(t: TapeReader, lsns: BigInt64Array, state: PgoutputState): Pg
   }
 }
 
-function readTuples(ab: ArrayBuffer, d: Float64Array, at: number, rows: number, ncols: number): TupleColumns {
+function readTuples(ab: ArrayBuffer, base: number, d: Float64Array, at: number, rows: number, ncols: number): TupleColumns {
   const columns: TupleColumn[] = new Array(ncols);
   for (let c = 0; c < ncols; c++) {
     const s = at + 4 * c;
-    columns[c] = { kinds: new Uint8Array(ab, d[s], rows), offsets: new Int32Array(ab, d[s + 1], rows + 1), data: new Uint8Array(ab, d[s + 2], d[s + 3]) };
+    columns[c] = {
+      kinds: new Uint8Array(ab, base + d[s], rows),
+      offsets: new Int32Array(ab, base + d[s + 1], rows + 1),
+      data: new Uint8Array(ab, base + d[s + 2], d[s + 3]),
+    };
   }
   return { rowCount: rows, columns };
 }
 
-function readSets(ab: ArrayBuffer, tapeSlots: number, sets: number): PgoutputChangeSet[] {
+/** Change sets from the descriptors after the tape (offsets relative to the buffer start). */
+function readSets(out: Uint8Array, tapeSlots: number, sets: number): PgoutputChangeSet[] {
   const changes: PgoutputChangeSet[] = new Array(sets);
   if (sets === 0) return changes;
-  const d = new Float64Array(ab, tapeSlots * 8);
+  const ab = out.buffer as ArrayBuffer;
+  const base = out.byteOffset;
+  const d = new Float64Array(ab, base + tapeSlots * 8, Math.floor((out.byteLength - tapeSlots * 8) / 8));
   let s = 0;
   for (let k = 0; k < sets; k++) {
     const rows = d[s + 2];
@@ -209,12 +217,12 @@ function readSets(ab: ArrayBuffer, tapeSlots: number, sets: number): PgoutputCha
       relationOid: d[s],
       eventIndex: d[s + 1],
       rowCount: rows,
-      ops: new Uint8Array(ab, d[s + 5], rows),
-      lsns: new BigInt64Array(ab, d[s + 6], rows),
-      xids: new Uint32Array(ab, d[s + 7], rows),
-      newTuples: readTuples(ab, d, cols, rows, ncols),
-      oldTuples: hasOld ? readTuples(ab, d, cols + 4 * ncols, rows, ncols) : null,
-      oldKind: new Uint8Array(ab, d[s + 8], rows),
+      ops: new Uint8Array(ab, base + d[s + 5], rows),
+      lsns: new BigInt64Array(ab, base + d[s + 6], rows),
+      xids: new Uint32Array(ab, base + d[s + 7], rows),
+      newTuples: readTuples(ab, base, d, cols, rows, ncols),
+      oldTuples: hasOld ? readTuples(ab, base, d, cols + 4 * ncols, rows, ncols) : null,
+      oldKind: new Uint8Array(ab, base + d[s + 8], rows),
     };
     s = cols + 4 * ncols * (hasOld ? 2 : 1);
   }
@@ -229,24 +237,24 @@ export function adaptPgoutput(addon: NativePgoutput, rethrow: (err: unknown) => 
     if (!Number.isInteger(protoVersion) || protoVersion < 1 || protoVersion > 4) {
       throw new CodecError(`pgoutput: protocol version ${protoVersion}, expected 1-4`, 0);
     }
-    let result: ArrayBuffer | [ArrayBuffer, string];
+    let result: Uint8Array | [Uint8Array, string];
     try {
       result = addon.pgoutputDecode(buf, offsets, lsns, state.inStream, scratch);
     } catch (err) {
       rethrow(err);
     }
     const failed = scratch[4] === 1;
-    const ab = Array.isArray(result) ? result[0] : result;
+    const out = Array.isArray(result) ? result[0] : result;
     const tapeSlots = scratch[0];
     const nEvents = scratch[1];
     const events: PgoutputEvent[] = new Array(nEvents);
-    const tape = new TapeReader(ab, tapeSlots, buf);
+    const tape = new TapeReader(out.buffer as ArrayBuffer, out.byteOffset, tapeSlots, buf);
     if (failed) {
       // Apply the state effects of the events parsed before the error, then fail like the TS parser.
       while (tape.k < tapeSlots) readEvent(tape, lsns, state);
       throw new CodecError(Array.isArray(result) ? result[1] : 'pgoutput: native parser failed', scratch[5]);
     }
     for (let e = 0; e < nEvents; e++) events[e] = readEvent(tape, lsns, state);
-    return { events, changes: readSets(ab, tapeSlots, scratch[2]) };
+    return { events, changes: readSets(out, tapeSlots, scratch[2]) };
   };
 }

@@ -4,7 +4,9 @@
  *
  * The boundary is shaped for speed: inputs cross as typed arrays (zero copy), small results come
  * back through a per-thread Float64Array scratch instead of native-made objects, and a decoded
- * batch is one ArrayBuffer that this file slices into typed-array views. Native errors (plain
+ * batch is one buffer (allocated without zero-filling, every byte written natively) that this
+ * file slices into typed-array views. The views share that buffer's ArrayBuffer: use
+ * `byteOffset` with `.buffer`, as batch.ts already requires. Native errors (plain
  * Errors with `code = 'codec'` and an `offset`) are re-thrown as the shared `CodecError` class, so
  * callers see the same error type from both implementations.
  *
@@ -23,17 +25,20 @@ import { adaptPgoutput, type NativePgoutput } from './load-pgoutput.js';
 /** The addon's exports; argument shapes are documented in `native/src/bind_*.rs`. */
 export interface NativeAddon extends NativePgoutput {
   readonly version: string;
+  readonly abiVersion: number;
   copyHeaderLength(buf: Uint8Array, offset: number): number;
   copyScan(buf: Uint8Array, offset: number, fieldCount: number, scratch: Float64Array): void;
-  copyDecode(buf: Uint8Array, offset: number, codecs: Int32Array, maxRows: number, scratch: Float64Array): ArrayBuffer;
+  copyDecode(buf: Uint8Array, offset: number, codecs: Int32Array, maxRows: number, scratch: Float64Array): Uint8Array;
   copyEncodedLength(rowCount: number, codecs: Int32Array, cols: (Uint8Array | Int32Array | null)[]): number;
   copyEncodeInto(rowCount: number, codecs: Int32Array, cols: (Uint8Array | Int32Array | null)[], out: Uint8Array, offset: number): number;
   deframeCopyData(buf: Uint8Array, offset: number, out: Uint8Array, outOffset: number, scratch: Float64Array): void;
   placeholders(rows: number, cols: number, first: number): string;
-  insertChunks(rows: number, cols: number, maxParams: number): ArrayBuffer;
+  insertChunks(rows: number, cols: number, maxParams: number): Uint8Array;
 }
 
 export const ADDON_BASENAME = 'rb-native';
+/** Layout version this file reads (`ABI_VERSION` in native/src/register.rs). */
+export const ADDON_ABI_VERSION = 1;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** File names the build may produce on this machine, best match first (napi-rs naming). */
@@ -56,8 +61,8 @@ export function loadAddon(dir: string = here): AddonLoad {
   try {
     const require = createRequire(import.meta.url);
     const addon = require(file) as NativeAddon;
-    if (typeof addon.copyDecode !== 'function' || typeof addon.pgoutputDecode !== 'function') {
-      return { ok: false, reason: `addon at ${file} is stale (missing exports); rebuild it` };
+    if (addon.abiVersion !== ADDON_ABI_VERSION) {
+      return { ok: false, reason: `addon at ${file} is stale (layout ${String(addon.abiVersion)}, expected ${ADDON_ABI_VERSION}); run \`npm run build:native\`` };
     }
     return { ok: true, addon, file };
   } catch (err) {
@@ -110,17 +115,27 @@ function packDecodeCodecs(codecs: readonly ColumnCodec[]): Int32Array {
   return packed;
 }
 
-/** Views over the one ArrayBuffer the addon returns (layout header: 4 f64 per column). */
-function unpackBatch(ab: ArrayBuffer, codecs: readonly ColumnCodec[], rows: number): ColumnBatch {
-  const layout = new Float64Array(ab, 0, codecs.length * 4);
+/**
+ * Views over the one buffer the addon returns (a node Buffer with its own ArrayBuffer; layout
+ * header: 4 f64 per column, offsets relative to the buffer's start).
+ */
+function unpackBatch(out: Uint8Array, codecs: readonly ColumnCodec[], rows: number): ColumnBatch {
+  const ab = out.buffer as ArrayBuffer;
+  const base = out.byteOffset;
+  const layout = new Float64Array(ab, base, codecs.length * 4);
   const columns: Column[] = new Array(codecs.length);
   for (let j = 0; j < codecs.length; j++) {
     const c = codecs[j];
-    const nulls = new Uint8Array(ab, layout[4 * j], rows);
+    const nulls = new Uint8Array(ab, base + layout[4 * j], rows);
     columns[j] =
       c.kind === 'fixed'
-        ? { kind: 'fixed', width: c.width, swap: c.swap, values: new Uint8Array(ab, layout[4 * j + 1], rows * c.width), nulls }
-        : { kind: 'var', offsets: new Int32Array(ab, layout[4 * j + 1], rows + 1), data: new Uint8Array(ab, layout[4 * j + 2], layout[4 * j + 3]), nulls };
+        ? { kind: 'fixed', width: c.width, swap: c.swap, values: new Uint8Array(ab, base + layout[4 * j + 1], rows * c.width), nulls }
+        : {
+            kind: 'var',
+            offsets: new Int32Array(ab, base + layout[4 * j + 1], rows + 1),
+            data: new Uint8Array(ab, base + layout[4 * j + 2], layout[4 * j + 3]),
+            nulls,
+          };
   }
   return { rowCount: rows, columns };
 }
@@ -185,14 +200,14 @@ export function nativeCodecs(addon: NativeAddon): Codecs {
         if (!(maxRows >= 0)) throw new CodecError(`copy binary: maxRows ${maxRows}, expected >= 0`, offset);
         if (maxRows < Number.MAX_SAFE_INTEGER) limit = Math.floor(maxRows);
       }
-      let ab: ArrayBuffer;
+      let out: Uint8Array;
       try {
-        ab = addon.copyDecode(buf, offset, packed, limit, scratch);
+        out = addon.copyDecode(buf, offset, packed, limit, scratch);
       } catch (err) {
         rethrowNative(err);
       }
       const rows = scratch[0];
-      return { rows, end: scratch[1], done: scratch[2] === 1, batch: unpackBatch(ab, codecs, rows) };
+      return { rows, end: scratch[1], done: scratch[2] === 1, batch: unpackBatch(out, codecs, rows) };
     },
 
     copyEncodedLength(batch: ColumnBatch): number {
@@ -238,13 +253,13 @@ export function nativeCodecs(addon: NativeAddon): Codecs {
     },
 
     insertChunks(rows: number, cols: number, maxParams: number = MAX_QUERY_PARAMS): number[] {
-      let ab: ArrayBuffer;
+      let out: Uint8Array;
       try {
-        ab = addon.insertChunks(rows, cols, maxParams);
+        out = addon.insertChunks(rows, cols, maxParams);
       } catch (err) {
         rethrowNative(err);
       }
-      return Array.from(new Float64Array(ab));
+      return Array.from(new Float64Array(out.buffer, out.byteOffset, out.byteLength / 8));
     },
 
     pgoutputDecode: pgoutput,

@@ -29,8 +29,9 @@ pub enum ColumnView<'a> {
 
 impl<'a> ColumnView<'a> {
     /// Checks that every array is long enough for `rows` rows and that the byte range of each
-    /// non-null var value lies inside `data`, so encoding never reads out of bounds.
-    pub fn validate(&self, rows: usize, col: usize) -> CodecResult<()> {
+    /// non-null var value lies inside `data`, so encoding never reads out of bounds; returns the
+    /// bytes this column takes on the wire (a 4-byte length per row plus the values).
+    pub fn validate(&self, rows: usize, col: usize) -> CodecResult<usize> {
         let bad = |what: String| Err(CodecError::new(format!("copy binary: column {col} {what}"), 0));
         match self {
             ColumnView::Fixed { width, values, nulls, .. } => {
@@ -40,6 +41,8 @@ impl<'a> ColumnView<'a> {
                 if values.len() < rows * width {
                     return bad(format!("has {} value bytes, expected {}", values.len(), rows * width));
                 }
+                let present = nulls[..rows].iter().filter(|&&n| n == 0).count();
+                Ok(4 * rows + present * width)
             }
             ColumnView::Var { offsets, data, nulls } => {
                 if nulls.len() < rows {
@@ -48,6 +51,7 @@ impl<'a> ColumnView<'a> {
                 if offsets.len() < rows + 1 {
                     return bad(format!("has {} offsets, expected {}", offsets.len(), rows + 1));
                 }
+                let mut bytes = 4 * rows;
                 for r in 0..rows {
                     if nulls[r] != 0 {
                         continue;
@@ -56,9 +60,10 @@ impl<'a> ColumnView<'a> {
                     if s < 0 || e < s || e as usize > data.len() {
                         return bad(format!("row {r} has range [{s}, {e}) outside its {} data bytes", data.len()));
                     }
+                    bytes += (e - s) as usize;
                 }
+                Ok(bytes)
             }
         }
-        Ok(())
     }
 }

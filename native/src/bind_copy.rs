@@ -3,18 +3,18 @@
 //!
 //!   copyHeaderLength(buf, offset) -> number
 //!   copyScan(buf, offset, fieldCount, scratch: Float64Array) -> undefined   scratch = rows, end, done
-//!   copyDecode(buf, offset, codecs: Int32Array, maxRows (-1 = all), scratch) -> ArrayBuffer
+//!   copyDecode(buf, offset, codecs: Int32Array, maxRows (-1 = all), scratch) -> Buffer (layout in copy_decode.rs)
 //!   copyEncodedLength(rowCount, codecs: Int32Array, cols: Array) -> number
 //!   copyEncodeInto(rowCount, codecs: Int32Array, cols: Array, out, offset) -> number
 //!   deframeCopyData(buf, offset, out, outOffset, scratch) -> undefined     scratch = consumed, written, messages, stop
 //!   placeholders(rows, cols, first) -> string
-//!   insertChunks(rows, cols, maxParams) -> ArrayBuffer (f64 per statement)
+//!   insertChunks(rows, cols, maxParams) -> Buffer (f64 per statement)
 //!
 //! `cols` is flat, three entries per column: nulls (Uint8Array), values (Uint8Array, fixed) or
 //! offsets (Int32Array, var), data (Uint8Array, var; null for fixed).
 use crate::batch::{ColumnCodec, ColumnView};
 use crate::copy_decode::{fill, plan, Layout};
-use crate::copy_encode::{encode_into, encoded_length};
+use crate::copy_encode::{encode_into, validate_batch};
 use crate::copy_scan::{copy_header_length, copy_scan};
 use crate::deframe::deframe_copy_data;
 use crate::error::CodecError;
@@ -46,7 +46,7 @@ fn codecs(env: Env, v: napi_value) -> JsResult<Vec<ColumnCodec>> {
     Ok(packed.iter().map(|p| ColumnCodec::unpack(*p)).collect::<Result<Vec<_>, CodecError>>()?)
 }
 
-fn columns<'a>(env: Env, rows: usize, codecs: &[ColumnCodec], cols: napi_value) -> JsResult<Vec<ColumnView<'a>>> {
+fn columns<'a>(env: Env, codecs: &[ColumnCodec], cols: napi_value) -> JsResult<Vec<ColumnView<'a>>> {
     let n = env.array_length(cols)? as usize;
     if n != codecs.len() * 3 {
         return Err(arg_error(format!("cols: expected {} entries, got {n}", codecs.len() * 3)));
@@ -63,7 +63,6 @@ fn columns<'a>(env: Env, rows: usize, codecs: &[ColumnCodec], cols: napi_value) 
                 nulls,
             },
         };
-        view.validate(rows, c)?;
         out.push(view);
     }
     Ok(out)
@@ -100,7 +99,7 @@ pub fn js_copy_decode(env: Env, info: napi_callback_info) -> JsResult<napi_value
     let out = scratch(env, out, 3)?;
     let p = plan(buf, offset, &codecs, max_rows)?;
     let layout = Layout::new(&codecs, p.scan.rows, &p.var_bytes);
-    let (ab, bytes) = env.arraybuffer(layout.total)?;
+    let (ab, bytes) = env.buffer_uninit(layout.total)?;
     fill(buf, offset, &codecs, p.scan.rows, &layout, bytes)?;
     out[0] = p.scan.rows as f64;
     out[1] = p.scan.end as f64;
@@ -112,15 +111,15 @@ pub fn js_copy_encoded_length(env: Env, info: napi_callback_info) -> JsResult<na
     let [rows, packed, cols] = env.args(info)?;
     let rows = env.index(rows, "rowCount")?;
     let codecs = codecs(env, packed)?;
-    let cols = columns(env, rows, &codecs, cols)?;
-    env.double(encoded_length(rows, &cols) as f64)
+    let cols = columns(env, &codecs, cols)?;
+    env.double(validate_batch(rows, &cols)? as f64)
 }
 
 pub fn js_copy_encode_into(env: Env, info: napi_callback_info) -> JsResult<napi_value> {
     let [rows, packed, cols, out, offset] = env.args(info)?;
     let rows = env.index(rows, "rowCount")?;
     let codecs = codecs(env, packed)?;
-    let cols = columns(env, rows, &codecs, cols)?;
+    let cols = columns(env, &codecs, cols)?;
     let (out_ptr, out_len) = env.bytes_raw(out, "out")?;
     let offset = env.index(offset, "offset")?;
     if offset > out_len {
@@ -140,8 +139,9 @@ pub fn js_copy_encode_into(env: Env, info: napi_callback_info) -> JsResult<napi_
             return Err(arg_error("out: overlaps the batch being encoded".to_string()));
         }
     }
+    let need = validate_batch(rows, &cols)?;
     let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.add(offset), out_len - offset) };
-    env.double(encode_into(rows, &cols, out, offset)? as f64)
+    env.double(encode_into(rows, &cols, need, out, offset)? as f64)
 }
 
 pub fn js_deframe_copy_data(env: Env, info: napi_callback_info) -> JsResult<napi_value> {
@@ -183,8 +183,8 @@ pub fn js_insert_chunks(env: Env, info: napi_callback_info) -> JsResult<napi_val
     let cols = count(env, cols, "cols", 0)?;
     let max_params = count(env, max_params, "maxParams", 1)?;
     let chunks = insert_chunks(rows, cols, max_params)?;
-    // One ArrayBuffer of f64 instead of one napi call per element; load.ts makes the array.
-    let (ab, out) = env.arraybuffer(chunks.len() * 8)?;
+    // One buffer of f64 instead of one napi call per element; load.ts makes the array.
+    let (ab, out) = env.buffer_uninit(chunks.len() * 8)?;
     for (k, n) in chunks.iter().enumerate() {
         out[k * 8..k * 8 + 8].copy_from_slice(&(*n as f64).to_ne_bytes());
     }

@@ -1,7 +1,7 @@
 //! JS binding of the pgoutput parser. Private shape, adapted by `native/load-pgoutput.ts`:
 //!
 //!   pgoutputDecode(buf, offsets: Int32Array, lsns: BigInt64Array, inStream: boolean,
-//!                  scratch: Float64Array(6)) -> ArrayBuffer | [ArrayBuffer, errorMessage]
+//!                  scratch: Float64Array(6)) -> Buffer | [Buffer, errorMessage]
 //!   scratch = tapeSlots, events, sets, inStream (after the batch), failed, errorOffset
 //!
 //! On a malformed message the result is the pair: the buffer then holds only the tape of the
@@ -55,7 +55,7 @@ pub fn js_pgoutput_decode(env: Env, info: napi_callback_info) -> JsResult<napi_v
     res[3] = if parsed.in_stream { 1.0 } else { 0.0 };
     match planned {
         Ok(mut lay) => {
-            let (ab, out) = env.arraybuffer(lay.total)?;
+            let (ab, out) = env.buffer_uninit(lay.total)?;
             fill(buf, offsets, lsns, &parsed, &mut lay, out);
             res[2] = parsed.plans.len() as f64;
             res[4] = 0.0;
@@ -63,7 +63,7 @@ pub fn js_pgoutput_decode(env: Env, info: napi_callback_info) -> JsResult<napi_v
             Ok(ab)
         }
         Err(e) => {
-            let (ab, out) = env.arraybuffer(parsed.tape.len() * 8)?;
+            let (ab, out) = env.buffer_uninit(parsed.tape.len() * 8)?;
             for (k, v) in parsed.tape.iter().enumerate() {
                 out[k * 8..k * 8 + 8].copy_from_slice(&v.to_ne_bytes());
             }

@@ -4,7 +4,7 @@
 //!   tuple  : i16 fieldCount (i32 len byte[len] | i32 -1)*fieldCount
 //!   trailer: i16 -1
 use crate::error::{CodecError, CodecResult};
-use crate::wire::{i16_at, i32_at, u32_at};
+use crate::wire::{i16_at, i32_at, read_be_i32, u32_at};
 
 pub const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 pub const HEADER_FIXED_LEN: usize = 19;
@@ -86,12 +86,11 @@ pub enum Step {
     Incomplete,
 }
 
-/// Walks one tuple at `pos`, calling `field(index, len, data_offset)` for each field (len -1 for
-/// NULL) only once the whole tuple is known to be complete and well-formed.
+/// Walks one tuple at `pos`: where it ends when it is complete and well-formed.
 #[inline(always)]
 pub fn walk_tuple(buf: &[u8], pos: usize, field_count: i32) -> CodecResult<Step> {
     let len = buf.len();
-    if pos + 2 > len {
+    if len < 2 || pos > len - 2 {
         return Ok(Step::Incomplete);
     }
     let n = i16_at(buf, pos);
@@ -103,20 +102,21 @@ pub fn walk_tuple(buf: &[u8], pos: usize, field_count: i32) -> CodecResult<Step>
     }
     let mut p = pos + 2;
     for f in 0..n as usize {
-        if p + 4 > len {
+        if len < 4 || p > len - 4 {
             return Ok(Step::Incomplete);
         }
-        let l = i32_at(buf, p);
+        // SAFETY: p + 4 <= len checked above.
+        let l = unsafe { read_be_i32(buf.as_ptr().add(p)) };
         if l < -1 {
             return Err(field_length_error(pos, f, p, l));
         }
         p += 4;
-        if l > 0 {
-            if l as usize > len - p {
-                return Ok(Step::Incomplete);
-            }
-            p += l as usize;
+        // NULL (-1) advances by 0: no data-dependent branch on NULLs.
+        let lz = l.max(0) as usize;
+        if lz > len - p {
+            return Ok(Step::Incomplete);
         }
+        p += lz;
     }
     Ok(Step::Tuple { fields: n as usize, end: p })
 }

@@ -8,7 +8,9 @@ pub mod copy_encode;
 pub mod copy_scan;
 pub mod deframe;
 pub mod error;
+pub mod out_layout;
 pub mod pgoutput;
+pub mod pgoutput_events;
 pub mod pgoutput_fill;
 pub mod pgoutput_reader;
 pub mod placeholders;
@@ -24,3 +26,6 @@ mod ffi;
 mod js;
 #[cfg(not(test))]
 mod register;
+
+#[cfg(test)]
+mod tests;

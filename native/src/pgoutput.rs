@@ -7,27 +7,9 @@
 //! objects and applies relation-cache and stream-state effects), and plans the change sets: rows
 //! per set and bytes per column. Pass 2 (`pgoutput_fill.rs`) copies the tuples.
 use crate::error::CodecError;
+use crate::pgoutput_events::decode_event;
 use crate::pgoutput_reader::{tag_name, ReadResult, Reader};
-
-/// Event kinds on the tape (slot 0 of each record; slot 1 is the message index).
-pub mod kind {
-    pub const BEGIN: i64 = 1;
-    pub const COMMIT: i64 = 2;
-    pub const ORIGIN: i64 = 3;
-    pub const RELATION: i64 = 4;
-    pub const TYPE: i64 = 5;
-    pub const TRUNCATE: i64 = 6;
-    pub const MESSAGE: i64 = 7;
-    pub const STREAM_START: i64 = 8;
-    pub const STREAM_STOP: i64 = 9;
-    pub const STREAM_COMMIT: i64 = 10;
-    pub const STREAM_ABORT: i64 = 11;
-    pub const BEGIN_PREPARE: i64 = 12;
-    pub const PREPARE: i64 = 13;
-    pub const COMMIT_PREPARED: i64 = 14;
-    pub const ROLLBACK_PREPARED: i64 = 15;
-    pub const STREAM_PREPARE: i64 = 16;
-}
+use crate::wire::read_be_i32;
 
 pub const T_NEW: u8 = b'N';
 pub const T_KEY: u8 = b'K';
@@ -47,21 +29,34 @@ pub struct SetPlan {
     pub ncols: usize,
     pub event_index: usize,
     pub rows: usize,
-    pub new_bytes: Vec<u64>,
-    pub old_bytes: Vec<u64>,
     pub has_old: bool,
+    /// Index in `Parsed::col_bytes` of this set's byte counts: ncols for the new tuples, then
+    /// ncols for the old ones (one flat Vec: no allocation per set).
+    pub bytes_at: usize,
 }
 
 pub struct Parsed {
     pub tape: Vec<i64>,
     pub events: usize,
     pub plans: Vec<SetPlan>,
+    /// Bytes per column of every set (see `SetPlan::bytes_at`).
+    pub col_bytes: Vec<u64>,
     /// Per message: its change set, or -1 for an event.
     pub msg_set: Vec<i32>,
     /// Per change message: offset of its first tuple marker.
     pub msg_body: Vec<usize>,
     pub msg_xid: Vec<u32>,
     pub in_stream: bool,
+}
+
+impl Parsed {
+    pub fn new_bytes(&self, plan: &SetPlan) -> &[u64] {
+        &self.col_bytes[plan.bytes_at..plan.bytes_at + plan.ncols]
+    }
+
+    pub fn old_bytes(&self, plan: &SetPlan) -> &[u64] {
+        &self.col_bytes[plan.bytes_at + plan.ncols..plan.bytes_at + 2 * plan.ncols]
+    }
 }
 
 /// Parses messages buf[offsets[i], offsets[i+1]) (ranges already checked by the caller). On a
@@ -73,6 +68,7 @@ pub fn parse(buf: &[u8], offsets: &[i32], in_stream: bool) -> (Parsed, Option<Co
         tape: Vec::with_capacity(64),
         events: 0,
         plans: Vec::new(),
+        col_bytes: Vec::new(),
         msg_set: vec![-1; n],
         msg_body: vec![0; n],
         msg_xid: vec![0; n],
@@ -93,7 +89,11 @@ fn parse_message(r: &mut Reader, i: usize, p: &mut Parsed) -> ReadResult<()> {
     if tag == OP_INSERT || tag == OP_UPDATE || tag == OP_DELETE {
         plan_change(r, tag, i, p)
     } else {
-        decode_event(r, tag, i, p)?;
+        let mark = p.tape.len();
+        if let Err(e) = decode_event(r, tag, i, p) {
+            p.tape.truncate(mark); // only whole events go on the tape
+            return Err(e);
+        }
         p.events += 1;
         Ok(())
     }
@@ -111,10 +111,10 @@ fn plan_change(r: &mut Reader, op: u8, i: usize, p: &mut Parsed) -> ReadResult<(
             return Err(r.fail_at(format!("expected 'N' at offset {}, found {}", r.pos - 1, tag_name(marker)), r.pos - 1));
         }
         let ncols = r.i16()?;
-        let s = plan_for(&mut p.plans, relation_oid, ncols, event_index, r)?;
+        let s = plan_for(p, relation_oid, ncols, event_index, r)?;
         p.plans[s].has_old = true;
-        let ncols = p.plans[s].ncols;
-        scan_values(r, ncols, &mut p.plans[s].old_bytes)?;
+        let (at, n) = (p.plans[s].bytes_at + p.plans[s].ncols, p.plans[s].ncols);
+        scan_values(r, n, &mut p.col_bytes[at..at + n])?;
         planned = Some(s);
         marker = if op == OP_DELETE { 0 } else { r.u8()? };
     } else if op == OP_DELETE {
@@ -133,9 +133,10 @@ fn plan_change(r: &mut Reader, op: u8, i: usize, p: &mut Parsed) -> ReadResult<(
         }
         let s = match planned {
             Some(s) => s,
-            None => plan_for(&mut p.plans, relation_oid, ncols, event_index, r)?,
+            None => plan_for(p, relation_oid, ncols, event_index, r)?,
         };
-        scan_values(r, ncols as usize, &mut p.plans[s].new_bytes)?;
+        let (at, n) = (p.plans[s].bytes_at, p.plans[s].ncols);
+        scan_values(r, n, &mut p.col_bytes[at..at + n])?;
     }
     let last = p.plans.len() - 1; // plan_for always leaves the current set last
     p.plans[last].rows += 1;
@@ -144,30 +145,56 @@ fn plan_change(r: &mut Reader, op: u8, i: usize, p: &mut Parsed) -> ReadResult<(
 }
 
 /// The open set when this change continues it (same relation and width, no event between).
-fn plan_for(plans: &mut Vec<SetPlan>, relation_oid: u32, ncols: i16, event_index: usize, r: &Reader) -> ReadResult<usize> {
+fn plan_for(p: &mut Parsed, relation_oid: u32, ncols: i16, event_index: usize, r: &Reader) -> ReadResult<usize> {
     if ncols < 0 {
         return Err(r.fail_at(format!("tuple at offset {} has {ncols} columns, expected >= 0", r.pos - 2), r.pos - 2));
     }
     let ncols = ncols as usize;
-    if let Some(last) = plans.last() {
+    if let Some(last) = p.plans.last() {
         if last.event_index == event_index && last.relation_oid == relation_oid && last.ncols == ncols {
-            return Ok(plans.len() - 1);
+            return Ok(p.plans.len() - 1);
         }
     }
-    plans.push(SetPlan {
-        relation_oid,
-        ncols,
-        event_index,
-        rows: 0,
-        new_bytes: vec![0; ncols],
-        old_bytes: vec![0; ncols],
-        has_old: false,
-    });
-    Ok(plans.len() - 1)
+    // Columns cost at least one byte each in the message, so this is bounded by the input size.
+    let bytes_at = p.col_bytes.len();
+    p.col_bytes.resize(bytes_at + 2 * ncols, 0);
+    p.plans.push(SetPlan { relation_oid, ncols, event_index, rows: 0, has_old: false, bytes_at });
+    Ok(p.plans.len() - 1)
 }
 
+/// Walks a tuple's values, summing the bytes per column. A tight loop over the common case;
+/// anything unusual (a cut message, a bad kind or length) re-reads that column with the
+/// checking Reader, which reports the exact error the TypeScript parser gives.
 fn scan_values(r: &mut Reader, ncols: usize, bytes: &mut [u64]) -> ReadResult<()> {
-    for (c, total) in bytes.iter_mut().enumerate().take(ncols) {
+    let (end, base) = (r.end, r.buf.as_ptr());
+    let mut p = r.pos;
+    let mut c = 0;
+    while c < ncols {
+        if p >= end {
+            break;
+        }
+        // SAFETY: p < end <= buf.len().
+        let kind = unsafe { *base.add(p) };
+        if kind == V_TEXT || kind == V_BINARY {
+            if end - p < 5 {
+                break;
+            }
+            // SAFETY: p + 5 <= end.
+            let len = unsafe { read_be_i32(base.add(p + 1)) };
+            if len < 0 || len as usize > end - p - 5 {
+                break;
+            }
+            bytes[c] += len as u64;
+            p += 5 + len as usize;
+        } else if kind == V_NULL || kind == V_UNCHANGED {
+            p += 1;
+        } else {
+            break;
+        }
+        c += 1;
+    }
+    r.pos = p;
+    for (c, total) in bytes.iter_mut().enumerate().take(ncols).skip(c) {
         let kind = r.u8()?;
         if kind == V_TEXT || kind == V_BINARY {
             let len = r.i32()?;
@@ -184,205 +211,5 @@ fn scan_values(r: &mut Reader, ncols: usize, bytes: &mut [u64]) -> ReadResult<()
             ));
         }
     }
-    Ok(())
-}
-
-/// Builds one tape record; pushed only once the whole event has parsed.
-struct Record(Vec<i64>);
-
-impl Record {
-    fn new(k: i64, i: usize) -> Record {
-        Record(vec![k, i as i64])
-    }
-    fn u8(&mut self, r: &mut Reader) -> ReadResult<()> {
-        let v = r.u8()?;
-        self.0.push(v as i64);
-        Ok(())
-    }
-    fn i16(&mut self, r: &mut Reader) -> ReadResult<i16> {
-        let v = r.i16()?;
-        self.0.push(v as i64);
-        Ok(v)
-    }
-    fn i32(&mut self, r: &mut Reader) -> ReadResult<()> {
-        let v = r.i32()?;
-        self.0.push(v as i64);
-        Ok(())
-    }
-    fn u32(&mut self, r: &mut Reader) -> ReadResult<u32> {
-        let v = r.u32()?;
-        self.0.push(v as i64);
-        Ok(v)
-    }
-    /// u64 and i64 share the slot bits; the TS side reads LSNs unsigned and times signed.
-    fn x64(&mut self, r: &mut Reader) -> ReadResult<()> {
-        let v = r.u64()?;
-        self.0.push(v as i64);
-        Ok(())
-    }
-    fn cstring(&mut self, r: &mut Reader) -> ReadResult<()> {
-        let (a, b) = r.cstring()?;
-        self.0.push(a as i64);
-        self.0.push(b as i64);
-        Ok(())
-    }
-    fn stream_xid(&mut self, r: &mut Reader, in_stream: bool) -> ReadResult<()> {
-        let v = if in_stream { r.u32()? } else { 0 };
-        self.0.push(v as i64);
-        Ok(())
-    }
-}
-
-fn decode_event(r: &mut Reader, tag: u8, i: usize, p: &mut Parsed) -> ReadResult<()> {
-    use kind::*;
-    let in_stream = p.in_stream;
-    let rec = match tag {
-        b'B' => {
-            let mut e = Record::new(BEGIN, i);
-            e.x64(r)?; // finalLsn
-            e.x64(r)?; // commitTime
-            e.u32(r)?; // xid
-            e
-        }
-        b'C' => {
-            let mut e = Record::new(COMMIT, i);
-            e.u8(r)?; // flags
-            e.x64(r)?; // commitLsn
-            e.x64(r)?; // endLsn
-            e.x64(r)?; // commitTime
-            e
-        }
-        b'O' => {
-            let mut e = Record::new(ORIGIN, i);
-            e.x64(r)?; // originLsn
-            e.cstring(r)?; // name
-            e
-        }
-        b'R' => {
-            let mut e = Record::new(RELATION, i);
-            e.stream_xid(r, in_stream)?;
-            e.u32(r)?; // oid
-            e.cstring(r)?; // namespace
-            e.cstring(r)?; // name
-            e.u8(r)?; // replica identity
-            let ncols = e.i16(r)?;
-            if ncols < 0 {
-                return Err(r.fail_at(format!("relation has {ncols} columns at offset {}, expected >= 0", r.pos - 2), r.pos - 2));
-            }
-            for _ in 0..ncols {
-                e.u8(r)?; // flags
-                e.cstring(r)?; // name
-                e.u32(r)?; // type oid
-                e.i32(r)?; // typmod
-            }
-            e
-        }
-        b'Y' => {
-            let mut e = Record::new(TYPE, i);
-            e.stream_xid(r, in_stream)?;
-            e.u32(r)?; // type oid
-            e.cstring(r)?; // namespace
-            e.cstring(r)?; // name
-            e
-        }
-        b'T' => {
-            let mut e = Record::new(TRUNCATE, i);
-            e.stream_xid(r, in_stream)?;
-            let nrels = e.u32(r)?;
-            e.u8(r)?; // options
-            r.need(nrels as u64 * 4)?; // before reserving: a corrupt count must not allocate gigabytes
-            e.0.reserve(nrels as usize);
-            for _ in 0..nrels {
-                e.u32(r)?;
-            }
-            e
-        }
-        b'M' => {
-            let mut e = Record::new(MESSAGE, i);
-            e.stream_xid(r, in_stream)?;
-            e.u8(r)?; // flags
-            e.x64(r)?; // message lsn
-            e.cstring(r)?; // prefix
-            let len = r.i32()?;
-            if len < 0 {
-                return Err(r.fail_at(format!("message content length {len} at offset {}, expected >= 0", r.pos - 4), r.pos - 4));
-            }
-            r.need(len as u64)?;
-            e.0.push(r.pos as i64);
-            e.0.push(len as i64);
-            r.pos += len as usize;
-            e
-        }
-        b'S' => {
-            let mut e = Record::new(STREAM_START, i);
-            e.u32(r)?; // xid
-            e.u8(r)?; // first segment
-            p.in_stream = true;
-            e
-        }
-        b'E' => {
-            p.in_stream = false;
-            Record::new(STREAM_STOP, i)
-        }
-        b'c' => {
-            let mut e = Record::new(STREAM_COMMIT, i);
-            e.u32(r)?; // xid
-            e.u8(r)?; // flags
-            e.x64(r)?; // commitLsn
-            e.x64(r)?; // endLsn
-            e.x64(r)?; // commitTime
-            e
-        }
-        b'A' => {
-            let mut e = Record::new(STREAM_ABORT, i);
-            e.u32(r)?; // xid
-            e.u32(r)?; // subXid
-            // Protocol 4 with streaming = parallel adds abort LSN and time: known by the length.
-            let parallel = r.remaining() == 16;
-            e.0.push(parallel as i64);
-            if parallel {
-                e.x64(r)?;
-                e.x64(r)?;
-            }
-            e
-        }
-        b'b' => {
-            let mut e = Record::new(BEGIN_PREPARE, i);
-            e.x64(r)?; // prepareLsn
-            e.x64(r)?; // endLsn
-            e.x64(r)?; // prepareTime
-            e.u32(r)?; // xid
-            e.cstring(r)?; // gid
-            e
-        }
-        b'P' | b'p' | b'K' => {
-            let k = match tag {
-                b'P' => PREPARE,
-                b'p' => STREAM_PREPARE,
-                _ => COMMIT_PREPARED,
-            };
-            let mut e = Record::new(k, i);
-            e.u8(r)?; // flags
-            e.x64(r)?; // prepare/commit lsn
-            e.x64(r)?; // endLsn
-            e.x64(r)?; // prepare/commit time
-            e.u32(r)?; // xid
-            e.cstring(r)?; // gid
-            e
-        }
-        b'r' => {
-            let mut e = Record::new(ROLLBACK_PREPARED, i);
-            e.u8(r)?; // flags
-            e.x64(r)?; // prepareEndLsn
-            e.x64(r)?; // rollbackEndLsn
-            e.x64(r)?; // prepareTime
-            e.x64(r)?; // rollbackTime
-            e.u32(r)?; // xid
-            e.cstring(r)?; // gid
-            e
-        }
-        _ => return Err(r.fail_at(format!("unknown message tag at offset {}", r.pos - 1), r.pos - 1)),
-    };
-    p.tape.extend_from_slice(&rec.0);
     Ok(())
 }

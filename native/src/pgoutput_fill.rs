@@ -1,27 +1,29 @@
 //! pgoutput pass 2: lays out one output buffer and copies the planned change sets into it.
 //!
+//! The buffer is allocated uninitialized: every byte is written here (padding included).
+//!
 //! Buffer layout (all offsets in bytes from the start, every segment 8-byte aligned):
-//!   tape         i64 slots: the events of pass 1 (`pgoutput.rs`)
+//!   tape         i64 slots: the events of pass 1 (`pgoutput_events.rs`)
 //!   descriptors  f64 slots, per set: relationOid, eventIndex, rows, ncols, hasOld,
 //!                ops, lsns, xids, oldKind, then per column of the new tuples and (when hasOld)
 //!                of the old tuples: kinds, offsets, data, dataLength
 //!   segments     the typed arrays the descriptors point at
 //! `native/load-pgoutput.ts` makes typed-array views of the segments: no per-value JS objects.
+//! Everything per set lives in flat Vecs (no allocation per set): small transactions make many
+//! small sets.
 use crate::error::{CodecError, CodecResult};
-use crate::pgoutput::{Parsed, SetPlan, OP_DELETE, T_KEY, T_NEW, T_OLD, V_BINARY, V_TEXT};
+use crate::out_layout::SegmentAlloc;
+use crate::pgoutput::{Parsed, OP_DELETE, T_KEY, T_NEW, T_OLD, V_BINARY, V_TEXT};
+use crate::wire::{copy_var_raw, read_be_i32};
 
-const ALIGN: usize = 8;
 const SET_HEADER_SLOTS: usize = 9;
-
-fn align(n: usize) -> usize {
-    (n + ALIGN - 1) & !(ALIGN - 1)
-}
 
 #[derive(Clone, Copy)]
 struct ColumnSeg {
     kinds: usize,
     offsets: usize,
     data: usize,
+    data_len: usize,
     cursor: usize,
 }
 
@@ -30,8 +32,8 @@ struct SetSegs {
     lsns: usize,
     xids: usize,
     old_kind: usize,
-    new_cols: Vec<ColumnSeg>,
-    old_cols: Vec<ColumnSeg>,
+    /// Index in `PgoutputLayout::cols` of the new-tuple columns, followed by the old-tuple ones.
+    cols_at: usize,
 }
 
 pub struct PgoutputLayout {
@@ -39,10 +41,8 @@ pub struct PgoutputLayout {
     pub descriptor_slots: usize,
     pub total: usize,
     sets: Vec<SetSegs>,
-}
-
-fn descriptor_slots(plan: &SetPlan) -> usize {
-    SET_HEADER_SLOTS + 4 * plan.ncols * if plan.has_old { 2 } else { 1 }
+    cols: Vec<ColumnSeg>,
+    alloc: SegmentAlloc,
 }
 
 fn check_bytes(bytes: &[u64]) -> CodecResult<()> {
@@ -55,43 +55,40 @@ fn check_bytes(bytes: &[u64]) -> CodecResult<()> {
 }
 
 pub fn layout(parsed: &Parsed) -> CodecResult<PgoutputLayout> {
+    let mut descriptor_slots = 0;
+    let mut ncols_total = 0;
     for plan in &parsed.plans {
-        check_bytes(&plan.new_bytes)?;
+        check_bytes(parsed.new_bytes(plan))?;
+        let groups = if plan.has_old { 2 } else { 1 };
         if plan.has_old {
-            check_bytes(&plan.old_bytes)?;
+            check_bytes(parsed.old_bytes(plan))?;
         }
+        descriptor_slots += SET_HEADER_SLOTS + 4 * plan.ncols * groups;
+        ncols_total += plan.ncols * groups;
     }
     let tape_slots = parsed.tape.len();
-    let descriptor_slots: usize = parsed.plans.iter().map(descriptor_slots).sum();
-    let mut cur = (tape_slots + descriptor_slots) * 8;
-    let mut take = |n: usize| {
-        let at = cur;
-        cur = align(cur + n);
-        at
-    };
+    let mut alloc = SegmentAlloc::new((tape_slots + descriptor_slots) * 8);
     let mut sets = Vec::with_capacity(parsed.plans.len());
+    let mut cols = Vec::with_capacity(ncols_total);
     for plan in &parsed.plans {
         let rows = plan.rows;
-        let ops = take(rows);
-        let lsns = take(rows * 8);
-        let xids = take(rows * 4);
-        let old_kind = take(rows);
-        let mut cols = |bytes: &[u64]| -> Vec<ColumnSeg> {
-            bytes
-                .iter()
-                .map(|b| {
-                    let kinds = take(rows);
-                    let offsets = take((rows + 1) * 4);
-                    let data = take(*b as usize);
-                    ColumnSeg { kinds, offsets, data, cursor: 0 }
-                })
-                .collect()
-        };
-        let new_cols = cols(&plan.new_bytes);
-        let old_cols = if plan.has_old { cols(&plan.old_bytes) } else { Vec::new() };
-        sets.push(SetSegs { ops, lsns, xids, old_kind, new_cols, old_cols });
+        let ops = alloc.take(rows);
+        let lsns = alloc.take(rows * 8);
+        let xids = alloc.take(rows * 4);
+        let old_kind = alloc.take(rows);
+        let cols_at = cols.len();
+        let groups: &[&[u64]] = if plan.has_old { &[parsed.new_bytes(plan), parsed.old_bytes(plan)] } else { &[parsed.new_bytes(plan)] };
+        for bytes in groups {
+            for &b in bytes.iter() {
+                let kinds = alloc.take(rows);
+                let offsets = alloc.take((rows + 1) * 4);
+                let data = alloc.take(b as usize);
+                cols.push(ColumnSeg { kinds, offsets, data, data_len: b as usize, cursor: 0 });
+            }
+        }
+        sets.push(SetSegs { ops, lsns, xids, old_kind, cols_at });
     }
-    Ok(PgoutputLayout { tape_slots, descriptor_slots, total: cur, sets })
+    Ok(PgoutputLayout { tape_slots, descriptor_slots, total: alloc.total(), sets, cols, alloc })
 }
 
 fn put_f64(out: &mut [u8], slot: usize, v: f64) {
@@ -125,26 +122,33 @@ pub fn fill(buf: &[u8], offsets: &[i32], lsns: &[i64], parsed: &Parsed, layout: 
             put_f64(out, slot, v);
             slot += 1;
         }
-        let groups: [(&Vec<ColumnSeg>, &Vec<u64>); 2] = [(&segs.new_cols, &plan.new_bytes), (&segs.old_cols, &plan.old_bytes)];
-        for (cols, bytes) in groups {
-            for (seg, b) in cols.iter().zip(bytes) {
-                for v in [seg.kinds as f64, seg.offsets as f64, seg.data as f64, *b as f64] {
-                    put_f64(out, slot, v);
-                    slot += 1;
-                }
+        let n = plan.ncols * if plan.has_old { 2 } else { 1 };
+        for seg in &layout.cols[segs.cols_at..segs.cols_at + n] {
+            for v in [seg.kinds as f64, seg.offsets as f64, seg.data as f64, seg.data_len as f64] {
+                put_f64(out, slot, v);
+                slot += 1;
             }
         }
     }
 
+    // The output is not zero-filled: clear the padding and every offsets[0] here; the loop
+    // below writes every other byte (kinds and oldKind of absent tuples included).
+    layout.alloc.zero_gaps(out);
+    for col in &layout.cols {
+        put_i32(out, col.offsets, 0);
+    }
     let mut rows_done = vec![0usize; parsed.plans.len()];
     for (i, &s) in parsed.msg_set.iter().enumerate() {
         if s < 0 {
             continue;
         }
         let s = s as usize;
+        let plan = &parsed.plans[s];
         let row = rows_done[s];
         rows_done[s] += 1;
-        let segs = &mut layout.sets[s];
+        let segs = &layout.sets[s];
+        let (new_cols, rest) = layout.cols[segs.cols_at..].split_at_mut(plan.ncols);
+        let old_cols = if plan.has_old { &mut rest[..plan.ncols] } else { &mut rest[..0] };
         let op = buf[offsets[i] as usize];
         out[segs.ops + row] = op;
         out[segs.lsns + row * 8..segs.lsns + row * 8 + 8].copy_from_slice(&lsns[i].to_ne_bytes());
@@ -154,46 +158,64 @@ pub fn fill(buf: &[u8], offsets: &[i32], lsns: &[i64], parsed: &Parsed, layout: 
         p += 1;
         if m == T_KEY || m == T_OLD {
             out[segs.old_kind + row] = m;
-            p = fill_tuple(buf, p, &mut segs.old_cols, row, out);
+            p = fill_tuple(buf, p, old_cols, row, out);
             m = if op == OP_DELETE {
                 0
             } else {
                 p += 1;
                 buf[p - 1]
             };
-        } else if !segs.old_cols.is_empty() {
-            fill_absent(&segs.old_cols, row, out);
+        } else {
+            out[segs.old_kind + row] = 0;
+            fill_absent(old_cols, row, out);
         }
         if m == T_NEW {
-            fill_tuple(buf, p, &mut segs.new_cols, row, out);
+            fill_tuple(buf, p, new_cols, row, out);
         } else {
-            fill_absent(&segs.new_cols, row, out);
+            fill_absent(new_cols, row, out);
         }
     }
 }
 
 fn fill_tuple(buf: &[u8], mut p: usize, cols: &mut [ColumnSeg], row: usize, out: &mut [u8]) -> usize {
+    let len = buf.len();
+    if len < 2 || p > len - 2 {
+        return p;
+    }
     let ncols = i16::from_be_bytes([buf[p], buf[p + 1]]).max(0) as usize;
     p += 2;
+    let (src, dst, out_len) = (buf.as_ptr(), out.as_mut_ptr(), out.len());
     for col in cols.iter_mut().take(ncols) {
-        let kind = buf[p];
-        p += 1;
-        out[col.kinds + row] = kind;
-        if kind == V_TEXT || kind == V_BINARY {
-            let len = i32::from_be_bytes([buf[p], buf[p + 1], buf[p + 2], buf[p + 3]]).max(0) as usize;
-            p += 4;
-            let at = col.data + col.cursor;
-            out[at..at + len].copy_from_slice(&buf[p..p + len]);
-            p += len;
-            col.cursor += len;
+        // Pass 1 validated the tuple; these checks only keep a shared input that changed since
+        // then from causing an out-of-bounds access (the layout bounds every write).
+        if p >= len || col.kinds + row >= out_len || col.offsets + (row + 2) * 4 > out_len {
+            break;
         }
-        put_i32(out, col.offsets + (row + 1) * 4, col.cursor as i32);
+        // SAFETY: indexes checked just above.
+        unsafe {
+            let kind = *src.add(p);
+            p += 1;
+            *dst.add(col.kinds + row) = kind;
+            if kind == V_TEXT || kind == V_BINARY {
+                if len - p < 4 {
+                    break;
+                }
+                let n = read_be_i32(src.add(p)).max(0) as usize;
+                p += 4;
+                let n = n.min(len - p).min(col.data_len - col.cursor);
+                copy_var_raw(src.add(p), dst.add(col.data + col.cursor), n);
+                p += n;
+                col.cursor += n;
+            }
+            (dst.add(col.offsets + (row + 1) * 4) as *mut i32).write_unaligned(col.cursor as i32);
+        }
     }
     p
 }
 
 fn fill_absent(cols: &[ColumnSeg], row: usize, out: &mut [u8]) {
     for col in cols {
+        out[col.kinds + row] = 0;
         put_i32(out, col.offsets + (row + 1) * 4, col.cursor as i32);
     }
 }

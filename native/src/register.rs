@@ -7,6 +7,10 @@ use crate::ffi::{napi_env, napi_value};
 use crate::js::{register, Env, JsResult};
 use crate::napi_export;
 
+/// Version of the private argument and output layouts shared with `native/load.ts`
+/// (`ADDON_ABI_VERSION` there): bump both together, so a stale build is refused, not misread.
+const ABI_VERSION: f64 = 1.0;
+
 napi_export!(copy_header_length_cb, js_copy_header_length);
 napi_export!(copy_scan_cb, js_copy_scan);
 napi_export!(copy_decode_cb, js_copy_decode);
@@ -29,6 +33,8 @@ fn register_all(env: Env, exports: napi_value) -> JsResult<()> {
     register(env, exports, b"pgoutputDecode\0", pgoutput_decode_cb)?;
     let version = env.utf8(env!("CARGO_PKG_VERSION"))?;
     env.set_named(exports, b"version\0", version)?;
+    let abi = env.double(ABI_VERSION)?;
+    env.set_named(exports, b"abiVersion\0", abi)?;
     Ok(())
 }
 
