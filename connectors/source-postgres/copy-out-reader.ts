@@ -63,7 +63,14 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
   private sawTrailer = false;
   private connection?: PgConnection;
   private pgDataHandler?: (chunk: Buffer) => void;
-  private leftover: Buffer | null = null;
+  /**
+   * Pieces of a message cut by socket reads, and the bytes it needs in all (0 until its 5-byte
+   * header is in). They are joined once, when complete: joining on every read would make a row
+   * of n bytes cost O(n²/read size).
+   */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pendingNeed = 0;
   private out: Buffer;
   private outLen = 0;
   private ready: CopyChunk[] = [];
@@ -205,9 +212,19 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
   /** Consumes one socket chunk; returns false once the COPY stream is over (socket handed back). */
   private consume(chunk: Buffer): boolean {
     let buf = chunk;
-    if (this.leftover) {
-      buf = Buffer.concat([this.leftover, chunk]);
-      this.leftover = null;
+    if (this.pending.length) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.pendingNeed === 0 && this.pendingBytes >= 5) {
+        const head = Buffer.concat(this.pending, this.pendingBytes);
+        this.pending = [head];
+        this.pendingNeed = 1 + head.readInt32BE(1);
+      }
+      if (this.pendingNeed === 0 || this.pendingBytes < this.pendingNeed) return true;
+      buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.pendingNeed = 0;
     }
     let off = 0;
     while (off < buf.length) {
@@ -236,7 +253,13 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
       }
       // 'H' CopyOutResponse, 'N' NoticeResponse, 'S' ParameterStatus, 'A': nothing to do.
     }
-    if (off < buf.length) this.leftover = Buffer.from(buf.subarray(off));
+    if (off < buf.length) {
+      // Socket chunks are not reused by Node: keeping a view of the tail is safe.
+      const tail = buf.subarray(off);
+      this.pending = [tail];
+      this.pendingBytes = tail.length;
+      this.pendingNeed = tail.length >= 5 ? 1 + tail.readInt32BE(1) : 0;
+    }
     this.scan();
     if (this.scanPos - Math.max(this.rowStart, 0) >= this.chunkBytes >>> 1) this.flushOut();
     return true;

@@ -23,8 +23,8 @@ import type { PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
 import { planShards, type ShardPlan } from '../plan/plan-shards.js';
 import { resolveParallelism, telemetry, type ParallelismPlan } from '../plan/resolve-parallelism.js';
-import { ShardPool, runShardsOnPool } from '../runtime/shard-pool.js';
-import type { ShardProgress, ShardTask } from '../runtime/shard-task.js';
+import { ShardPool, effectiveStageMode, runShardsOnPool, stageModeFromEnv } from '../runtime/shard-pool.js';
+import type { ShardProgress, ShardTask, StageMode } from '../runtime/shard-task.js';
 import { planStreams, type StreamPlan } from './plan-streams.js';
 import { recordRun } from './run-record.js';
 
@@ -67,6 +67,12 @@ export interface RunResult {
   parallelism_available_cores?: number;
   parallelism_eligible_streams?: number;
   parallelism_transform_count?: number;
+  /**
+   * How each shard's stages ran (RB_STAGE_MODE): 'joined' (one pool task per shard) or 'split'
+   * (source and destination tasks on two threads, joined by a ring channel). Split asked for on a
+   * one-thread pool runs joined and says so here.
+   */
+  stage_mode?: StageMode;
   error?: { code: string; message: string; stream?: string; shard?: number; sqlstate?: string };
 }
 
@@ -109,6 +115,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       manual: manual === 'auto' ? undefined : manual,
     });
     Object.assign(result, telemetry(plan));
+    const stageMode = effectiveStageMode(stageModeFromEnv(), plan.effective);
+    result.stage_mode = stageMode;
     pool = new ShardPool(plan.effective);
 
     const srcEp = await resolveEndpoint(config.source.config, 'source', { log: opts.log });
@@ -149,7 +157,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     phase('prepare');
     const tasks = buildTasks(runId, streams, contracts, shardPlans, snapshot, srcEp, dstEp, config);
     moved = true;
-    const shardResults = await runShardsOnPool(pool, tasks, { onProgress: opts.onProgress });
+    const shardResults = await runShardsOnPool(pool, tasks, { onProgress: opts.onProgress, stageMode });
     await src.query('commit').catch(() => {});
     phase('move');
 

@@ -1,20 +1,38 @@
 /**
  * Runs shard tasks on a Piscina pool sized from the effective parallelism (DESIGN section 3).
- * Each task runs a shard's source and destination stage together, so no stage ever waits on a
- * stage that cannot be scheduled: any number of shards completes with any pool size.
+ *
+ * Stage modes (RB_STAGE_MODE, see StageMode in shard-task.ts):
+ *   joined  one pool task per shard runs both stages (copy-shard.ts): one thread per shard;
+ *   split   per shard, a source task and a destination task on two threads, joined by a ring
+ *           channel that the main thread creates (and cancels when either task fails or dies, so
+ *           its partner never waits on a stage that is gone).
+ *
+ * Co-scheduling: a split shard's stages must run at the same time (the source blocks on a full
+ * ring until the destination drains it). So the scheduler never has more tasks outstanding than
+ * the pool has threads, and submits a shard's two tasks together, only when two threads are free:
+ * both start at once on idle workers, and no stage ever waits on a stage that cannot be scheduled.
+ * Any number of shards completes with any pool size. A pool of one thread cannot hold a pair: every
+ * shard then runs joined. With an odd pool in split mode one thread stays idle.
+ *
  * The first failure aborts every other task (Piscina terminates their workers, which closes their
  * sockets, so the servers roll their transactions back) and is the error reported.
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { RbError } from '../errors.js';
+import { RingChannel } from './ring-channel.js';
 import type { ShardOutcome } from './shard-worker.js';
-import type { ShardProgress, ShardResult, ShardTask } from './shard-task.js';
+import { STAGE_MODES, type ShardJob, type ShardProgress, type ShardResult, type ShardTask, type StageMode } from './shard-task.js';
 
 const WORKER_FILE = fileURLToPath(new URL('./shard-worker.ts', import.meta.url));
 
+/** Ring frames are the chunk size rounded up to this; larger chunks travel as several frames. */
+const FRAME_ROUND_BYTES = 64 * 1024;
+
 export interface ShardPoolOptions {
   onProgress?: (p: ShardProgress) => void;
+  /** Default 'joined'. 'split' needs two threads per shard (on a one-thread pool shards run joined). */
+  stageMode?: StageMode;
 }
 
 /**
@@ -43,33 +61,113 @@ export class ShardPool {
   }
 }
 
+/** `RB_STAGE_MODE`: joined (default) | split. Anything else is a usage error naming the variable. */
+export function stageModeFromEnv(env: NodeJS.ProcessEnv = process.env): StageMode {
+  const raw = env.RB_STAGE_MODE?.trim();
+  if (!raw) return 'joined';
+  if ((STAGE_MODES as readonly string[]).includes(raw)) return raw as StageMode;
+  throw new RbError('usage', `RB_STAGE_MODE: expected one of ${STAGE_MODES.join(', ')}, found '${raw}'`);
+}
+
+/** The mode shards actually run in: split needs at least two threads. */
+export function effectiveStageMode(mode: StageMode, threads: number): StageMode {
+  return mode === 'split' && threads >= 2 ? 'split' : 'joined';
+}
+
+/** The ring's largest frame for a task: its chunk size, rounded up. */
+export function ringFrameBytes(chunkBytes: number): number {
+  return Math.ceil(Math.max(1, chunkBytes) / FRAME_ROUND_BYTES) * FRAME_ROUND_BYTES;
+}
+
 export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], opts: ShardPoolOptions = {}): Promise<ShardResult[]> {
   const pool = shardPool.piscina;
+  const mode = effectiveStageMode(opts.stageMode ?? 'joined', shardPool.threads);
+  const threadsPerShard = mode === 'split' ? 2 : 1;
   const progressChannel = `rb-progress-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const channel = new BroadcastChannel(progressChannel);
   channel.onmessage = (ev: MessageEvent) => opts.onProgress?.(ev.data as ShardProgress);
   const abort = new AbortController();
+  const rings = new Set<RingChannel>();
   let first: RbError | null = null;
-  try {
-    const runs = tasks.map(async (task) => {
-      try {
-        const outcome = (await pool.run({ ...task, progressChannel }, { signal: abort.signal })) as ShardOutcome;
-        if (!outcome.ok) throw RbError.fromJSON(outcome.error);
-        return outcome.result;
-      } catch (e) {
-        const err = e instanceof RbError ? e : abort.signal.aborted ? new RbError('cancelled', 'cancelled') : new RbError('internal', `shard worker failed: ${(e as Error)?.message ?? e}`, { stream: task.stream, shard: task.shardIndex, cause: e });
-        // The first failure wins; later ones are its consequences (cancellation).
-        if (!first && err.code !== 'cancelled') {
-          first = err;
-          abort.abort(err);
-        }
+  let freeThreads = shardPool.threads;
+  let wake: (() => void) | null = null;
+  const wakeScheduler = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  abort.signal.addEventListener('abort', () => {
+    for (const ring of rings) ring.cancel();
+    wakeScheduler();
+  });
+  // The first failure wins; later ones are its consequences (cancellation).
+  const record = (err: RbError) => {
+    if (!first && err.code !== 'cancelled') {
+      first = err;
+      abort.abort(err);
+    }
+  };
+
+  const runJob = async (job: ShardJob): Promise<ShardResult> => {
+    try {
+      const outcome = (await pool.run({ ...job, progressChannel }, { signal: abort.signal })) as ShardOutcome;
+      if (!outcome.ok) throw RbError.fromJSON(outcome.error);
+      return outcome.result;
+    } catch (e) {
+      const err = e instanceof RbError ? e : abort.signal.aborted ? new RbError('cancelled', 'cancelled') : new RbError('internal', `shard worker failed: ${(e as Error)?.message ?? e}`, { stream: job.stream, shard: job.shardIndex, cause: e });
+      record(err);
+      throw err;
+    } finally {
+      freeThreads++;
+      wakeScheduler();
+    }
+  };
+
+  const runSplit = async (task: ShardTask): Promise<ShardResult> => {
+    const ring = RingChannel.create({ capacity: task.maxInflightChunks, maxFrameBytes: ringFrameBytes(task.chunkBytes) });
+    rings.add(ring);
+    const handle = ring.handle();
+    // A stage that failed without closing the ring (a crashed worker) must not leave its partner
+    // waiting; after a fail() or end() the cancel is a no-op for the state the partner reads.
+    const stopPartner = (e: unknown): never => {
+      ring.cancel();
+      throw e;
+    };
+    try {
+      const [read, written] = await Promise.allSettled([
+        runJob({ ...task, role: 'source', ring: handle }).catch(stopPartner),
+        runJob({ ...task, role: 'dest', ring: handle }).catch(stopPartner),
+      ]);
+      if (read.status === 'rejected') throw read.reason;
+      if (written.status === 'rejected') throw written.reason;
+      if (read.value.rows !== written.value.rows) {
+        const err = new RbError('internal', `${task.stream} shard ${task.shardIndex}: the source stage read ${read.value.rows} rows, the destination stage wrote ${written.value.rows}`, { stream: task.stream, shard: task.shardIndex });
+        record(err);
         throw err;
       }
-    });
+      return written.value;
+    } finally {
+      rings.delete(ring);
+    }
+  };
+
+  try {
+    const runs: Array<Promise<ShardResult>> = [];
+    for (const task of tasks) {
+      // Never more tasks than threads, and a split shard's two tasks only together: every submitted
+      // task starts at once, so a stage never waits for its partner to be scheduled.
+      while (freeThreads < threadsPerShard && !abort.signal.aborted) await new Promise<void>((r) => (wake = r));
+      if (abort.signal.aborted) break;
+      freeThreads -= threadsPerShard;
+      const run = threadsPerShard === 2 ? runSplit(task) : runJob({ ...task, role: 'joined' });
+      run.catch(() => {});
+      runs.push(run);
+    }
     const settled = await Promise.allSettled(runs);
     if (first) throw first;
     const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason;
+    if (runs.length < tasks.length) throw new RbError('cancelled', 'cancelled');
     return settled.map((s) => (s as PromiseFulfilledResult<ShardResult>).value);
   } finally {
     channel.close();

@@ -1,9 +1,12 @@
 /**
- * The unit of work handed to a pool worker: one shard of one stream. Plain data (structured
- * clone), built by the main thread after the leader has prepared the destination.
+ * The unit of work handed to a pool worker: one shard of one stream, or one stage of it. Plain
+ * data (structured clone), built by the main thread after the leader has prepared the destination.
  */
 import type { PgEndpoint } from '../../connectors/postgres/connection.js';
+import { queryError } from '../../connectors/postgres/connection.js';
 import type { WriteContract } from '../../connectors/dest-postgres/write-contract.js';
+import { RbError, pgErrorInfo } from '../errors.js';
+import type { RingChannelHandle } from './ring-channel.js';
 
 export interface ShardTask {
   runId: string;
@@ -27,6 +30,23 @@ export interface ShardTask {
   delayPerChunkMs: number;
 }
 
+/**
+ * How a shard's two stages are placed on the pool (issue: parallel runtime):
+ *   joined  both stages in one pool task, joined by an in-thread AsyncQueue (no copies);
+ *   split   the source stage and the destination stage in two pool tasks on two threads,
+ *           joined by a SharedArrayBuffer RingChannel. Needs two free threads per shard: on a
+ *           pool of one thread every shard runs joined.
+ */
+export type StageMode = 'joined' | 'split';
+
+export const STAGE_MODES: readonly StageMode[] = ['joined', 'split'];
+
+/** What a pool worker runs: a whole shard, or one stage of a split shard with the ring it shares. */
+export type ShardJob =
+  | (ShardTask & { role: 'joined'; progressChannel?: string })
+  | (ShardTask & { role: 'source'; ring: RingChannelHandle; progressChannel?: string })
+  | (ShardTask & { role: 'dest'; ring: RingChannelHandle; progressChannel?: string });
+
 export interface ShardResult {
   stream: string;
   shardIndex: number;
@@ -40,4 +60,51 @@ export interface ShardProgress {
   shardIndex: number;
   rows: number;
   bytes: number;
+}
+
+/** A failure that came from a server or its connection (as opposed to a bug of ours). */
+function isDatabaseSide(e: unknown): boolean {
+  if (pgErrorInfo(e)) return true;
+  const o = e as { syscall?: string; message?: string } | null;
+  return !!o && (typeof o.syscall === 'string' || /Connection terminated|connection.*(closed|ended)|connection error|not queryable/i.test(o.message ?? ''));
+}
+
+/**
+ * Remembers the last error a client emitted on its own (a FATAL ErrorResponse that arrived between
+ * queries, such as 57P01 "terminating connection due to administrator command"): when the stage
+ * then fails with a bare socket or "not queryable" error, the server's message says why.
+ */
+export function watchClientErrors(client: { on(event: 'error', listener: (e: Error) => void): unknown }): () => unknown {
+  let last: unknown;
+  client.on('error', (e) => {
+    last ??= e;
+  });
+  return () => last;
+}
+
+/** The server's error when `e` is only its consequence (a broken socket, an unusable client). */
+export function explainedBy(e: unknown, clientError: unknown): unknown {
+  if (clientError === undefined || e instanceof RbError || pgErrorInfo(e)) return e;
+  return pgErrorInfo(clientError) ? clientError : e;
+}
+
+/**
+ * The RbError a stage reports for `e`: an RbError is kept as it is (it may be the other stage's
+ * error, delivered through the channel); a server or socket failure becomes `source_query` or
+ * `dest_query` naming the shard and what the stage was doing; anything else is `internal`.
+ */
+export function stageError(task: ShardTask, e: unknown, role: 'source' | 'destination', doing: string): RbError {
+  const where = { stream: task.stream, shard: task.shardIndex };
+  let err: RbError;
+  if (e instanceof RbError) err = e;
+  else if (isDatabaseSide(e)) err = queryError(e, role, `${task.stream} shard ${task.shardIndex}: ${doing}`, where);
+  else err = new RbError('internal', `${task.stream} shard ${task.shardIndex}: ${e instanceof Error ? e.message : String(e)}`, { ...where, cause: e });
+  err.stream ??= task.stream;
+  err.shard ??= task.shardIndex;
+  return err;
+}
+
+/** The error for a stage that stopped because the other stage or the run stopped first. */
+export function cancelledError(task: ShardTask): RbError {
+  return new RbError('cancelled', `${task.stream} shard ${task.shardIndex}: cancelled`, { stream: task.stream, shard: task.shardIndex });
 }

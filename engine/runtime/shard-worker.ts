@@ -1,32 +1,49 @@
 /**
- * Pool worker entry: only wires the shard mover to Piscina. Errors come back as data (RbError
- * JSON) because structured clone drops an Error's own fields such as `code`.
+ * Pool worker entry: only wires the shard movers to Piscina. A job is a whole shard (`joined`) or
+ * one stage of a split shard (`source` / `dest`, sharing the ring channel whose handle came with
+ * the job). Errors come back as data (RbError JSON) because structured clone drops an Error's own
+ * fields such as `code`.
  */
 import { RbError, type SerializedRbError } from '../errors.js';
+import { ringSink, ringSource } from './chunk-channel.js';
 import { copyShard } from './copy-shard.js';
-import type { ShardResult, ShardTask } from './shard-task.js';
+import { runDestStage } from './dest-stage.js';
+import { RingChannel } from './ring-channel.js';
+import { runSourceStage } from './source-stage.js';
+import { cancelledError, type ShardJob, type ShardProgress, type ShardResult } from './shard-task.js';
 
 export type ShardOutcome = { ok: true; result: ShardResult } | { ok: false; error: SerializedRbError };
 
 const PROGRESS_INTERVAL_MS = 200;
 
-export default async function runShard(task: ShardTask & { progressChannel?: string }): Promise<ShardOutcome> {
-  const channel = task.progressChannel ? new BroadcastChannel(task.progressChannel) : null;
+export default async function runShard(job: ShardJob): Promise<ShardOutcome> {
+  const started = performance.now();
+  const channel = job.progressChannel ? new BroadcastChannel(job.progressChannel) : null;
   let last = 0;
+  const onProgress = (p: ShardProgress) => {
+    const now = performance.now();
+    if (channel && now - last >= PROGRESS_INTERVAL_MS) {
+      last = now;
+      channel.postMessage(p);
+    }
+  };
   try {
-    const result = await copyShard(task, {
-      onProgress: (p) => {
-        const now = performance.now();
-        if (channel && now - last >= PROGRESS_INTERVAL_MS) {
-          last = now;
-          channel.postMessage(p);
-        }
-      },
-    });
-    channel?.postMessage({ stream: task.stream, shardIndex: task.shardIndex, rows: result.rows, bytes: result.bytes });
+    let result: ShardResult;
+    if (job.role === 'joined') {
+      result = await copyShard(job, { onProgress });
+    } else {
+      const ring = RingChannel.attach(job.ring);
+      const ends = { streamIndex: job.streamIndex, shardIndex: job.shardIndex, cancelled: () => cancelledError(job) };
+      const moved =
+        job.role === 'source'
+          ? await runSourceStage(job, ringSink(ring, ends))
+          : await runDestStage(job, ringSource(ring, { ...ends, wholeChunks: job.contract.loadMethod !== 'copy' }), { onProgress });
+      result = { stream: job.stream, shardIndex: job.shardIndex, rows: moved.rows, bytes: moved.bytes, durationMs: performance.now() - started };
+    }
+    if (job.role !== 'source') channel?.postMessage({ stream: job.stream, shardIndex: job.shardIndex, rows: result.rows, bytes: result.bytes });
     return { ok: true, result };
   } catch (e) {
-    const err = e instanceof RbError ? e : new RbError('internal', e instanceof Error ? e.message : String(e), { stream: task.stream, shard: task.shardIndex });
+    const err = e instanceof RbError ? e : new RbError('internal', e instanceof Error ? e.message : String(e), { stream: job.stream, shard: job.shardIndex });
     return { ok: false, error: err.toJSON() };
   } finally {
     channel?.close();

@@ -1,0 +1,121 @@
+/**
+ * A shard's destination stage: pulls chunks from a ChunkSource and writes them in one destination
+ * transaction, so a shard is written whole or not at all.
+ *
+ *   … ──► source.pull ──► CopyInWriter (COPY ... FROM STDIN) / InsertWriter ──► destination socket
+ *
+ * Fast path (load_method copy): chunks pass through untouched; the server's row count must equal
+ * the rows the chunks carried. Decode path (load_method insert): chunks are decoded into columnar
+ * batches, viewed as Arrow RecordBatches (where transforms will run), and written as INSERT
+ * parameters. COMMIT happens only after the source delivered its end (`pull` returned null, which
+ * the source stage does only after the server's `COPY n` matched what it read). On failure the
+ * stage aborts its COPY, stops the source (fail) and reports its error — or the source's error
+ * when that is what stopped it.
+ */
+import type pg from 'pg';
+import { CopyInWriter } from '../../connectors/dest-postgres/copy-in-writer.js';
+import { parseCopyTextRows } from '../../connectors/dest-postgres/copy-text.js';
+import { InsertWriter } from '../../connectors/dest-postgres/insert-writer.js';
+import { connect, queryError } from '../../connectors/postgres/connection.js';
+import { arrowToBatch, batchToArrow } from '../../native/arrow.js';
+import { codecs } from '../../native/index.js';
+import { codecForType } from '../../native/type-codecs.js';
+import { RbError } from '../errors.js';
+import type { ChunkSource } from './chunk-channel.js';
+import { destroySocket } from './source-stage.js';
+import { explainedBy, stageError, watchClientErrors, type ShardProgress, type ShardTask } from './shard-task.js';
+
+export interface DestStageHooks {
+  onProgress?: (p: ShardProgress) => void;
+  /** Aborting ends the stage's socket: whatever it waits on stops, the server rolls back. */
+  signal?: AbortSignal;
+}
+
+export interface DestStageResult {
+  rows: number;
+  bytes: number;
+}
+
+export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: DestStageHooks = {}): Promise<DestStageResult> {
+  const where = { stream: task.stream, shard: task.shardIndex };
+  const label = `${task.stream} shard ${task.shardIndex}`;
+  let dst: pg.Client | undefined;
+  const onAbort = () => destroySocket(dst);
+  hooks.signal?.addEventListener('abort', onAbort, { once: true });
+  let doing = 'connecting';
+  let clientError = (): unknown => undefined;
+  let rows = 0;
+  let bytes = 0;
+  const progress = (chunk: { bytes: Uint8Array; rows: number }) => {
+    rows += chunk.rows;
+    bytes += chunk.bytes.length;
+    hooks.onProgress?.({ stream: task.stream, shardIndex: task.shardIndex, rows, bytes });
+  };
+  try {
+    if (hooks.signal?.aborted) throw new RbError('cancelled', `${label}: cancelled`, where);
+    dst = await connect(task.dest, 'destination', `rb ${task.stream}#${task.shardIndex}`);
+    clientError = watchClientErrors(dst);
+    if (hooks.signal?.aborted) destroySocket(dst);
+    await dst.query('begin').catch((e) => {
+      throw queryError(e, 'destination', `${label}: begin`, where);
+    });
+    doing = 'writing';
+    if (task.contract.loadMethod === 'copy') {
+      const writer = CopyInWriter.open(dst, task.contract);
+      try {
+        for (;;) {
+          const chunk = await source.pull();
+          if (!chunk) break;
+          await writer.write(chunk.bytes);
+          progress(chunk);
+          if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
+        }
+      } catch (e) {
+        const why = await writer.settledFailure(e);
+        writer.abort(why instanceof Error ? why.message : String(why));
+        throw why;
+      }
+      const serverRows = await writer.finish(task.contract.format).catch(async (e: unknown) => {
+        throw await writer.settledFailure(e);
+      });
+      if (serverRows !== rows) {
+        throw new RbError('internal', `${label}: destination reports ${serverRows} rows, rb counted ${rows}`, where);
+      }
+    } else {
+      const writer = new InsertWriter(dst, task.contract);
+      const colCodecs = task.contract.columns.map((c) => codecForType(c.sourceTypeOid));
+      const fields = task.contract.columns.map((c) => ({ name: c.name, typeOid: c.sourceTypeOid, typeName: c.typeSql }));
+      for (;;) {
+        const chunk = await source.pull();
+        if (!chunk) break;
+        if (task.contract.format === 'binary') {
+          const decoded = codecs.copyDecode(chunk.bytes, 0, colCodecs);
+          // The Arrow view is where transforms run; the round trip is lossless by construction.
+          await writer.writeBatch(arrowToBatch(batchToArrow(decoded.batch, fields)));
+        } else {
+          await writer.writeTextRows(parseCopyTextRows(chunk.bytes, task.contract.columns.length));
+        }
+        progress(chunk);
+        if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
+      }
+    }
+    doing = 'commit';
+    try {
+      await dst.query('commit');
+    } catch (e) {
+      throw queryError(e, 'destination', `${label}: commit`, where);
+    }
+    return { rows, bytes };
+  } catch (e) {
+    const err = stageError(task, explainedBy(e, clientError()), 'destination', doing);
+    source.fail(err);
+    throw err;
+  } finally {
+    hooks.signal?.removeEventListener('abort', onAbort);
+    await dst?.end().catch(() => {});
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
