@@ -64,6 +64,16 @@ describe('rb CLI commands', () => {
     expect(ts.out).toMatch(/codecs: ts — RB_NATIVE=0/);
   });
 
+  it('bench --profile codecs --json prints the codec report', () => {
+    const r = rb(['bench', '--profile', 'codecs', '--json', '--time', '20', '--iterations', '2', '--only', 'placeholders,copy-scan']);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    const names = new Set(j.codecs.map((c: { name: string }) => c.name));
+    expect(names).toEqual(new Set(['placeholders', 'copy-scan']));
+    for (const c of j.codecs) expect(c.ops_per_sec).toBeGreaterThan(0);
+    expect(j.native.impl).toMatch(/native|ts/);
+  });
+
   it('check passes on a good pipeline and fails with the source exit code on a missing table', () => {
     const ok = rb(['check', pipelineFile('check.yaml', yaml()), '--json']);
     expect(ok.code).toBe(0);

@@ -20,6 +20,23 @@ export function versionLine(): string {
   return `rb ${pkg.version} (codecs: ${nativeStatus.impl} — ${nativeStatus.reason}; node ${process.version})`;
 }
 
+/** `rb bench --profile codecs [--json] [--time ms] [--iterations n] [--repeat n] [--clock wall|cpu] [--only a,b]`. */
+async function codecBenchCommand(args: string[]): Promise<number> {
+  const cmd = new Command('rb bench --profile codecs')
+    .exitOverride()
+    .option('--json', 'print JSON')
+    .option('--time <ms>', 'time per task and round', Number)
+    .option('--iterations <n>', 'minimum ops per task', Number)
+    .option('--repeat <n>', 'rounds (median reported)', Number)
+    .option('--clock <wall|cpu>', 'clock to time with (cpu on shared machines)')
+    .option('--only <names>', 'codecs to run, comma-separated');
+  cmd.parse(args, { from: 'user' });
+  const o = cmd.opts<{ json?: boolean; time?: number; iterations?: number; repeat?: number; clock?: 'wall' | 'cpu'; only?: string }>();
+  const { runCodecBench } = await import('../../bench/codecs/run-codecs.js');
+  await runCodecBench({ json: !!o.json, time: o.time, iterations: o.iterations, repeat: o.repeat, clock: o.clock, only: o.only?.split(',') });
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command()
@@ -79,6 +96,12 @@ export async function main(argv: string[]): Promise<number> {
     .helpOption(false)
     .argument('[args...]')
     .action(async (args: string[]) => {
+      const profileAt = args.findIndex((a) => a === '--profile' || a.startsWith('--profile='));
+      const profile = profileAt < 0 ? undefined : args[profileAt].includes('=') ? args[profileAt].split('=')[1] : args[profileAt + 1];
+      if (profile === 'codecs') {
+        exitCode = await codecBenchCommand(args.filter((_, i) => i !== profileAt && !(i === profileAt + 1 && !args[profileAt].includes('='))));
+        return;
+      }
       const { benchMain } = await import('../../bench/cli.js');
       exitCode = await benchMain(args);
     });
