@@ -1,0 +1,67 @@
+/**
+ * What a contender is: a command the bench spawns (and measures as a process tree) to copy the
+ * profile's tables from the source to the empty destination tables. Each contender file exports a
+ * factory; `contenders/index.ts` builds the list for a run.
+ */
+import type { Profile } from '../profiles.js';
+import type { BenchTableName } from '../tables.js';
+
+export type ContenderKind = 'rb' | 'psql-binary' | 'psql-text' | 'pgcopydb' | 'node-pipe';
+
+export const CONTENDER_KINDS: readonly ContenderKind[] = ['rb', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe'];
+
+/** The reference every ratio divides by: the single-stream physical limit. */
+export const REFERENCE_KIND: ContenderKind = 'psql-binary';
+
+export interface ContenderContext {
+  profile: Profile;
+  tables: BenchTableName[];
+  sourceUrl: string;
+  destUrl: string;
+  /** Server major version of the source (e.g. 18). */
+  sourceMajor: number;
+  /** A private directory for this run's files (pipeline YAML, pgpass, pgcopydb work dir). */
+  workDir: string;
+  /** libpq password file covering both URLs (mode 600), for psql and pgcopydb. */
+  pgpassFile: string;
+  /** The URLs without passwords (the password is in pgpassFile), for command lines. */
+  sourceUrlNoPassword: string;
+  destUrlNoPassword: string;
+  /** The repository root (where engine/ and bench/ live). */
+  repoRoot: string;
+}
+
+export interface ContenderCommand {
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Contender {
+  /** Stable id used in JSON and baselines, e.g. `rb:auto`, `psql-binary`. */
+  id: string;
+  /** Display name, e.g. `rb (auto)`. */
+  label: string;
+  kind: ContenderKind;
+  /** Undefined when it can run; otherwise why it is skipped ("pgcopydb is not installed"). */
+  unavailableReason(ctx: ContenderContext): Promise<string | undefined>;
+  /** The command for one run. Called once per run (it may write files into ctx.workDir). */
+  command(ctx: ContenderContext): Promise<ContenderCommand>;
+  /** Version and mode facts for the report, asked once per profile. */
+  info?(ctx: ContenderContext): Promise<Record<string, unknown> | undefined>;
+  /** A caveat printed under the table (e.g. a client older than the server). */
+  note?(ctx: ContenderContext): Promise<string | undefined>;
+  /** Extracts telemetry from a successful run's stdout (rb's --json summary). */
+  parseOutput?(stdout: string): Record<string, unknown> | undefined;
+}
+
+/** libpq environment for the spawned clients: the password file, and no stray PG* settings. */
+export function libpqEnv(ctx: ContenderContext): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v;
+  env.PGPASSFILE = ctx.pgpassFile;
+  env.PGAPPNAME = 'rb-bench';
+  return env;
+}
+
+export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;

@@ -1,0 +1,75 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { PROFILES } from '../profiles.js';
+import { failureText } from '../runner.js';
+import { buildContenders } from './index.js';
+import { parsePgcopydbVersion } from './pgcopydb.js';
+import { pgpassLine, stripPassword, writePgpass } from './pgpass.js';
+import { psqlPipeScript } from './psql-pipe.js';
+import { parseRbSummary, rbPipelineYaml, slowdownFactor } from './rb.js';
+
+describe('contenders', () => {
+  it('builds one rb contender per parallelism value, in alternation order', () => {
+    expect(buildContenders(['rb', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe'], ['auto', '4']).map((c) => c.id)).toEqual(['rb:auto', 'rb:4', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe']);
+    expect(buildContenders(['rb', 'psql-binary'], ['auto']).map((c) => c.label)).toEqual(['rb (auto)', 'psql binary pipe']);
+  });
+
+  it('pipes binary and text COPY table by table, failing on any side', () => {
+    const bin = psqlPipeScript(['events', 'orders'], 'binary');
+    expect(bin).toContain('set -euo pipefail');
+    expect(bin).toContain(`-c 'COPY public.events TO STDOUT (FORMAT binary)' | psql -X -q -v ON_ERROR_STOP=1 -d "$RB_DST" -c 'COPY public.events FROM STDIN (FORMAT binary)'`);
+    expect(bin).toContain('COPY public.orders FROM STDIN (FORMAT binary)');
+    expect(psqlPipeScript(['events'], 'text')).toContain(`-c 'COPY public.events TO STDOUT' |`);
+  });
+
+  it('keeps passwords in a 600 pgpass file, escaped', () => {
+    expect(pgpassLine('postgresql://u%3Ax:p%3A%5Cw@db.local:5433/my%20db')).toBe('db.local:5433:my db:u\\:x:p\\:\\\\w');
+    expect(pgpassLine('postgresql://u@h/db')).toBeUndefined();
+    expect(stripPassword('postgresql://u:secret@h:1/db')).toBe('postgresql://u@h:1/db');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rb-pgpass-'));
+    try {
+      const r = writePgpass(dir, ['postgresql://a:one@h:1/s', 'postgresql://b:two@h:2/d']);
+      expect(readFileSync(r.file, 'utf8')).toBe('h:1:s:a:one\nh:2:d:b:two\n');
+      expect(statSync(r.file).mode & 0o777).toBe(0o600);
+      expect(r.urls.join(' ')).not.toMatch(/one|two/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads the server range pgcopydb declares', () => {
+    const v = parsePgcopydbVersion('pgcopydb version 0.10-1\ncompiled with PostgreSQL 15.0\ncompatible with Postgres 10, 11, 12, 13, 14, and 15');
+    expect(v).toEqual({ version: '0.10-1', maxServerMajor: 15 });
+    expect(parsePgcopydbVersion('something else')).toBeUndefined();
+  });
+
+  it('writes the pipeline rb runs: every profile table, full refresh, replace into public', () => {
+    const doc = YAML.parse(rbPipelineYaml({ profile: PROFILES.medium, tables: ['events', 'orders'], sourceUrl: 'postgresql://s', destUrl: 'postgresql://d' }));
+    expect(doc).toEqual({
+      version: '1.0',
+      pipeline: 'bench_medium',
+      source: { use: 'postgres', config: { url: 'postgresql://s' }, streams: [{ name: 'public.events', sync_mode: 'full_refresh' }, { name: 'public.orders', sync_mode: 'full_refresh' }] },
+      destination: { use: 'postgres', config: { url: 'postgresql://d', schema: 'public' }, write_mode: 'replace' },
+    });
+  });
+
+  it('keeps the parallelism telemetry and native mode of rb --json', () => {
+    const out = JSON.stringify({ status: 'ok', pipeline: 'p', duration_ms: 5, rows_written: 10, bytes_written: 99, parallelism_mode: 'auto', parallelism_effective: 2, native: true, streams: [{ name: 'public.events', rows: 10, bytes: 99, duration_ms: 4, shards: 2 }] });
+    expect(parseRbSummary(`noise\n${out}\n`)).toEqual({ status: 'ok', duration_ms: 5, rows_written: 10, bytes_written: 99, parallelism_mode: 'auto', parallelism_effective: 2, native: true, streams: [{ name: 'public.events', rows: 10, shards: 2, shard_kind: undefined, format: undefined, duration_ms: 4 }] });
+    expect(parseRbSummary('not json')).toBeUndefined();
+  });
+
+  it('reads the slowdown factor and rejects nonsense', () => {
+    expect(slowdownFactor({})).toBe(1);
+    expect(slowdownFactor({ RB_BENCH_SLOWDOWN_FACTOR: '5' })).toBe(5);
+    expect(() => slowdownFactor({ RB_BENCH_SLOWDOWN_FACTOR: '0.5' })).toThrow(/expected a number >= 1/);
+  });
+
+  it('explains a failure with rb’s JSON error or the last real stderr lines', () => {
+    expect(failureText('{"status":"failed","error":{"code":"dest_query","message":"relation x"}}\n', 'DeprecationWarning: y')).toBe('[dest_query] relation x');
+    expect(failureText('', '(node:1) DeprecationWarning: x\nERROR:  permission denied\n(Use `node --trace-deprecation ...`)')).toBe('ERROR:  permission denied');
+  });
+});

@@ -1,0 +1,56 @@
+/**
+ * The raw psql pipes: `psql -c "COPY t TO STDOUT (FORMAT binary)" | psql -c "COPY t FROM STDIN
+ * (FORMAT binary)"`, one table after the other in one shell, as a user scripts it by hand. The
+ * binary pipe is the single-stream physical limit every ratio is measured against; the text pipe
+ * is the same with the default text format.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { libpqEnv, shellQuote, type Contender, type ContenderContext } from './contender.js';
+
+const execFileAsync = promisify(execFile);
+
+export type CopyFormat = 'binary' | 'text';
+
+/** The shell script for the pipe (exported for the tests; URLs come from $RB_SRC / $RB_DST). */
+export function psqlPipeScript(tables: readonly string[], format: CopyFormat): string {
+  const opts = format === 'binary' ? ' (FORMAT binary)' : '';
+  const psql = 'psql -X -q -v ON_ERROR_STOP=1';
+  const lines = tables.map((t) => {
+    const out = shellQuote(`COPY public.${t} TO STDOUT${opts}`);
+    const into = shellQuote(`COPY public.${t} FROM STDIN${opts}`);
+    return `${psql} -d "$RB_SRC" -c ${out} | ${psql} -d "$RB_DST" -c ${into}`;
+  });
+  return ['set -euo pipefail', ...lines].join('\n');
+}
+
+export async function psqlVersion(): Promise<string | undefined> {
+  try {
+    const { stdout } = await execFileAsync('psql', ['--version']);
+    return stdout.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function psqlPipeContender(format: CopyFormat): Contender {
+  return {
+    id: `psql-${format}`,
+    label: `psql ${format} pipe`,
+    kind: format === 'binary' ? 'psql-binary' : 'psql-text',
+    async unavailableReason() {
+      return (await psqlVersion()) ? undefined : 'psql is not installed (Debian: apt-get install postgresql-client)';
+    },
+    async info() {
+      const v = await psqlVersion();
+      return v ? { version: v } : undefined;
+    },
+    async command(ctx: ContenderContext) {
+      return {
+        command: 'bash',
+        args: ['-c', psqlPipeScript(ctx.tables, format)],
+        env: { ...libpqEnv(ctx), RB_SRC: ctx.sourceUrlNoPassword, RB_DST: ctx.destUrlNoPassword },
+      };
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The rb contender: `node engine/cli/bin.js run <pipeline.yaml> --json --parallelism <p>`, with a
+ * pipeline generated per profile into the run's private directory (mode 600: it holds the URLs).
+ * One contender per parallelism value (`auto` always, plus any `--parallelism` given).
+ *
+ * Slowdown hook for the regression gate's test: RB_BENCH_SLOWDOWN_FACTOR=k (k >= 1) runs rb under
+ * slow-wrapper.mjs, which keeps the measured process tree alive k times as long as rb took, so the
+ * gate sees a real k-times slower wall time through the same measurement path. RB_BENCH_DELAY_MS
+ * is passed through untouched to rb (the engine may honour it with a delay per batch).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import YAML from 'yaml';
+import { RbError } from '../../engine/errors.js';
+import type { Contender, ContenderContext } from './contender.js';
+
+const execFileAsync = promisify(execFile);
+const SLOW_WRAPPER = fileURLToPath(new URL('./slow-wrapper.mjs', import.meta.url));
+
+export const RB_CLI_RELATIVE = path.join('engine', 'cli', 'bin.js');
+
+/** The pipeline rb runs for a profile (exported for the tests). */
+export function rbPipelineYaml(ctx: Pick<ContenderContext, 'profile' | 'tables' | 'sourceUrl' | 'destUrl'>): string {
+  return YAML.stringify({
+    version: '1.0',
+    pipeline: `bench_${ctx.profile.name}`,
+    source: {
+      use: 'postgres',
+      config: { url: ctx.sourceUrl },
+      streams: ctx.tables.map((t) => ({ name: `public.${t}`, sync_mode: 'full_refresh' })),
+    },
+    destination: {
+      use: 'postgres',
+      config: { url: ctx.destUrl, schema: 'public' },
+      write_mode: 'replace',
+    },
+  });
+}
+
+/** RB_BENCH_SLOWDOWN_FACTOR as a number >= 1 (1 = off). */
+export function slowdownFactor(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.RB_BENCH_SLOWDOWN_FACTOR;
+  if (raw === undefined || raw === '') return 1;
+  const f = Number(raw);
+  if (!Number.isFinite(f) || f < 1) throw new RbError('usage', `RB_BENCH_SLOWDOWN_FACTOR: expected a number >= 1, found '${raw}'`);
+  return f;
+}
+
+/** Telemetry kept from rb's --json summary: parallelism, native/fallback mode, per-stream shards. */
+export function parseRbSummary(stdout: string): Record<string, unknown> | undefined {
+  const text = stdout.trim();
+  let doc: Record<string, unknown> | undefined;
+  for (const candidate of [text, text.slice(text.lastIndexOf('\n{') + 1)]) {
+    try {
+      const parsed = JSON.parse(candidate) as unknown;
+      if (parsed && typeof parsed === 'object') {
+        doc = parsed as Record<string, unknown>;
+        break;
+      }
+    } catch {
+      /* try the next form */
+    }
+  }
+  if (!doc) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc)) {
+    if (/^(parallelism_|native|codec|phases_ms$|status$|duration_ms$|rows_written$|bytes_written$)/.test(k)) out[k] = v;
+  }
+  if (Array.isArray(doc.streams)) {
+    out.streams = (doc.streams as Array<Record<string, unknown>>).map((s) => ({ name: s.name, rows: s.rows, shards: s.shards, shard_kind: s.shard_kind, format: s.format, duration_ms: s.duration_ms }));
+  }
+  return out;
+}
+
+/** `rb --version` (it says whether the native addon or the TypeScript fallback is in use). */
+export async function rbVersion(repoRoot: string): Promise<{ text: string; nativeMode: 'native' | 'fallback' | 'unknown' } | undefined> {
+  const bin = path.join(repoRoot, RB_CLI_RELATIVE);
+  if (!existsSync(bin)) return undefined;
+  try {
+    const { stdout } = await execFileAsync(process.execPath, [bin, '--version'], { cwd: repoRoot, timeout: 60_000 });
+    const text = stdout.trim();
+    // e.g. "rb 0.1.0 (codecs: native — addon 0.1.0 loaded from ...)" or "(codecs: fallback ...)".
+    const said = /codecs:\s*(\w+)/i.exec(text)?.[1]?.toLowerCase() ?? text.toLowerCase();
+    const nativeMode = /fallback|typescript/.test(said) ? 'fallback' : /native/.test(said) ? 'native' : 'unknown';
+    return { text, nativeMode };
+  } catch {
+    return undefined;
+  }
+}
+
+export function rbContender(parallelism: string): Contender {
+  return {
+    id: `rb:${parallelism}`,
+    label: parallelism === 'auto' ? 'rb (auto)' : `rb (p=${parallelism})`,
+    kind: 'rb',
+    async unavailableReason(ctx) {
+      const bin = path.join(ctx.repoRoot, RB_CLI_RELATIVE);
+      if (!existsSync(bin)) return `the rb CLI is missing (${RB_CLI_RELATIVE})`;
+      return (await rbVersion(ctx.repoRoot)) ? undefined : `'node ${RB_CLI_RELATIVE} --version' fails`;
+    },
+    async command(ctx) {
+      const file = path.join(ctx.workDir, `pipeline-${ctx.profile.name}.yaml`);
+      writeFileSync(file, rbPipelineYaml(ctx), { mode: 0o600 });
+      const rbArgs = [path.join(ctx.repoRoot, RB_CLI_RELATIVE), 'run', file, '--json', '--parallelism', parallelism];
+      const factor = slowdownFactor();
+      return factor > 1
+        ? { command: process.execPath, args: [SLOW_WRAPPER, String(factor), process.execPath, ...rbArgs], env: process.env }
+        : { command: process.execPath, args: rbArgs, env: process.env };
+    },
+    async info(ctx) {
+      const v = await rbVersion(ctx.repoRoot);
+      return v ? { version: v.text, native_mode: v.nativeMode } : undefined;
+    },
+    parseOutput: parseRbSummary,
+  };
+}

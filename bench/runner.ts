@@ -1,0 +1,148 @@
+/**
+ * Runs one profile: data in the source, then every contender once as a warm-up and `iters` times in
+ * alternation (A B C A B C ...), each run starting from empty destination tables and verified after
+ * it. A contender whose run fails or copies wrong data is reported as failed and not run again.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { redact } from '../engine/errors.js';
+import type { Contender, ContenderContext } from './contenders/contender.js';
+import { pgcopydbIncompatibility } from './contenders/pgcopydb.js';
+import { writePgpass } from './contenders/pgpass.js';
+import { ensureSourceData, resetDestination, resolveEndpoints, serverInfo } from './databases.js';
+import { measureProcess } from './measure.js';
+import type { Profile } from './profiles.js';
+import type { ContenderResult, ProfileRun, RunRecord } from './results.js';
+import { verifyDestination, type TableChecksum } from './verify.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface ProfileRunOptions {
+  iters: number;
+  contenders: Contender[];
+  sourceUrl?: string;
+  destUrl?: string;
+  regenerate: boolean;
+  /** Run one untimed round first (default true). */
+  warmup?: boolean;
+  log: (line: string) => void;
+}
+
+type RunOutcome = { kind: 'ok'; record: RunRecord; telemetry?: Record<string, unknown> } | { kind: 'failed' | 'skipped'; reason: string };
+
+const NODE_NOISE = /DeprecationWarning|ExperimentalWarning|--trace-deprecation|--trace-warnings/;
+
+/** The most useful words about a failed run: an rb --json error, else the last real stderr lines. */
+export function failureText(stdout: string, stderr: string, lines = 3): string {
+  for (const line of stdout.trim().split('\n').reverse()) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const doc = JSON.parse(line) as { error?: { code?: string; message?: string } };
+      if (doc.error?.message) return `${doc.error.code ? `[${doc.error.code}] ` : ''}${doc.error.message}`;
+    } catch {
+      /* not JSON */
+    }
+  }
+  const useful = `${stderr}\n${stdout}`.split('\n').map((l) => l.trim()).filter((l) => l && !NODE_NOISE.test(l));
+  return useful.slice(-lines).join(' | ');
+}
+
+async function runOnce(c: Contender, ctx: ContenderContext, iteration: number, expected: TableChecksum[], timeoutMs: number): Promise<RunOutcome> {
+  await resetDestination(ctx.destUrl, ctx.profile);
+  const cmd = await c.command(ctx);
+  const m = await measureProcess({ ...cmd, cwd: ctx.repoRoot, timeoutMs });
+  const secrets = [ctx.sourceUrl, ctx.destUrl];
+  if (m.timedOut) return { kind: 'failed', reason: `timed out after ${Math.round(timeoutMs / 1000)} s` };
+  if (m.exitCode !== 0) {
+    const why = `exit ${m.exitCode ?? m.signal}: ${redact(failureText(m.stdout, m.stderr), secrets) || 'no output'}`;
+    if (c.kind === 'pgcopydb') {
+      const incompatible = await pgcopydbIncompatibility(ctx.sourceMajor, m.stderr);
+      if (incompatible) return { kind: 'skipped', reason: redact(incompatible, secrets) };
+    }
+    return { kind: 'failed', reason: why };
+  }
+  const verdict = await verifyDestination(ctx.destUrl, expected);
+  if (!verdict.ok) return { kind: 'failed', reason: `wrong data in the destination: ${verdict.problems.join('; ')}` };
+  return {
+    kind: 'ok',
+    record: { iteration, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes },
+    telemetry: c.parseOutput?.(m.stdout),
+  };
+}
+
+const majorOf = (versionNum: number): number => Math.floor(versionNum / 10000);
+
+export async function runProfile(profile: Profile, opts: ProfileRunOptions): Promise<ProfileRun> {
+  const log = opts.log;
+  const ep = await resolveEndpoints(profile, { sourceUrl: opts.sourceUrl, destUrl: opts.destUrl, log });
+  const data = await ensureSourceData(ep.sourceUrl, profile, { regenerate: opts.regenerate, log });
+  const [src, dst] = await Promise.all([serverInfo(ep.sourceUrl), serverInfo(ep.destUrl)]);
+
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'rb-bench-'));
+  try {
+    const pgpass = writePgpass(workDir, [ep.sourceUrl, ep.destUrl]);
+    const ctx: ContenderContext = {
+      profile,
+      tables: profile.tables.map((t) => t.table),
+      sourceUrl: ep.sourceUrl,
+      destUrl: ep.destUrl,
+      sourceMajor: majorOf(src.versionNum),
+      workDir,
+      pgpassFile: pgpass.file,
+      sourceUrlNoPassword: pgpass.urls[0],
+      destUrlNoPassword: pgpass.urls[1],
+      repoRoot: REPO_ROOT,
+    };
+    const results: ContenderResult[] = [];
+    const active: Array<{ c: Contender; r: ContenderResult }> = [];
+    for (const c of opts.contenders) {
+      const r: ContenderResult = { id: c.id, label: c.label, kind: c.kind, status: 'ok', runs: [] };
+      results.push(r);
+      const reason = await c.unavailableReason(ctx);
+      if (reason) {
+        r.status = 'skipped';
+        r.reason = reason;
+        log(`bench ${profile.name}: ${c.label} skipped: ${reason}`);
+      } else {
+        r.info = await c.info?.(ctx);
+        r.note = await c.note?.(ctx);
+        active.push({ c, r });
+      }
+    }
+
+    const runRound = async (iteration: number): Promise<void> => {
+      for (const { c, r } of active) {
+        if (r.status !== 'ok') continue;
+        const outcome = await runOnce(c, ctx, iteration, data.tables, profile.runTimeoutMs);
+        const what = iteration === 0 ? 'warm-up' : `run ${iteration}/${opts.iters}`;
+        if (outcome.kind === 'ok') {
+          if (iteration > 0) r.runs.push(outcome.record);
+          if (outcome.telemetry) r.telemetry = outcome.telemetry;
+          log(`bench ${profile.name}: ${what} ${c.label}: ${outcome.record.wallSeconds.toFixed(2)} s, verified`);
+        } else {
+          r.status = outcome.kind;
+          r.reason = outcome.reason;
+          r.runs = [];
+          log(`bench ${profile.name}: ${what} ${c.label}: ${outcome.kind}: ${outcome.reason}`);
+        }
+      }
+    };
+    for (let i = opts.warmup === false ? 1 : 0; i <= opts.iters; i++) await runRound(i); // round 0 is the warm-up
+    await resetDestination(ep.destUrl, profile); // leave the destination small
+
+    return {
+      profile: profile.name,
+      description: profile.description,
+      iterations: opts.iters,
+      warmup: opts.warmup !== false,
+      tables: data.tables,
+      source: { embedded: ep.sourceEmbedded, serverVersion: src.version, generated: data.generated, generationSeconds: data.generationSeconds },
+      destination: { embedded: ep.destEmbedded, serverVersion: dst.version },
+      contenders: results,
+    };
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
