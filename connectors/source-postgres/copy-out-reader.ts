@@ -254,8 +254,8 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
       // 'H' CopyOutResponse, 'N' NoticeResponse, 'S' ParameterStatus, 'A': nothing to do.
     }
     if (off < buf.length) {
-      // Socket chunks are not reused by Node: keeping a view of the tail is safe.
-      const tail = buf.subarray(off);
+      // Copy the tail (less than one message): the chunk it came from is not ours to keep.
+      const tail = Buffer.from(buf.subarray(off));
       this.pending = [tail];
       this.pendingBytes = tail.length;
       this.pendingNeed = tail.length >= 5 ? 1 + tail.readInt32BE(1) : 0;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetCluster } from '../embedded/cluster.js';
+import { pipelineYaml } from '../testing/pipeline-yaml.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
@@ -41,19 +42,8 @@ function pipelineFile(name: string, body: string): string {
   return p;
 }
 
-const yaml = (writeMode = 'replace', streams = ['public.orders']) => `version: "1.0"
-pipeline: cmd_test
-source:
-  use: postgres
-  config: { url: "${src.url}" }
-  streams:
-${streams.map((s) => `    - name: ${s}`).join('\n')}
-destination:
-  use: postgres
-  config: { url: "${dst.url}", schema: public }
-  write_mode: ${writeMode}
-  primary_key: [id]
-`;
+const yaml = (writeMode: 'replace' | 'upsert' = 'replace', streams = ['public.orders']) =>
+  pipelineYaml({ name: 'cmd_test', srcUrl: src.url, dstUrl: dst.url, streams, writeMode, destSchema: 'public', primaryKey: ['id'] });
 
 describe('rb CLI commands', () => {
   it('--version says which codecs are active', () => {

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../config/index.js';
+import { pipelineYaml } from '../testing/pipeline-yaml.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
 import { quickChecksum } from '../verify/index.js';
 import { exitCodeOf, runPipeline } from './run-pipeline.js';
@@ -36,18 +37,7 @@ afterEach(() => {
 afterAll(dropTestDatabases);
 
 function yamlFor(dstUrl: string, streams: string[], extra = ''): string {
-  return `version: "1.0"
-pipeline: parallel_test
-source:
-  use: postgres
-  config: { url: "${src.url}" }
-  streams:
-${streams.map((s) => `    - name: ${s}`).join('\n')}
-destination:
-  use: postgres
-  config: { url: "${dstUrl}" }
-  write_mode: replace
-${extra}`;
+  return pipelineYaml({ name: 'parallel_test', srcUrl: src.url, dstUrl, streams, extra });
 }
 
 describe('parallel runtime', () => {
@@ -152,7 +142,7 @@ describe('parallel runtime', () => {
     // Kill the destination backend of shard 1 once it is writing.
     const killer = await dst.client();
     let killed = false;
-    for (let i = 0; i < 200 && !killed; i++) {
+    for (let i = 0; i < 600 && !killed; i++) {
       const r = await killer.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'rb s1#1' and datname = current_database() and state = 'active'`);
       killed = r.rows.some((x) => x.ok);
       if (!killed) await new Promise((res) => setTimeout(res, 50));
@@ -166,11 +156,14 @@ describe('parallel runtime', () => {
     expect(exitCodeOf(result)).toBe(4);
     // The replace target is untouched and nothing of rb is left running.
     expect((await dst.query('select id, x from s1')).rows).toEqual([{ id: -1, x: 'old' }]);
-    await new Promise((res) => setTimeout(res, 500));
-    const left = await dst.query(`select count(*)::int as n from pg_stat_activity where application_name like 'rb %'`);
-    expect(left.rows[0].n).toBe(0);
-    const leftSrc = await src.query(`select count(*)::int as n from pg_stat_activity where application_name like 'rb %'`);
-    expect(leftSrc.rows[0].n).toBe(0);
+    // Cancelled workers' sockets close asynchronously: give the servers up to 10 s to notice.
+    const rbBackends = async (db: TestDb) => (await db.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name like 'rb %'`)).rows[0].n as number;
+    let left = [-1, -1];
+    for (let i = 0; i < 100 && left.some((n) => n !== 0); i++) {
+      left = [await rbBackends(dst), await rbBackends(src)];
+      if (left.some((n) => n !== 0)) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(left).toEqual([0, 0]);
     const staging = await dst.query(`select count(*)::int as n from pg_class where relname like '%__rb_%'`);
     expect(staging.rows[0].n).toBe(0);
   });

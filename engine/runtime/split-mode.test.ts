@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../config/index.js';
+import { pipelineYaml } from '../testing/pipeline-yaml.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
 import { quickChecksum } from '../verify/index.js';
 import { exitCodeOf, runPipeline } from '../run/run-pipeline.js';
@@ -36,7 +37,9 @@ beforeAll(async () => {
     insert into huge values (1500000, repeat('0123456789abcdef', ${HUGE_VALUE_BYTES / 16}));
     insert into huge select g, null from generate_series(1500001, 1500100) g;
     create table slow (id int primary key, x text);
-    insert into slow select g, repeat('s', 100) from generate_series(1, 80000) g;
+    -- Large enough that a shard does not fit in loopback socket buffers: its source backend is
+    -- still sending (active) when the test kills it.
+    insert into slow select g, repeat('s', 100) from generate_series(1, 600000) g;
     analyze;
   `);
 });
@@ -52,19 +55,8 @@ afterEach(() => {
 });
 afterAll(dropTestDatabases);
 
-function yamlFor(dstUrl: string, streams: string[], extra = '', loadMethod = 'copy'): string {
-  return `version: "1.0"
-pipeline: split_test
-source:
-  use: postgres
-  config: { url: "${src.url}" }
-  streams:
-${streams.map((s) => `    - name: ${s}`).join('\n')}
-destination:
-  use: postgres
-  config: { url: "${dstUrl}", load_method: ${loadMethod} }
-  write_mode: replace
-${extra}`;
+function yamlFor(dstUrl: string, streams: string[], extra = '', loadMethod: 'copy' | 'insert' = 'copy'): string {
+  return pipelineYaml({ name: 'split_test', srcUrl: src.url, dstUrl, streams, extra, loadMethod });
 }
 
 async function expectSameTables(dstUrl: string, tables: string[]): Promise<void> {
@@ -82,7 +74,7 @@ async function rbBackends(db: TestDb): Promise<number> {
 
 async function expectNoRbBackends(...dbs: TestDb[]): Promise<void> {
   // Terminated workers close their sockets asynchronously: give the servers a moment to notice.
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 100; i++) {
     const counts = await Promise.all(dbs.map(rbBackends));
     if (counts.every((n) => n === 0)) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -93,7 +85,7 @@ async function expectNoRbBackends(...dbs: TestDb[]): Promise<void> {
 /** Terminates the backend of `appName` in `db` once it is running a statement. */
 async function terminateWhenActive(db: TestDb, appName: string): Promise<boolean> {
   const killer = await db.client();
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 1200; i++) {
     const r = await killer.query(
       `select pg_terminate_backend(pid) as ok from pg_stat_activity where datname = current_database() and application_name = $1 and state = 'active'`,
       [appName],
@@ -207,7 +199,7 @@ describe('split stage mode', () => {
 
   it('moves an 8 MB value through 64 kB frames, by COPY and by INSERT', async () => {
     process.env.RB_STAGE_MODE = 'split';
-    for (const loadMethod of ['copy', 'insert']) {
+    for (const loadMethod of ['copy', 'insert'] as const) {
       const dst = await createTestDatabase('split_dst');
       const config = parsePipelineConfig(yamlFor(dst.url, ['huge'], 'resources: { max_batch_bytes: 64kb }\n', loadMethod), 'p.yaml', {});
       const r = await runPipeline(config, { parallelism: 2, availableCores: 2 });
