@@ -152,7 +152,9 @@ describe('parallel runtime', () => {
     expect(result.status).toBe('failed');
     expect(result.error).toMatchObject({ stream: 's1', shard: 1 });
     expect(result.error!.code, JSON.stringify(result.error)).toMatch(/^dest_/);
-    expect(result.error!.message).toMatch(/terminat/i);
+    // The server's 57P01 message when it arrives; when the kill lands mid-write the socket can
+    // break (EPIPE) before that message is read. Either way it is the destination's error.
+    expect(result.error!.message).toMatch(/terminat|EPIPE|ECONNRESET/i);
     expect(exitCodeOf(result)).toBe(4);
     // The replace target is untouched and nothing of rb is left running.
     expect((await dst.query('select id, x from s1')).rows).toEqual([{ id: -1, x: 'old' }]);
