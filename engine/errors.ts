@@ -136,6 +136,19 @@ export function pgErrorInfo(e: unknown): PgErrorInfo | undefined {
   return info;
 }
 
+/** Messages node-postgres gives when the connection itself is gone. */
+const CONNECTION_LOST = /Connection terminated|connection.*(closed|ended)|connection error|not queryable/i;
+
+/**
+ * True when the connection broke (a socket error such as EPIPE/ECONNRESET, or node-postgres
+ * reporting a terminated or unusable client), as opposed to an error the server sent.
+ */
+export function isConnectionError(e: unknown): boolean {
+  if (!e || typeof e !== 'object') return false;
+  if ('syscall' in e || 'errno' in e) return true;
+  return CONNECTION_LOST.test((e as { message?: string }).message ?? '');
+}
+
 export type PgErrorClass = 'retryable' | 'fatal' | 'data';
 
 /**
@@ -150,7 +163,7 @@ export function classifyPgError(e: unknown): PgErrorClass {
     const code = (e as { code?: string } | null)?.code;
     if (code && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(code)) return 'retryable';
     const msg = e instanceof Error ? e.message : '';
-    if (/Connection terminated|connection.*(closed|ended)/i.test(msg)) return 'retryable';
+    if (CONNECTION_LOST.test(msg)) return 'retryable';
     return 'fatal';
   }
   const s = info.sqlstate;

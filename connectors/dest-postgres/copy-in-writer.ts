@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { isConnectionError } from '../../engine/errors.js';
 import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from '../../native/codec-api.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 import type { WriteContract } from './write-contract.js';
@@ -28,7 +29,7 @@ export class CopyInWriter {
       this.stream.on('finish', resolve);
       this.stream.on('error', (e: Error) => {
         // A server error (ErrorResponse) explains a socket error (EPIPE) that may arrive first.
-        if (!this.failure || (isSocketError(this.failure) && !isSocketError(e))) this.failure = e;
+        if (!this.failure || (isConnectionError(this.failure) && !isConnectionError(e))) this.failure = e;
         this.onError?.();
         reject(e);
       });
@@ -47,7 +48,7 @@ export class CopyInWriter {
    */
   async settledFailure(e: unknown): Promise<unknown> {
     const first = this.failure ?? e;
-    if (!isSocketError(first as Error)) return first;
+    if (!isConnectionError(first as Error)) return first;
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, 250);
       this.onError = () => {
@@ -92,8 +93,4 @@ export class CopyInWriter {
   abort(reason: string): void {
     this.stream.destroy(new Error(reason));
   }
-}
-
-function isSocketError(e: Error | null | undefined): boolean {
-  return !!e && typeof e === 'object' && ('syscall' in e || 'errno' in e || /Connection terminated/i.test(e.message));
 }

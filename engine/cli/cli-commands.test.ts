@@ -2,17 +2,15 @@
  * The CLI's other commands through the real binary: --version, check, discover, demo (small
  * scale, on its own embedded cluster), and an upsert into an existing table without a key.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetCluster } from '../embedded/cluster.js';
 import { pipelineYaml } from '../testing/pipeline-yaml.js';
+import { runRb } from '../testing/cli.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
 
-const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'rb-cmd-'));
 let src: TestDb;
 let dst: TestDb;
@@ -31,10 +29,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function rb(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 180_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const rb = (args: string[], env: Record<string, string> = {}) => runRb(args, env, 180_000);
 
 function pipelineFile(name: string, body: string): string {
   const p = path.join(tmp, name);

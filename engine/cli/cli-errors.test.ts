@@ -2,15 +2,13 @@
  * Bad input through the real CLI: each case exits with its documented code, names the thing that
  * is wrong, never prints a password, and leaves the destination exactly as it was.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRb } from '../testing/cli.js';
 import { clusterInfo, createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
 
-const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'rb-cli-'));
 let src: TestDb;
 let dst: TestDb;
@@ -22,10 +20,7 @@ beforeAll(async () => {
 });
 afterAll(dropTestDatabases);
 
-function rb(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const rb = (args: string[], env: Record<string, string> = {}) => runRb(args, env, 60_000);
 
 function file(name: string, text: string): string {
   const p = path.join(tmp, name);

@@ -5,7 +5,7 @@
 import type { PgEndpoint } from '../../connectors/postgres/connection.js';
 import { queryError } from '../../connectors/postgres/connection.js';
 import type { WriteContract } from '../../connectors/dest-postgres/write-contract.js';
-import { RbError, pgErrorInfo } from '../errors.js';
+import { RbError, isConnectionError, pgErrorInfo } from '../errors.js';
 import type { RingChannelHandle } from './ring-channel.js';
 
 export interface ShardTask {
@@ -64,9 +64,7 @@ export interface ShardProgress {
 
 /** A failure that came from a server or its connection (as opposed to a bug of ours). */
 function isDatabaseSide(e: unknown): boolean {
-  if (pgErrorInfo(e)) return true;
-  const o = e as { syscall?: string; message?: string } | null;
-  return !!o && (typeof o.syscall === 'string' || /Connection terminated|connection.*(closed|ended)|connection error|not queryable/i.test(o.message ?? ''));
+  return pgErrorInfo(e) !== undefined || isConnectionError(e);
 }
 
 /**
