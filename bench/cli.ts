@@ -12,8 +12,11 @@
 import { realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
+import { buildJs } from '../engine/install/build-js.mjs';
+import { distIsCurrent } from '../engine/install/build-stamp.mjs';
 import { EXIT_CONFIG, isRbError, redact } from '../engine/errors.js';
-import { buildContenders } from './contenders/index.js';
+import { REPO_ROOT } from '../engine/paths.js';
+import { buildContenders, isRbKind } from './contenders/index.js';
 import { slowdownFactor } from './contenders/rb.js';
 import { baselineFromReport, loadBaseline, runGate, saveBaseline, DEFAULT_TOLERANCE, type GateReport } from './gate.js';
 import { describeMachine } from './machine.js';
@@ -46,6 +49,12 @@ export async function runBenchCommand(options: BenchCommandOptions, io: BenchIo 
     const s = normalizeOptions(options);
     const baseline = s.check ? loadBaseline(s.check) : undefined; // fail on a bad file before measuring
     const contenders = buildContenders(s.contenders, s.parallelism);
+    // rb runs its compiled build while it is current (engine/cli/bin.js): measure that, not a
+    // stale build's fallback to the TypeScript sources.
+    if (contenders.some((c) => isRbKind(c.kind)) && !distIsCurrent(REPO_ROOT)) {
+      io.stderr('bench: the sources changed since rb was compiled; compiling to dist/ first');
+      await buildJs({ quiet: true, root: REPO_ROOT });
+    }
     const runs = [];
     for (const profile of s.profiles) {
       runs.push(await runProfile(profile, { iters: s.iters, contenders, sourceUrl: s.sourceUrl, destUrl: s.destUrl, regenerate: s.regenerate, warmup: s.warmup, log: io.stderr }));
@@ -80,7 +89,7 @@ export async function runBenchCommand(options: BenchCommandOptions, io: BenchIo 
       if (s.json) io.stderr(gate.message);
       else io.stdout(`${gate.message}\n`);
     }
-    const rbFailed = report.profiles.some((p) => p.contenders.some((c) => c.kind === 'rb' && c.status === 'failed'));
+    const rbFailed = report.profiles.some((p) => p.contenders.some((c) => isRbKind(c.kind) && c.status === 'failed'));
     if (gate && !gate.pass) return 1;
     return rbFailed ? 1 : 0;
   } catch (e) {

@@ -20,7 +20,7 @@ describe('bench options', () => {
   });
 
   it('keeps the reference pipe in any contender selection', () => {
-    expect(parseContenders(undefined)).toEqual(['rb', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe']);
+    expect(parseContenders(undefined)).toEqual(['rb', 'rb-replace', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe']);
     expect(parseContenders('node-pipe,rb')).toEqual(['rb', 'psql-binary', 'node-pipe']);
     expect(() => parseContenders('dlt')).toThrow(/--contenders: expected some of/);
   });

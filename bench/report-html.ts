@@ -4,12 +4,13 @@
  * in its own colour, a dashed line at the raw psql binary pipe — then the table, and the machine.
  */
 import type { BenchReport, ContenderReport, ProfileReport } from './report.js';
+import { isRbKind } from './contenders/contender.js';
 import { describeRbTelemetry, formatMb } from './report.js';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-const COLORS: Record<string, string> = { rb: '#d9480f', 'psql-binary': '#495057', 'psql-text': '#868e96', pgcopydb: '#1c7ed6', 'node-pipe': '#2b8a3e' };
+const COLORS: Record<string, string> = { rb: '#d9480f', 'rb-replace': '#f08c00', 'psql-binary': '#495057', 'psql-text': '#868e96', pgcopydb: '#1c7ed6', 'node-pipe': '#2b8a3e' };
 
 /** Round-number axis maximum at or just above `max` (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k). */
 export function niceMax(max: number): number {
@@ -48,7 +49,7 @@ export function barChartSvg(p: ProfileReport): string {
   bars.forEach((b, i) => {
     const y = top + i * (barH + gap);
     const color = COLORS[b.kind] ?? '#adb5bd';
-    const weight = b.kind === 'rb' ? '700' : '400';
+    const weight = isRbKind(b.kind) ? '700' : '400';
     parts.push(`<text x="${labelW - 10}" y="${y + barH / 2 + 5}" font-size="14" font-weight="${weight}" fill="#212529" text-anchor="end">${esc(b.label)}</text>`);
     parts.push(`<rect x="${labelW}" y="${y}" width="${Math.max(1, x(b.rows_per_second) - labelW)}" height="${barH}" rx="3" fill="${color}"/>`);
   });
@@ -61,7 +62,7 @@ export function barChartSvg(p: ProfileReport): string {
   }
   bars.forEach((b, i) => {
     const y = top + i * (barH + gap);
-    const weight = b.kind === 'rb' ? '700' : '400';
+    const weight = isRbKind(b.kind) ? '700' : '400';
     const ratio = b.ratio_to_psql_binary === undefined ? '' : ` · ${b.ratio_to_psql_binary.toFixed(2)}×`;
     const label = `${int(b.rows_per_second)}${ratio}`;
     // A white box behind the label: readable where the reference line crosses it.
@@ -77,7 +78,7 @@ function tableHtml(p: ProfileReport): string {
   const rows = p.contenders.map((c) => {
     if (c.status !== 'ok') return `<tr><td>${esc(c.label)}</td><td class="${c.status}" colspan="7">${esc(c.status)}: ${esc(c.reason ?? '')}</td></tr>`;
     const cells = [c.median_seconds!.toFixed(2), int(c.rows_per_second!), c.mb_per_second!.toFixed(1), formatMb(c.peak_rss_bytes!), c.cpu_seconds!.toFixed(2), c.ratio_to_psql_binary === undefined ? '—' : `${c.ratio_to_psql_binary.toFixed(2)}×`];
-    return `<tr${c.kind === 'rb' ? ' class="rb"' : ''}><td>${esc(c.label)}</td><td>ok</td>${cells.map((x) => `<td class="num">${x}</td>`).join('')}</tr>`;
+    return `<tr${isRbKind(c.kind) ? ' class="rb"' : ''}><td>${esc(c.label)}</td><td>ok</td>${cells.map((x) => `<td class="num">${x}</td>`).join('')}</tr>`;
   });
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }

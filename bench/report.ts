@@ -2,6 +2,7 @@
  * The bench report: one JSON document (`--json`, and the data behind the HTML page) and its text
  * rendering (a table per profile). Pure functions over the run results.
  */
+import { isRbKind } from './contenders/contender.js';
 import type { GateReport } from './gate.js';
 import type { MachineDescription } from './machine.js';
 import { summarizeProfile, type ProfileRun } from './results.js';
@@ -67,7 +68,7 @@ export function profileReport(run: ProfileRun): ProfileReport {
     reference: 'psql-binary',
     contenders: summary.contenders.map((s, i): ContenderReport => {
       const c = run.contenders[i];
-      const rb = c.kind === 'rb' ? { ...(c.telemetry ?? {}), ...(c.info ? { version: c.info.version, native_mode: c.info.native_mode } : {}) } : undefined;
+      const rb = isRbKind(c.kind) ? { ...(c.telemetry ?? {}), ...(c.info ? { version: c.info.version, native_mode: c.info.native_mode } : {}) } : undefined;
       return {
         id: s.id,
         label: s.label,
@@ -84,7 +85,7 @@ export function profileReport(run: ProfileRun): ProfileReport {
         ratios: s.ratios?.map((r) => Number(r.toFixed(4))),
         runs: c.runs.map((r) => ({ iteration: r.iteration, wall_seconds: round(r.wallSeconds, 4)!, cpu_seconds: round(r.cpuSeconds, 3)!, peak_rss_bytes: r.peakRssBytes })),
         ...(rb && Object.keys(rb).length ? { rb } : {}),
-        ...(c.info && c.kind !== 'rb' ? { info: c.info } : {}),
+        ...(c.info && !isRbKind(c.kind) ? { info: c.info } : {}),
       };
     }),
   };

@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { redact } from '../engine/errors.js';
 import type { Contender, ContenderContext } from './contenders/contender.js';
 import { pgcopydbIncompatibility } from './contenders/pgcopydb.js';
@@ -16,8 +15,9 @@ import { measureProcess } from './measure.js';
 import type { Profile } from './profiles.js';
 import type { ContenderResult, ProfileRun, RunRecord } from './results.js';
 import { verifyDestination, type TableChecksum } from './verify.js';
+import { REPO_ROOT } from '../engine/paths.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export { REPO_ROOT };
 
 export interface ProfileRunOptions {
   iters: number;

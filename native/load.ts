@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { endianness } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { NATIVE_DIR } from './native-dir.js';
 import type { Column, ColumnBatch, ColumnCodec } from './batch.js';
 import { CodecError, MAX_QUERY_PARAMS, type Codecs, type CopyDecodeResult, type CopyScanResult, type DeframeResult } from './codec-api.js';
 import { adaptPgoutput, type NativePgoutput } from './load-pgoutput.js';
@@ -39,7 +39,8 @@ export interface NativeAddon extends NativePgoutput {
 export const ADDON_BASENAME = 'rb-native';
 /** Layout version this file reads (`ABI_VERSION` in native/src/register.rs). */
 export const ADDON_ABI_VERSION = 1;
-const here = path.dirname(fileURLToPath(import.meta.url));
+// The addon is built next to the sources, in native/ (also when this module runs from dist/).
+const here = NATIVE_DIR;
 
 /** File names the build may produce on this machine, best match first (napi-rs naming). */
 export function addonCandidates(dir: string = here): string[] {

@@ -13,9 +13,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { addonCandidates } from '../../native/load.js';
 import { CODEC_PEERS, type CodecName } from './cases.js';
+import { REPO_ROOT } from '../../engine/paths.js';
 
 export interface CodecResult {
   name: CodecName;
@@ -52,7 +52,7 @@ export function fingerprintAddon(): AddonFingerprint | undefined {
   const file = addonCandidates().find((f) => existsSync(f));
   if (!file) return undefined;
   return {
-    file: path.relative(fileURLToPath(new URL('../../', import.meta.url)), file),
+    file: path.relative(REPO_ROOT, file),
     sha256: createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16),
     modified: statSync(file).mtime.toISOString(),
   };

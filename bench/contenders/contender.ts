@@ -6,9 +6,17 @@
 import type { Profile } from '../profiles.js';
 import type { BenchTableName } from '../tables.js';
 
-export type ContenderKind = 'rb' | 'psql-binary' | 'psql-text' | 'pgcopydb' | 'node-pipe';
+export type ContenderKind = 'rb' | 'rb-replace' | 'psql-binary' | 'psql-text' | 'pgcopydb' | 'node-pipe';
 
-export const CONTENDER_KINDS: readonly ContenderKind[] = ['rb', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe'];
+/**
+ * `rb` does the pipes' job: append into the empty bare destination table every contender gets.
+ * `rb-replace` does more than any pipe: write_mode replace (staging table, primary key built,
+ * one-transaction swap), so users see what the atomic full refresh costs.
+ */
+export const CONTENDER_KINDS: readonly ContenderKind[] = ['rb', 'rb-replace', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe'];
+
+/** rb's contenders (their runs carry rb's telemetry). */
+export const isRbKind = (kind: string): boolean => kind === 'rb' || kind === 'rb-replace';
 
 /** The reference every ratio divides by: the single-stream physical limit. */
 export const REFERENCE_KIND: ContenderKind = 'psql-binary';

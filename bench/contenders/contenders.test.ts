@@ -15,6 +15,9 @@ describe('contenders', () => {
   it('builds one rb contender per parallelism value, in alternation order', () => {
     expect(buildContenders(['rb', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe'], ['auto', '4']).map((c) => c.id)).toEqual(['rb:auto', 'rb:4', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe']);
     expect(buildContenders(['rb', 'psql-binary'], ['auto']).map((c) => c.label)).toEqual(['rb (auto)', 'psql binary pipe']);
+    const withReplace = buildContenders(['rb', 'rb-replace', 'psql-binary'], ['auto', '2']);
+    expect(withReplace.map((c) => c.id)).toEqual(['rb:auto', 'rb:2', 'rb-replace:auto', 'psql-binary']);
+    expect(withReplace.map((c) => c.label)).toEqual(['rb (auto)', 'rb (p=2)', 'rb replace (auto)', 'psql binary pipe']);
   });
 
   it('pipes binary and text COPY table by table, failing on any side', () => {
@@ -46,14 +49,16 @@ describe('contenders', () => {
     expect(parsePgcopydbVersion('something else')).toBeUndefined();
   });
 
-  it('writes the pipeline rb runs: every profile table, full refresh, replace into public', () => {
-    const doc = YAML.parse(rbPipelineYaml({ profile: PROFILES.medium, tables: ['events', 'orders'], sourceUrl: 'postgresql://s', destUrl: 'postgresql://d' }));
+  it('writes the pipeline rb runs: every profile table, full refresh, append (or replace) into public', () => {
+    const ctx = { profile: PROFILES.medium, tables: ['events', 'orders'] as const, sourceUrl: 'postgresql://s', destUrl: 'postgresql://d' };
+    const doc = YAML.parse(rbPipelineYaml({ ...ctx, tables: [...ctx.tables] }));
     expect(doc).toEqual({
       version: '1.0',
       pipeline: 'bench_medium',
       source: { use: 'postgres', config: { url: 'postgresql://s' }, streams: [{ name: 'public.events', sync_mode: 'full_refresh' }, { name: 'public.orders', sync_mode: 'full_refresh' }] },
-      destination: { use: 'postgres', config: { url: 'postgresql://d', schema: 'public' }, write_mode: 'replace' },
+      destination: { use: 'postgres', config: { url: 'postgresql://d', schema: 'public' }, write_mode: 'append' },
     });
+    expect(YAML.parse(rbPipelineYaml({ ...ctx, tables: [...ctx.tables] }, 'replace')).destination.write_mode).toBe('replace');
   });
 
   it('keeps the parallelism telemetry and native mode of rb --json', () => {

@@ -1,11 +1,11 @@
 /** Builds the contender list for a run (the alternation order is the list order). */
-import { CONTENDER_KINDS, REFERENCE_KIND, type Contender, type ContenderKind } from './contender.js';
+import { CONTENDER_KINDS, REFERENCE_KIND, isRbKind, type Contender, type ContenderKind } from './contender.js';
 import { nodePipeContender } from './node-pipe.js';
 import { pgcopydbContender } from './pgcopydb.js';
 import { psqlPipeContender } from './psql-pipe.js';
 import { rbContender } from './rb.js';
 
-export { CONTENDER_KINDS, REFERENCE_KIND };
+export { CONTENDER_KINDS, REFERENCE_KIND, isRbKind };
 export type { Contender, ContenderContext, ContenderKind } from './contender.js';
 
 /** `kinds` in CONTENDER_KINDS order; one rb contender per parallelism value. */
@@ -13,7 +13,8 @@ export function buildContenders(kinds: readonly ContenderKind[], parallelism: re
   const out: Contender[] = [];
   for (const kind of CONTENDER_KINDS) {
     if (!kinds.includes(kind)) continue;
-    if (kind === 'rb') for (const p of parallelism) out.push(rbContender(p));
+    if (kind === 'rb') for (const p of parallelism) out.push(rbContender(p, 'append'));
+    if (kind === 'rb-replace') out.push(rbContender('auto', 'replace'));
     if (kind === 'psql-binary') out.push(psqlPipeContender('binary'));
     if (kind === 'psql-text') out.push(psqlPipeContender('text'));
     if (kind === 'pgcopydb') out.push(pgcopydbContender());

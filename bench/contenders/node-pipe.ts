@@ -1,8 +1,8 @@
 /** The plain Node pipe contender (see node-pipe-child.mjs for the code a user would write). */
-import { fileURLToPath } from 'node:url';
 import type { Contender } from './contender.js';
+import { repoPath } from '../../engine/paths.js';
 
-const CHILD = fileURLToPath(new URL('./node-pipe-child.mjs', import.meta.url));
+const CHILD = repoPath('bench', 'contenders', 'node-pipe-child.mjs');
 
 export function nodePipeContender(): Contender {
   return {

@@ -1,7 +1,9 @@
 /**
- * The rb contender: `node engine/cli/bin.js run <pipeline.yaml> --json --parallelism <p>`, with a
+ * The rb contenders: `node engine/cli/bin.js run <pipeline.yaml> --json --parallelism <p>`, with a
  * pipeline generated per profile into the run's private directory (mode 600: it holds the URLs).
- * One contender per parallelism value (`auto` always, plus any `--parallelism` given).
+ * `rb`: one contender per parallelism value (`auto` always, plus any `--parallelism` given),
+ * write_mode append into the empty bare tables, like every pipe. `rb-replace`: auto, write_mode
+ * replace.
  *
  * Slowdown hook for the regression gate's test: RB_BENCH_SLOWDOWN_FACTOR=k (k >= 1) runs rb under
  * slow-wrapper.mjs, which keeps the measured process tree alive k times as long as rb took, so the
@@ -11,19 +13,25 @@
 import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { RbError } from '../../engine/errors.js';
 import type { Contender, ContenderContext } from './contender.js';
+import { repoPath } from '../../engine/paths.js';
 
 const execFileAsync = promisify(execFile);
-const SLOW_WRAPPER = fileURLToPath(new URL('./slow-wrapper.mjs', import.meta.url));
+const SLOW_WRAPPER = repoPath('bench', 'contenders', 'slow-wrapper.mjs');
 
 export const RB_CLI_RELATIVE = path.join('engine', 'cli', 'bin.js');
 
+/**
+ * append: into the empty bare table the bench creates for every contender — the pipes' job.
+ * replace: rb's atomic full refresh — staging table, primary key, swap — more work than any pipe.
+ */
+export type RbWriteMode = 'append' | 'replace';
+
 /** The pipeline rb runs for a profile (exported for the tests). */
-export function rbPipelineYaml(ctx: Pick<ContenderContext, 'profile' | 'tables' | 'sourceUrl' | 'destUrl'>): string {
+export function rbPipelineYaml(ctx: Pick<ContenderContext, 'profile' | 'tables' | 'sourceUrl' | 'destUrl'>, writeMode: RbWriteMode = 'append'): string {
   return YAML.stringify({
     version: '1.0',
     pipeline: `bench_${ctx.profile.name}`,
@@ -35,7 +43,7 @@ export function rbPipelineYaml(ctx: Pick<ContenderContext, 'profile' | 'tables' 
     destination: {
       use: 'postgres',
       config: { url: ctx.destUrl, schema: 'public' },
-      write_mode: 'replace',
+      write_mode: writeMode,
     },
   });
 }
@@ -91,19 +99,21 @@ export async function rbVersion(repoRoot: string): Promise<{ text: string; nativ
   }
 }
 
-export function rbContender(parallelism: string): Contender {
+export function rbContender(parallelism: string, writeMode: RbWriteMode = 'append'): Contender {
+  const replace = writeMode === 'replace';
+  const p = parallelism === 'auto' ? 'auto' : `p=${parallelism}`;
   return {
-    id: `rb:${parallelism}`,
-    label: parallelism === 'auto' ? 'rb (auto)' : `rb (p=${parallelism})`,
-    kind: 'rb',
+    id: `${replace ? 'rb-replace' : 'rb'}:${parallelism}`,
+    label: replace ? `rb replace (${p})` : `rb (${p})`,
+    kind: replace ? 'rb-replace' : 'rb',
     async unavailableReason(ctx) {
       const bin = path.join(ctx.repoRoot, RB_CLI_RELATIVE);
       if (!existsSync(bin)) return `the rb CLI is missing (${RB_CLI_RELATIVE})`;
       return (await rbVersion(ctx.repoRoot)) ? undefined : `'node ${RB_CLI_RELATIVE} --version' fails`;
     },
     async command(ctx) {
-      const file = path.join(ctx.workDir, `pipeline-${ctx.profile.name}.yaml`);
-      writeFileSync(file, rbPipelineYaml(ctx), { mode: 0o600 });
+      const file = path.join(ctx.workDir, `pipeline-${ctx.profile.name}-${writeMode}.yaml`);
+      writeFileSync(file, rbPipelineYaml(ctx, writeMode), { mode: 0o600 });
       const rbArgs = [path.join(ctx.repoRoot, RB_CLI_RELATIVE), 'run', file, '--json', '--parallelism', parallelism];
       const factor = slowdownFactor();
       return factor > 1

@@ -12,9 +12,11 @@
  * key, int, text, timestamptz, numeric, a short jsonb), generated once with generate_series and
  * kept while its comment (row count + a hash of the SQL) matches.
  *
- * Scaling: one warm-up round, then `--iters` rounds of rb p=1, p=2, p=4, auto, psql pipe (A B C …),
- * each into an empty destination (the target table is dropped; the pipe gets a bare table of the
- * same columns, as in `rb bench`), each verified afterwards (row count + checksum vs the source).
+ * Scaling: one warm-up round, then `--iters` rounds of rb p=1, p=2, p=4, auto, rb replace (auto),
+ * psql pipe (A B C …), each verified afterwards (row count + checksum vs the source). As in
+ * `rb bench`, every contender gets the same job as the pipe — an empty bare table (same columns, no
+ * key) to append to — except rb replace, which builds a new table with its primary key and swaps it
+ * in (the atomic full refresh: more work than the pipe does).
  * Contenders are `rb bench`'s own (bench/contenders/rb.ts, psql-pipe.ts) and are measured by
  * bench/measure.ts: wall time, CPU (GNU time: user+sys of the whole tree) and peak RSS = the sum of
  * VmHWM over the tree's processes (rb: the node process, whose worker threads share its RSS; the
@@ -175,17 +177,18 @@ function contextFor(base: Omit<ContenderContext, 'profile' | 'tables'>, table: s
   return { ...base, profile, tables: [table] as unknown as ContenderContext['tables'] };
 }
 
-/** Drops the target; the pipe (which creates nothing) gets a bare table of the same columns. */
-async function resetTarget(destUrl: string, table: string, forPipe: boolean): Promise<void> {
+/** Drops the target; `bare`: then creates it bare (same columns, no key, no index), as for the pipe. */
+async function resetTarget(destUrl: string, table: string, bare: boolean): Promise<void> {
   await withClient(destUrl, async (c) => {
     await c.query(`drop table if exists public.${table} cascade`);
-    if (forPipe) await c.query(createSql(table, false));
+    if (bare) await c.query(createSql(table, false));
     await c.query('checkpoint').catch(() => {}); // so no run flushes the previous run's dirty buffers
   });
 }
 
 async function runOnce(c: Contender, ctx: ContenderContext, t: SizedTable, iteration: number): Promise<Measured> {
-  await resetTarget(ctx.destUrl, t.table, c.id === PIPE_ID);
+  // Every contender but rb replace gets the pipe's job: the empty bare table, appended to.
+  await resetTarget(ctx.destUrl, t.table, c.kind !== 'rb-replace');
   const cmd = await c.command(ctx);
   const m = await measureProcess({ ...cmd, cwd: REPO_ROOT, timeoutMs: Math.max(600_000, t.rows / 5) });
   const loadAverage1m = os.loadavg()[0];
@@ -265,7 +268,7 @@ async function main(): Promise<void> {
   try {
     const pgpass = writePgpass(workDir, [sourceUrl, destUrl]);
     const base = { sourceUrl, destUrl, sourceMajor: Math.floor(src.versionNum / 10000), workDir, pgpassFile: pgpass.file, sourceUrlNoPassword: pgpass.urls[0], destUrlNoPassword: pgpass.urls[1], repoRoot: REPO_ROOT };
-    const contenders: Contender[] = [...args.parallelisms.map((p) => rbContender(p)), psqlPipeContender('binary')];
+    const contenders: Contender[] = [...args.parallelisms.map((p) => rbContender(p)), rbContender('auto', 'replace'), psqlPipeContender('binary')];
     log(`scaling: ${machine.cores} cores, load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}; contenders ${contenders.map((c) => c.label).join(', ')}`);
 
     // Scaling: warm-up round (0), then A B C … rounds, so drift on a shared machine hits all alike.

@@ -59,25 +59,30 @@ export class CopyInWriter {
     return this.failure ?? e;
   }
 
-  /** Writes one chunk; resolves once the socket can take more (backpressure). */
-  async write(bytes: Uint8Array): Promise<void> {
+  /**
+   * Writes one chunk; resolves once the socket can take more (backpressure), with `true` when
+   * every byte written so far has left this process (the write had to wait for 'drain', which the
+   * COPY stream passes on only after the socket's own 'drain'): `bytes` may then be reused. With
+   * `false` the socket may still hold a reference to them.
+   */
+  async write(bytes: Uint8Array): Promise<boolean> {
     if (this.failure) throw this.failure;
     this.bytesWritten += bytes.length;
     const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (!this.stream.write(buf)) {
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          this.stream.off('error', onError);
-          resolve();
-        };
-        const onError = (e: Error) => {
-          this.stream.off('drain', onDrain);
-          reject(e);
-        };
-        this.stream.once('drain', onDrain);
-        this.stream.once('error', onError);
-      });
-    }
+    if (this.stream.write(buf)) return false;
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = () => {
+        this.stream.off('error', onError);
+        resolve();
+      };
+      const onError = (e: Error) => {
+        this.stream.off('drain', onDrain);
+        reject(e);
+      };
+      this.stream.once('drain', onDrain);
+      this.stream.once('error', onError);
+    });
+    return true;
   }
 
   /** Ends the COPY; resolves with the row count the server reports. */

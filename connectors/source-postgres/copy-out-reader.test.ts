@@ -61,6 +61,28 @@ describe('CopyOutReader', () => {
     expect(reader.rowsRead).toBe(20002);
   });
 
+  it('reuses the buffers of released chunks, and the data stays exact', async () => {
+    const sql = 'copy (select id, v, b from t where id > 0 order by id) to stdout (format binary)';
+    const want = await reference(sql);
+    const header = codecs.copyHeaderLength(want, 0);
+    const reader = new CopyOutReader(sql, { format: 'binary', fieldCount: 3, chunkBytes: 64 * 1024 });
+    client.query(reader as unknown as pg.QueryConfig);
+    const copies: Buffer[] = [];
+    const memories = new Set<ArrayBufferLike>();
+    let chunks = 0;
+    for await (const c of reader) {
+      chunks++;
+      memories.add(c.bytes.buffer);
+      copies.push(Buffer.from(c.bytes)); // what a consumer that is done with the bytes holds
+      c.release?.();
+      c.release?.(); // a second release is ignored
+    }
+    expect(Buffer.concat(copies).equals(want.subarray(header, want.length - 2))).toBe(true);
+    expect(chunks).toBeGreaterThan(10);
+    // Released buffers come back: far fewer distinct memories than chunks.
+    expect(memories.size).toBeLessThanOrEqual(3);
+  });
+
   it('a query error is the server error, and the client stays usable', async () => {
     const reader = new CopyOutReader('copy (select 1 / (id - 5000) from t) to stdout (format binary)', { format: 'binary', fieldCount: 1 });
     client.query(reader as unknown as pg.QueryConfig);

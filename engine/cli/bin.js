@@ -1,7 +1,18 @@
 #!/usr/bin/env node
-// rb's executable: registers tsx so the TypeScript sources run as they are, then starts the CLI.
-import { register } from 'tsx/esm/api';
+// rb's executable. Runs the compiled JavaScript in dist/ when it was built from the sources on disk
+// (postinstall and `npm run build` build it; see engine/install/build-js.mjs), otherwise registers
+// tsx and runs the TypeScript sources as they are. RB_FROM_SOURCE=1 forces the sources.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { distIsCurrent } from '../install/build-stamp.mjs';
 
-register();
-const { main } = await import('./main.ts');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+let main;
+if (process.env.RB_FROM_SOURCE !== '1' && distIsCurrent(root)) {
+  ({ main } = await import('../../dist/engine/cli/main.js'));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('./main.ts'));
+}
 process.exitCode = await main(process.argv);

@@ -4,7 +4,7 @@
  * destination (row counts and per-column checksums), and say how to run your own pipeline.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import pg from 'pg';
 import { resolveEndpoint, clientConfig } from '../../connectors/postgres/connection.js';
 import { parseQualifiedName } from '../../connectors/postgres/identifiers.js';
@@ -16,8 +16,9 @@ import { compareTables, formatComparison } from '../verify/index.js';
 import { printError } from './output.js';
 import { RunProgress } from './progress.js';
 import { printSummary } from './run-command.js';
+import { repoPath } from '../paths.js';
 
-const DEMO_DIR = fileURLToPath(new URL('../../scenarios/demo/', import.meta.url));
+const DEMO_DIR = repoPath('scenarios', 'demo') + path.sep;
 
 export async function demoCommand(o: { reset?: boolean; json?: boolean; parallelism?: 'auto' | number }): Promise<number> {
   const say = (s: string) => {

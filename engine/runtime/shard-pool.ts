@@ -17,14 +17,14 @@
  * The first failure aborts every other task (Piscina terminates their workers, which closes their
  * sockets, so the servers roll their transactions back) and is the error reported.
  */
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { RbError } from '../errors.js';
+import { COMPILED, entryFile } from '../paths.js';
 import { RingChannel } from './ring-channel.js';
 import type { ShardOutcome } from './shard-worker.js';
 import { STAGE_MODES, type ShardJob, type ShardProgress, type ShardResult, type ShardTask, type StageMode } from './shard-task.js';
 
-const WORKER_FILE = fileURLToPath(new URL('./shard-worker.ts', import.meta.url));
+const WORKER_FILE = entryFile('engine/runtime/shard-worker');
 
 /** Ring frames are the chunk size rounded up to this; larger chunks travel as several frames. */
 const FRAME_ROUND_BYTES = 64 * 1024;
@@ -51,8 +51,9 @@ export class ShardPool {
       maxThreads: this.threads,
       concurrentTasksPerWorker: 1,
       idleTimeout: 30_000,
-      // Workers run the TypeScript sources through tsx, like the main thread.
-      execArgv: ['--import', 'tsx'],
+      // Compiled (dist/): plain JavaScript workers with the process's own flags (undefined: inherit).
+      // From the sources: through tsx, like the main thread.
+      execArgv: COMPILED ? undefined : ['--import', 'tsx'],
     });
   }
 

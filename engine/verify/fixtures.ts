@@ -6,13 +6,14 @@
  */
 import { readFileSync } from 'node:fs';
 import type pg from 'pg';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { quoteLiteral } from '../../connectors/postgres/identifiers.js';
 import { RbError, pgErrorInfo } from '../errors.js';
 import { withClient, type PgTarget } from './session.js';
 import { firstBlockComment, splitSqlStatements } from './split-sql.js';
+import { repoPath } from '../paths.js';
 
-const SCENARIOS_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
+const SCENARIOS_DIR = repoPath('scenarios') + path.sep;
 
 /** Absolute path of a file in a scenario folder, e.g. `scenarioPath('demo', 'pipeline.yaml')`. */
 export function scenarioPath(scenario: string, file = 'setup.sql'): string {

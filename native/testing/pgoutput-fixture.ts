@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { NATIVE_DIR } from '../native-dir.js';
 
 export type TupleValue = null | 'u' | { t: string | Uint8Array } | { b: Uint8Array };
 
@@ -130,7 +130,7 @@ export interface PgoutputCapture {
   messages: Array<[string, string]>;
 }
 
-export const FIXTURES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+export const FIXTURES_DIR = path.join(NATIVE_DIR, 'testing', 'fixtures');
 
 export function parseLsn(text: string): bigint {
   const [hi, lo] = text.split('/');

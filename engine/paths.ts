@@ -1,0 +1,31 @@
+/**
+ * Where rb's own files are, whether this module runs from the TypeScript sources (through tsx or
+ * vitest) or bundled under dist/ (engine/install/build-js.mjs; there import.meta.url is a chunk's).
+ * Files that are not compiled (package.json, scenarios/, .mjs helpers, the native addon) are read
+ * from the repository itself, addressed from REPO_ROOT, never relative to import.meta.url.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** True when running the compiled JavaScript in dist/. */
+export const COMPILED = !import.meta.url.endsWith('.ts');
+
+/** The first directory at or above `start` that holds a package.json. */
+export function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return start;
+  }
+}
+
+/** The repository (or installed package) root: the directory holding rb's package.json. */
+export const REPO_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+export const repoPath = (...parts: string[]): string => path.join(REPO_ROOT, ...parts);
+
+/**
+ * The file a worker thread runs for an entry module: the bundled dist/<rel>.js when compiled, the
+ * TypeScript source otherwise (`rel` without extension, from the repository root).
+ */
+export const entryFile = (rel: string): string => (COMPILED ? repoPath('dist', `${rel}.js`) : repoPath(`${rel}.ts`));
