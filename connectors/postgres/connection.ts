@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { RbError, pgErrorInfo, redact, type RbErrorCode } from '../../engine/errors.js';
 import { DEFAULT_EMBEDDED_ROOT, ensureCluster, ensureDatabase } from '../../engine/embedded/cluster.js';
+import { ReadTapSocket } from './read-tap-socket.js';
 
 /** A connection block as the config layer validated it (engine/config/connection.ts). */
 export type ConnectionSettings =
@@ -103,8 +104,17 @@ export const SESSION_OPTIONS = [
   .map((o) => `-c ${o}`)
   .join(' ');
 
-export function clientConfig(ep: PgEndpoint, applicationName = 'rb'): pg.ClientConfig {
+export interface ConnectOptions {
+  /**
+   * Read through one reused buffer (read-tap-socket.ts), for connections that read bulk data
+   * (COPY TO). Plain connections only: with TLS the option is ignored.
+   */
+  readTap?: boolean;
+}
+
+export function clientConfig(ep: PgEndpoint, applicationName = 'rb', opts: ConnectOptions = {}): pg.ClientConfig {
   return {
+    ...(opts.readTap && !ep.ssl ? { stream: () => new ReadTapSocket() } : {}),
     host: ep.host,
     port: ep.port,
     user: ep.user,
@@ -122,8 +132,8 @@ const connectCode = (role: EndpointRole): RbErrorCode => (role === 'source' ? 's
 const queryCode = (role: EndpointRole): RbErrorCode => (role === 'source' ? 'source_query' : 'dest_query');
 
 /** Opens a client; failures become RbError naming the endpoint (never the password). */
-export async function connect(ep: PgEndpoint, role: EndpointRole, applicationName = 'rb'): Promise<pg.Client> {
-  const client = new pg.Client(clientConfig(ep, applicationName));
+export async function connect(ep: PgEndpoint, role: EndpointRole, applicationName = 'rb', opts: ConnectOptions = {}): Promise<pg.Client> {
+  const client = new pg.Client(clientConfig(ep, applicationName, opts));
   // Errors on an idle client (server restart, terminated backend) surface on the next query;
   // without a listener they would crash the process.
   client.on('error', () => {});

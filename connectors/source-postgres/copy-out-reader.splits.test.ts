@@ -3,13 +3,15 @@
  * COPY TO (captured from the socket, CopyOutResponse to ReadyForQuery) are replayed in pieces of
  * random sizes, down to one byte, so CopyData messages are cut inside their 5-byte header, inside
  * the payload, and right before CopyDone. Each replay must give exactly the stream's rows, and
- * hand pg back exactly the bytes after CopyDone (CommandComplete, ReadyForQuery).
+ * hand pg back exactly the bytes after CopyDone (CommandComplete, ReadyForQuery) — pulled from a
+ * socket's Readable side, and pushed through a read tap as views of one reused buffer.
  */
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecs } from '../../native/index.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../../engine/testing/pg.js';
+import type { ReadTap } from '../postgres/read-tap-socket.js';
 import { CopyOutReader } from './copy-out-reader.js';
 
 let db: TestDb;
@@ -85,6 +87,57 @@ async function replay(pieces: Buffer[], chunkBytes: number): Promise<{ bytes: Bu
   return { bytes: Buffer.concat(out), rows: n, handedBack: Buffer.concat(handed) };
 }
 
+/**
+ * The same through a read tap (as over the source stage's ReadTapSocket): every piece is a view of
+ * one scratch buffer that is overwritten after each call, so a reader that kept a view instead of
+ * copying would deliver garbage. Returning false stops the pieces until resume().
+ */
+async function replayTapped(pieces: Buffer[], chunkBytes: number): Promise<{ bytes: Buffer; rows: number; handedBack: Buffer }> {
+  const handed: Buffer[] = [];
+  const scratch = Buffer.alloc(wire.length);
+  let tap: ReadTap | null = null;
+  let paused = false;
+  let next = 0;
+  const pump = () => {
+    while (!paused && next < pieces.length) {
+      const piece = pieces[next++];
+      if (!tap) {
+        handed.push(Buffer.from(piece)); // handed back: pg reads on
+        continue;
+      }
+      piece.copy(scratch);
+      const more = tap(scratch.subarray(0, piece.length));
+      scratch.fill(0xee, 0, piece.length);
+      if (!more) paused = true;
+    }
+  };
+  const stream = {
+    setReadTap: (t: ReadTap | null) => void (tap = t),
+    resume: () => {
+      paused = false;
+      setImmediate(pump); // a socket reads on later, never inside resume()
+    },
+    push: (b: Buffer) => handed.push(Buffer.from(b)) > 0,
+  };
+  const reader = new CopyOutReader('copy … to stdout', { format: 'binary', fieldCount: 3, chunkBytes });
+  reader.submit({ stream: stream as never, query: () => {} });
+  setImmediate(pump);
+  const out: Buffer[] = [];
+  let n = 0;
+  const consuming = (async () => {
+    for await (const c of reader) {
+      out.push(Buffer.from(c.bytes));
+      n += c.rows;
+      c.release?.();
+    }
+  })();
+  await waitFor(() => Buffer.concat(handed).length >= wire.length - afterCopyDone);
+  reader.handleCommandComplete({ text: `COPY ${rows}` });
+  reader.handleReadyForQuery();
+  await consuming;
+  return { bytes: Buffer.concat(out), rows: n, handedBack: Buffer.concat(handed) };
+}
+
 async function waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
   expect(cond()).toBe(true);
@@ -126,10 +179,12 @@ describe('CopyOutReader: messages cut anywhere by socket reads', () => {
           pieces.push(wire.subarray(off, off + n));
           off += n;
         }
-        const got = await replay(pieces, 64 * 1024);
-        expect(got.rows).toBe(rows);
-        expect(got.bytes.equals(payload)).toBe(true);
-        expect(got.handedBack.equals(wire.subarray(afterCopyDone))).toBe(true);
+        for (const run of [replay, replayTapped]) {
+          const got = await run(pieces, 64 * 1024);
+          expect(got.rows, run.name).toBe(rows);
+          expect(got.bytes.equals(payload), run.name).toBe(true);
+          expect(got.handedBack.equals(wire.subarray(afterCopyDone)), run.name).toBe(true);
+        }
       }
     });
   }
@@ -137,9 +192,11 @@ describe('CopyOutReader: messages cut anywhere by socket reads', () => {
   it('a piece ending exactly at CopyDone, and one starting with it', async () => {
     const copyDoneStart = afterCopyDone - 5;
     for (const cut of [copyDoneStart, afterCopyDone, copyDoneStart + 2]) {
-      const got = await replay([wire.subarray(0, cut), wire.subarray(cut)], 8 * 1024);
-      expect(got.bytes.equals(payload)).toBe(true);
-      expect(got.handedBack.equals(wire.subarray(afterCopyDone))).toBe(true);
+      for (const run of [replay, replayTapped]) {
+        const got = await run([wire.subarray(0, cut), wire.subarray(cut)], 8 * 1024);
+        expect(got.bytes.equals(payload), run.name).toBe(true);
+        expect(got.handedBack.equals(wire.subarray(afterCopyDone)), run.name).toBe(true);
+      }
     }
   });
 });

@@ -17,6 +17,7 @@
  */
 import type { Socket } from 'node:net';
 import { codecs } from '../../native/index.js';
+import { isTappable, type TappableStream } from '../postgres/read-tap-socket.js';
 
 interface PgConnection {
   stream: Socket;
@@ -83,6 +84,9 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
   private pendingBytes = 0;
   private pendingNeed = 0;
   private out: Buffer;
+  /** The socket when it supports read taps (then reads are pushed to `onTap`, not pulled). */
+  private tapped: TappableStream | null = null;
+  private tapPaused = false;
   /** Released chunk buffers of `chunkBytes`, reused by `allocate`. */
   private readonly spare: Buffer[] = [];
   private outLen = 0;
@@ -114,6 +118,13 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
   submit(connection: PgConnection): void {
     this.connection = connection;
     const stream = connection.stream;
+    if (isTappable(stream)) {
+      // Reads arrive as views of the socket's one buffer (read-tap-socket.ts): no Buffer per read.
+      this.tapped = stream;
+      stream.setReadTap((view) => this.onTap(view));
+      connection.query(this.text);
+      return;
+    }
     const listeners = stream.listeners('data') as Array<(chunk: Buffer) => void>;
     if (listeners.length !== 1) throw new Error(`copy-out: expected one data listener on the socket, found ${listeners.length}`);
     this.pgDataHandler = listeners[0];
@@ -156,6 +167,12 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
 
   private detach(rest: Buffer): void {
     const conn = this.connection!;
+    if (this.tapped) {
+      // pg's listener never left: give it a copy of the rest (the view is the socket's buffer).
+      this.tapped.setReadTap(null);
+      if (rest.length) this.tapped.push(Buffer.from(rest));
+      return;
+    }
     conn.stream.removeListener('readable', this.onReadable);
     conn.stream.on('data', this.pgDataHandler!);
     if (rest.length) this.pgDataHandler!(rest);
@@ -194,7 +211,10 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
         this.scanPos = r.end - 2; // rows end before the 2-byte trailer
       } else this.scanPos = r.end;
     } else {
-      const last = this.out.lastIndexOf(0x0a, this.outLen - 1);
+      // Search [scanPos, outLen) only: past outLen lie a reused buffer's old bytes (and
+      // lastIndexOf(x, -1) would search the whole buffer).
+      if (this.outLen <= this.scanPos) return;
+      const last = this.out.subarray(0, this.outLen).lastIndexOf(0x0a);
       if (last < this.scanPos) return;
       let n = 0;
       for (let i = this.out.indexOf(0x0a, this.scanPos); i !== -1 && i <= last; i = this.out.indexOf(0x0a, i + 1)) n++;
@@ -241,6 +261,18 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
       this.error ??= new Error(`copy-out: stream ended inside a row (${this.outLen} bytes left over)`);
     }
     this.copyDone = true;
+  }
+
+  /** A read of a tapped socket: consumed at once; reading stops while a chunk waits (backpressure). */
+  private onTap(view: Buffer): boolean {
+    const more = this.consume(view);
+    this.wake();
+    if (!more) return true; // handed back to pg, which reads on
+    if (this.ready.length > 0) {
+      this.tapPaused = true;
+      return false;
+    }
+    return true;
   }
 
   /** Consumes one socket chunk; returns false once the COPY stream is over (socket handed back). */
@@ -336,7 +368,12 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
       }
       const stream = this.connection?.stream;
       let chunk: Buffer | null;
-      if (stream) {
+      if (this.tapped) {
+        if (this.tapPaused) {
+          this.tapPaused = false;
+          this.tapped.resume();
+        }
+      } else if (stream) {
         while (this.ready.length === 0 && !this.copyDone && (chunk = stream.read() as Buffer | null) !== null) {
           if (!this.consume(chunk)) break;
         }

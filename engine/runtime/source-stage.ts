@@ -37,7 +37,7 @@ export async function runSourceStage(task: ShardTask, sink: ChunkSink, hooks: So
   let clientError = (): unknown => undefined;
   try {
     if (hooks.signal?.aborted) throw new RbError('cancelled', `${label}: cancelled`, where);
-    src = await connect(task.source, 'source', `rb ${task.stream}#${task.shardIndex}`);
+    src = await connect(task.source, 'source', `rb ${task.stream}#${task.shardIndex}`, { readTap: true });
     clientError = watchClientErrors(src);
     if (hooks.signal?.aborted) destroySocket(src);
     try {
