@@ -70,21 +70,7 @@ async function replay(pieces: Buffer[], chunkBytes: number): Promise<{ bytes: Bu
   reader.submit({ stream: stream as never, query: () => {} });
   for (const p of pieces) stream.push(p);
   stream.push(null);
-  const out: Buffer[] = [];
-  let n = 0;
-  const consuming = (async () => {
-    for await (const c of reader) {
-      out.push(Buffer.from(c.bytes));
-      n += c.rows;
-    }
-  })();
-  // What pg would do with the bytes handed back: complete the query.
-  await new Promise((r) => setTimeout(r, 0));
-  await waitFor(() => Buffer.concat(handed).length >= wire.length - afterCopyDone);
-  reader.handleCommandComplete({ text: `COPY ${rows}` });
-  reader.handleReadyForQuery();
-  await consuming;
-  return { bytes: Buffer.concat(out), rows: n, handedBack: Buffer.concat(handed) };
+  return readAll(reader, handed);
 }
 
 /**
@@ -122,6 +108,14 @@ async function replayTapped(pieces: Buffer[], chunkBytes: number): Promise<{ byt
   const reader = new CopyOutReader('copy … to stdout', { format: 'binary', fieldCount: 3, chunkBytes });
   reader.submit({ stream: stream as never, query: () => {} });
   setImmediate(pump);
+  return readAll(reader, handed);
+}
+
+/**
+ * Reads every chunk (copying it, then releasing it), and completes the query the way pg would once
+ * the bytes after CopyDone were handed back to it.
+ */
+async function readAll(reader: CopyOutReader, handed: Buffer[]): Promise<{ bytes: Buffer; rows: number; handedBack: Buffer }> {
   const out: Buffer[] = [];
   let n = 0;
   const consuming = (async () => {
