@@ -12,10 +12,8 @@
 import { realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { buildJs } from '../engine/install/build-js.mjs';
-import { distIsCurrent } from '../engine/install/build-stamp.mjs';
 import { EXIT_CONFIG, isRbError, redact } from '../engine/errors.js';
-import { REPO_ROOT } from '../engine/paths.js';
+import { ensureCompiled } from './compiled.js';
 import { buildContenders, isRbKind } from './contenders/index.js';
 import { slowdownFactor } from './contenders/rb.js';
 import { baselineFromReport, loadBaseline, runGate, saveBaseline, DEFAULT_TOLERANCE, type GateReport } from './gate.js';
@@ -49,12 +47,7 @@ export async function runBenchCommand(options: BenchCommandOptions, io: BenchIo 
     const s = normalizeOptions(options);
     const baseline = s.check ? loadBaseline(s.check) : undefined; // fail on a bad file before measuring
     const contenders = buildContenders(s.contenders, s.parallelism);
-    // rb runs its compiled build while it is current (engine/cli/bin.js): measure that, not a
-    // stale build's fallback to the TypeScript sources.
-    if (contenders.some((c) => isRbKind(c.kind)) && !distIsCurrent(REPO_ROOT)) {
-      io.stderr('bench: the sources changed since rb was compiled; compiling to dist/ first');
-      await buildJs({ quiet: true, root: REPO_ROOT });
-    }
+    if (contenders.some((c) => isRbKind(c.kind))) await ensureCompiled(io.stderr);
     const runs = [];
     for (const profile of s.profiles) {
       runs.push(await runProfile(profile, { iters: s.iters, contenders, sourceUrl: s.sourceUrl, destUrl: s.destUrl, regenerate: s.regenerate, warmup: s.warmup, log: io.stderr }));

@@ -33,6 +33,7 @@ import type pg from 'pg';
 import { clusterUrl, ensureCluster, ensureDatabase } from '../../engine/embedded/cluster.js';
 import { quickChecksum, sameQuickChecksum, type QuickChecksum } from '../../engine/verify/index.js';
 import type { Contender, ContenderContext } from '../contenders/contender.js';
+import { ensureCompiled } from '../compiled.js';
 import { writePgpass } from '../contenders/pgpass.js';
 import { psqlPipeContender } from '../contenders/psql-pipe.js';
 import { rbContender } from '../contenders/rb.js';
@@ -268,6 +269,7 @@ async function main(): Promise<void> {
   try {
     const pgpass = writePgpass(workDir, [sourceUrl, destUrl]);
     const base = { sourceUrl, destUrl, sourceMajor: Math.floor(src.versionNum / 10000), workDir, pgpassFile: pgpass.file, sourceUrlNoPassword: pgpass.urls[0], destUrlNoPassword: pgpass.urls[1], repoRoot: REPO_ROOT };
+    await ensureCompiled(log);
     const contenders: Contender[] = [...args.parallelisms.map((p) => rbContender(p)), rbContender('auto', 'replace'), psqlPipeContender('binary')];
     log(`scaling: ${machine.cores} cores, load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}; contenders ${contenders.map((c) => c.label).join(', ')}`);
 
