@@ -55,6 +55,15 @@ describe('rb run: bad input', () => {
     { name: 'missing ${VAR}', yaml: () => good({ srcUrl: '${RB_TEST_NO_SUCH_VAR}' }), code: 2, message: /RB_TEST_NO_SUCH_VAR/ },
     { name: 'upsert without primary_key', yaml: () => good({ dest: 'upsert' }).replace('public.t', 'public.t'), code: 2, message: /destination\.primary_key/ },
     { name: 'unreachable host', yaml: () => good({ srcUrl: 'postgresql://rb:pw@127.0.0.1:1/nowhere' }), code: 3, message: /cannot connect to source .*127\.0\.0\.1:1/ },
+    // Source and destination are connected at once; the destination's failure is its own (exit 4) ...
+    { name: 'unreachable destination', yaml: () => good().replace(`url: "${dst.url}"`, 'url: "postgresql://rb:pw@127.0.0.1:1/nowhere"'), code: 4, message: /cannot connect to destination .*127\.0\.0\.1:1/ },
+    // ... and when both fail, the source's is the one reported, every time.
+    {
+      name: 'both unreachable',
+      yaml: () => good({ srcUrl: 'postgresql://rb:pw@127.0.0.1:1/src' }).replace(`url: "${dst.url}"`, 'url: "postgresql://rb:pw@127.0.0.1:2/dst"'),
+      code: 3,
+      message: /cannot connect to source .*127\.0\.0\.1:1/,
+    },
     { name: 'missing table', yaml: () => good({ stream: 'public.no_such_table' }), code: 3, message: /no_such_table.*does not exist/ },
     {
       name: 'missing column in columns',

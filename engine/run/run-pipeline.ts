@@ -101,6 +101,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   const contracts: WriteContract[] = [];
   let moved = false;
   let pool: ShardPool | undefined;
+  let poolClosing: Promise<void> | undefined;
   try {
     const unsupported = config.source.streams.findIndex((s) => s.sync_mode !== 'full_refresh');
     if (unsupported >= 0) {
@@ -121,8 +122,14 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
 
     const srcEp = await resolveEndpoint(config.source.config, 'source', { log: opts.log });
     const dstEp = await resolveEndpoint(config.destination.config, 'destination', { log: opts.log });
-    src = await connect(srcEp, 'source', 'rb planner');
-    dst = await connect(dstEp, 'destination', 'rb leader');
+    // Both at once (each is a TCP + SCRAM round trip or two); a failure is reported source first,
+    // and whichever client did connect is closed by the finally below.
+    const [srcConn, dstConn] = await Promise.allSettled([connect(srcEp, 'source', 'rb planner'), connect(dstEp, 'destination', 'rb leader')]);
+    if (srcConn.status === 'fulfilled') src = srcConn.value;
+    if (dstConn.status === 'fulfilled') dst = dstConn.value;
+    if (srcConn.status === 'rejected') throw srcConn.reason;
+    if (dstConn.status === 'rejected') throw dstConn.reason;
+    if (!src || !dst) throw new RbError('internal', 'connections missing after connect');
 
     // Coordinator: one snapshot for every shard of the run (DESIGN section 5).
     await src.query('begin isolation level repeatable read read only');
@@ -158,6 +165,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const tasks = buildTasks(runId, streams, contracts, shardPlans, snapshot, srcEp, dstEp, config);
     moved = true;
     const shardResults = await runShardsOnPool(pool, tasks, { onProgress: opts.onProgress, stageMode });
+    // The workers are done: let them go while the leader finishes (awaited in the finally).
+    poolClosing = pool.destroy().catch(() => {});
     await src.query('commit').catch(() => {});
     phase('move');
 
@@ -196,7 +205,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   } finally {
     result.duration_ms = Math.round(performance.now() - started);
     if (dst && moved) await recordRun(dst, config.state.schema, result).catch((e) => opts.log?.(`rb: could not record the run in ${quoteIdent(config.state.schema)}.runs: ${(e as Error).message}`));
-    await Promise.all([src?.end().catch(() => {}), dst?.end().catch(() => {}), pool?.destroy().catch(() => {})]);
+    await Promise.all([src?.end().catch(() => {}), dst?.end().catch(() => {}), poolClosing ?? pool?.destroy().catch(() => {})]);
   }
   return result;
 }
