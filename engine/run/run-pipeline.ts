@@ -226,7 +226,8 @@ function buildTasks(
   for (const [i, s] of streams.entries()) {
     const contract = contracts[i];
     const cols = selectList(contract.columns);
-    for (const shard of shardPlans.get(s.name)!.shards) {
+    const plan = shardPlans.get(s.name)!;
+    for (const shard of plan.shards) {
       const where = shard.predicate ? ` where ${shard.predicate}` : '';
       const fmt = contract.format === 'binary' ? ' (format binary)' : '';
       tasks.push({
@@ -234,11 +235,12 @@ function buildTasks(
         stream: s.name,
         streamIndex: i,
         shardIndex: shard.index,
-        shardCount: shardPlans.get(s.name)!.shards.length,
+        shardCount: plan.shards.length,
         source,
         dest,
         snapshot,
         copyOutSql: `copy (select ${cols} from ${quoteQualified(s.source.name)}${where}) to stdout${fmt}`,
+        preferIndexScan: plan.kind === 'range' && plan.shards.length > 1,
         contract,
         chunkBytes,
         maxInflightChunks: Math.max(1, Math.min(config.resources.max_inflight_batches, 4)),

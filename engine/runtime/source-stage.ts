@@ -43,6 +43,7 @@ export async function runSourceStage(task: ShardTask, sink: ChunkSink, hooks: So
     try {
       await src.query('begin isolation level repeatable read read only');
       if (task.snapshot) await src.query(`set transaction snapshot '${task.snapshot.replace(/'/g, "''")}'`);
+      if (task.preferIndexScan) await src.query('set local enable_seqscan = off');
     } catch (e) {
       throw queryError(e, 'source', `${label}: starting the snapshot transaction`, where);
     }
