@@ -4,20 +4,12 @@
  * Files that are not compiled (package.json, scenarios/, .mjs helpers, the native addon) are read
  * from the repository itself, addressed from REPO_ROOT, never relative to import.meta.url.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPackageRoot } from '../native/native-dir.js';
 
 /** True when running the compiled JavaScript in dist/. */
 export const COMPILED = !import.meta.url.endsWith('.ts');
-
-/** The first directory at or above `start` that holds a package.json. */
-export function findPackageRoot(start: string): string {
-  for (let dir = start; ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    if (path.dirname(dir) === dir) return start;
-  }
-}
 
 /** The repository (or installed package) root: the directory holding rb's package.json. */
 export const REPO_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));

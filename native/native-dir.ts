@@ -1,17 +1,21 @@
 /**
- * native/ on disk, whether this code runs from the TypeScript sources (then it is this file's
- * directory) or bundled into a dist/ chunk (then it is found from the package root: the first
- * directory up with a package.json). The addon and the pgoutput fixtures live there.
+ * Where the package's files are, whether this code runs from the TypeScript sources or bundled
+ * into a dist/ chunk (whose import.meta.url is dist/chunks/…). native/ holds the addon and the
+ * pgoutput fixtures; engine/paths.ts finds the package root with the same walk.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const NATIVE_DIR = ((): string => {
-  const dir = path.dirname(fileURLToPath(import.meta.url));
-  if (import.meta.url.endsWith('.ts')) return dir;
-  for (let d = dir; path.dirname(d) !== d; d = path.dirname(d)) {
-    if (existsSync(path.join(d, 'package.json'))) return path.join(d, 'native');
+/** The first directory at or above `start` that holds a package.json (`start` if none does). */
+export function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return start;
   }
-  return dir;
-})();
+}
+
+/** native/ on disk: this file's directory in the sources, found from the package root when bundled. */
+export const NATIVE_DIR = import.meta.url.endsWith('.ts')
+  ? path.dirname(fileURLToPath(import.meta.url))
+  : path.join(findPackageRoot(path.dirname(fileURLToPath(import.meta.url))), 'native');

@@ -129,7 +129,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     if (dstConn.status === 'fulfilled') dst = dstConn.value;
     if (srcConn.status === 'rejected') throw srcConn.reason;
     if (dstConn.status === 'rejected') throw dstConn.reason;
-    if (!src || !dst) throw new RbError('internal', 'connections missing after connect');
+    src = srcConn.value;
+    dst = dstConn.value;
 
     // Coordinator: one snapshot for every shard of the run (DESIGN section 5).
     await src.query('begin isolation level repeatable read read only');
