@@ -1,11 +1,13 @@
 import { Field, Int8, makeData, RecordBatch, Schema, Struct, Table, tableFromIPC, tableToIPC, Type } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { arrowToBatch, batchToArrow, type ArrowFieldSpec } from './arrow.js';
+import { arrowToBatch, batchToArrow, loadArrow, type ArrowFieldSpec } from './arrow.js';
 import type { ColumnBatch, VarColumn } from './batch.js';
 import { CodecError } from './codec-api.js';
 import { batchDifference, buildCopyTuples, randomBatch, wire } from './testing/copy-fixture.js';
 import { tsCodecs as codecs } from './ts/index.js';
 import { codecForType, TypeOid } from './type-codecs.js';
+
+await loadArrow();
 
 const fields: ArrowFieldSpec[] = [
   { name: 'i2', typeOid: TypeOid.int2, typeName: 'smallint' },

@@ -12,8 +12,13 @@
  * Every field carries `pg.type` (the type name) and `pg.oid`.
  *
  * `arrowToBatch(batchToArrow(b))` encodes to the same COPY bytes as `b`.
+ *
+ * apache-arrow is loaded on demand (`await loadArrow()` before the first conversion): it is the
+ * largest library rb ships (~320 kB of JavaScript), and the fast path, which most runs take, never
+ * touches it — every worker thread would otherwise compile and evaluate it at start-up.
  */
-import { Binary, Bool, type Data, DataType, Field, FixedSizeBinary, Float32, Float64, Int16, Int32, Int64, makeData, Precision, RecordBatch, Schema, Struct, Uint32, Utf8 } from 'apache-arrow';
+import type * as ArrowModule from 'apache-arrow';
+import type { Data, DataType, Field, RecordBatch } from 'apache-arrow';
 import type { Column, ColumnBatch, FixedColumn, VarColumn } from './batch.js';
 import { CodecError } from './codec-api.js';
 import { codecForType, type CopyFormat, TypeOid } from './type-codecs.js';
@@ -31,16 +36,28 @@ export const PG_TYPE_KEY = 'pg.type';
 export const PG_OID_KEY = 'pg.oid';
 export const PG_ENCODING_KEY = 'pg.encoding';
 
+let arrowModule: typeof ArrowModule | undefined;
+
+/** Loads apache-arrow (once per thread); the conversions below need it. */
+export async function loadArrow(): Promise<void> {
+  arrowModule ??= await import('apache-arrow');
+}
+
+function arrow(): typeof ArrowModule {
+  if (!arrowModule) throw new Error('native/arrow: apache-arrow is not loaded yet (await loadArrow() first)');
+  return arrowModule;
+}
+
 const TEXT_OIDS = new Set<number>([TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name]);
 
 /** Numeric types whose little-endian `values` are exactly an Arrow primitive buffer. */
 const EXACT_NUMERIC = new Map<number, { width: number; type: () => DataType }>([
-  [TypeOid.int2, { width: 2, type: () => new Int16() }],
-  [TypeOid.int4, { width: 4, type: () => new Int32() }],
-  [TypeOid.int8, { width: 8, type: () => new Int64() }],
-  [TypeOid.oid, { width: 4, type: () => new Uint32() }],
-  [TypeOid.float4, { width: 4, type: () => new Float32() }],
-  [TypeOid.float8, { width: 8, type: () => new Float64() }],
+  [TypeOid.int2, { width: 2, type: () => new (arrow().Int16)() }],
+  [TypeOid.int4, { width: 4, type: () => new (arrow().Int32)() }],
+  [TypeOid.int8, { width: 8, type: () => new (arrow().Int64)() }],
+  [TypeOid.oid, { width: 4, type: () => new (arrow().Uint32)() }],
+  [TypeOid.float4, { width: 4, type: () => new (arrow().Float32)() }],
+  [TypeOid.float8, { width: 8, type: () => new (arrow().Float64)() }],
 ]);
 
 function fail(message: string): never {
@@ -85,6 +102,7 @@ function fixedAsWire(col: FixedColumn, rows: number): { offsets: Int32Array; dat
 }
 
 function columnToData(col: Column, spec: ArrowFieldSpec, rows: number, meta: Map<string, string>): Data {
+  const { makeData, Bool, FixedSizeBinary, Binary, Utf8 } = arrow();
   const { bitmap, nullCount } = packValidity(col.nulls, rows);
   const base = { length: rows, nullCount, nullBitmap: bitmap };
   if (col.kind === 'fixed') {
@@ -125,6 +143,7 @@ function columnToData(col: Column, spec: ArrowFieldSpec, rows: number, meta: Map
  */
 export function batchToArrow(batch: ColumnBatch, fields: readonly ArrowFieldSpec[]): RecordBatch {
   if (fields.length !== batch.columns.length) fail(`${fields.length} fields for ${batch.columns.length} columns`);
+  const { Field, Schema, RecordBatch, makeData, Struct } = arrow();
   const rows = batch.rowCount;
   const arrowFields: Field[] = [];
   const children: Data[] = [];
@@ -214,6 +233,7 @@ function wireToFixed(col: VarColumn, rows: number, width: 1 | 2 | 4 | 8 | 16, sw
  * while value and offset buffers are already sliced to start at row 0.
  */
 function dataToColumn(data: Data, field: Field, rows: number): Column {
+  const { DataType, Precision } = arrow();
   const type = data.type;
   const nulls = unpackValidity(data, rows);
   if (DataType.isInt(type) || DataType.isFloat(type)) {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecs } from '../../native/index.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../../engine/testing/pg.js';
 import { ReadTapSocket } from '../postgres/read-tap-socket.js';
-import { CopyOutReader, type CopyChunk } from './copy-out-reader.js';
+import { CopyOutReader, FIRST_CHUNK_BYTES, type CopyChunk } from './copy-out-reader.js';
 
 let db: TestDb;
 let client: pg.Client;
@@ -100,6 +100,19 @@ describe.each([
     expect(chunks).toBeGreaterThan(6);
     // Released buffers come back: far fewer distinct memories than chunks.
     expect(memories.size).toBeLessThanOrEqual(3);
+  });
+
+  it('hands the first rows over early, then grows the chunks to half of chunkBytes', async () => {
+    const sql = 'copy (select id, v, b from t where id > 0 order by id) to stdout (format binary)';
+    const chunkBytes = 2 << 20;
+    const { chunks } = await read(sql, 'binary', chunkBytes);
+    const sizes = chunks.map((c) => c.bytes.length);
+    // The first chunk: FIRST_CHUNK_BYTES of rows plus at most the rest of one socket read (256 kB).
+    expect(sizes[0]).toBeGreaterThanOrEqual(FIRST_CHUNK_BYTES);
+    expect(sizes[0]).toBeLessThan(FIRST_CHUNK_BYTES + 256 * 1024 + 64 * 1024);
+    // Then each at least twice the threshold before it, up to chunkBytes / 2 (the last may be short).
+    for (let i = 1; i < sizes.length - 1; i++) expect(sizes[i]).toBeGreaterThanOrEqual(Math.min(FIRST_CHUNK_BYTES << i, chunkBytes >>> 1));
+    expect(Math.max(...sizes)).toBeGreaterThanOrEqual(chunkBytes >>> 1);
   });
 
   it('a query error is the server error, and the client stays usable', async () => {

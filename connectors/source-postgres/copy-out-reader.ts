@@ -55,6 +55,14 @@ export interface CopyChunk {
 /** Spare chunk buffers a reader keeps for reuse: one being filled, a few in flight. */
 const MAX_SPARE_BUFFERS = 4;
 
+/**
+ * The first chunk is handed over once this many row bytes are in, and each later one at twice the
+ * size of the one before, up to half of `chunkBytes`: the destination starts writing within a
+ * millisecond or two of the first rows instead of waiting for megabytes (tens of milliseconds per
+ * shard, more on a busy machine), and the stream settles on large chunks right after.
+ */
+export const FIRST_CHUNK_BYTES = 128 * 1024;
+
 export class CopyOutReader implements AsyncIterable<CopyChunk> {
   readonly text: string;
   /** Rows reported by CommandComplete (`COPY n`), set when the query completes. */
@@ -65,6 +73,8 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
   rowsRead = 0;
 
   private readonly chunkBytes: number;
+  /** Row bytes at which the chunk being filled is handed over (grows, see FIRST_CHUNK_BYTES). */
+  private flushBytes: number;
   private readonly format: 'binary' | 'text';
   private readonly fieldCount: number;
   /** Start of `out`'s rows (past the header in the first buffer). */
@@ -106,6 +116,7 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
     this.fieldCount = opts.fieldCount;
     this.rowStart = opts.format === 'binary' ? -1 : 0;
     this.chunkBytes = opts.chunkBytes ?? 4 << 20;
+    this.flushBytes = Math.min(FIRST_CHUNK_BYTES, this.chunkBytes >>> 1);
     this.out = this.allocate(this.chunkBytes);
     this.completed = new Promise((resolve, reject) => {
       this.resolveCompleted = resolve;
@@ -348,7 +359,10 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
       this.pendingNeed = tail.length >= 5 ? 1 + tail.readInt32BE(1) : 0;
     }
     this.scan();
-    if (this.scanPos - Math.max(this.rowStart, 0) >= this.chunkBytes >>> 1) this.flushOut();
+    if (this.scanPos - Math.max(this.rowStart, 0) >= this.flushBytes) {
+      this.flushOut();
+      this.flushBytes = Math.min(this.flushBytes * 2, this.chunkBytes >>> 1);
+    }
     return true;
   }
 

@@ -15,4 +15,10 @@ if (process.env.RB_FROM_SOURCE !== '1' && distIsCurrent(root)) {
   register();
   ({ main } = await import('./main.ts'));
 }
-process.exitCode = await main(process.argv);
+// Exit as soon as the command is done and its output is flushed (writes to a pipe are
+// asynchronous on POSIX: an empty write's callback runs after every earlier write). Nothing else is
+// left to wait for; idle pool threads and closing sockets would hold the process for tens of ms.
+const code = await main(process.argv);
+const flushed = (stream) => new Promise((resolve) => stream.write('', () => resolve()));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit(code);

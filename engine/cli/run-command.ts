@@ -22,6 +22,8 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
     log: (line) => process.stderr.write(`${line}\n`),
     onPlanned: (streams) => progress.plan(streams),
     onProgress: (p) => progress.update(p),
+    // bin.js exits as soon as the summary is out.
+    leavePoolClosing: true,
   });
   progress.stop();
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);

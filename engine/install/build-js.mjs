@@ -112,6 +112,8 @@ export async function buildJs({ quiet = false, root = ownRoot } = {}) {
   });
   // The stamp goes last: a build interrupted before this line leaves dist/ unused.
   writeFileSync(path.join(root, STAMP_FILE), JSON.stringify(stamp) + '\n');
+  // What each output file holds (module sizes), for start-up work: RB_BUILD_METAFILE=path.json.
+  if (process.env.RB_BUILD_METAFILE) writeFileSync(process.env.RB_BUILD_METAFILE, JSON.stringify(result.metafile));
   if (!quiet) {
     const files = Object.keys(result.metafile.outputs).length;
     console.log(`rb build: ${Object.keys(result.metafile.inputs).length} modules bundled into ${files} files under ${DIST_DIR}/ in ${Math.round(performance.now() - started)} ms`);

@@ -35,6 +35,12 @@ export interface RunOptions {
   log?: (line: string) => void;
   onPlanned?: (streams: Array<{ name: string; estimatedRows: number; estimatedBytes: number; shards: number }>) => void;
   onProgress?: (p: ShardProgress) => void;
+  /**
+   * Return without waiting for the pool's threads to exit (they are idle by then). For a caller
+   * that ends the process right after the run, like the CLI: thread teardown is tens of
+   * milliseconds that nobody needs to wait for. Default false: the threads are gone on return.
+   */
+  leavePoolClosing?: boolean;
 }
 
 export interface StreamResult {
@@ -206,7 +212,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   } finally {
     result.duration_ms = Math.round(performance.now() - started);
     if (dst && moved) await recordRun(dst, config.state.schema, result).catch((e) => opts.log?.(`rb: could not record the run in ${quoteIdent(config.state.schema)}.runs: ${(e as Error).message}`));
-    await Promise.all([src?.end().catch(() => {}), dst?.end().catch(() => {}), poolClosing ?? pool?.destroy().catch(() => {})]);
+    const closing = poolClosing ?? pool?.destroy().catch(() => {});
+    await Promise.all([src?.end().catch(() => {}), dst?.end().catch(() => {}), opts.leavePoolClosing ? undefined : closing]);
   }
   return result;
 }

@@ -17,7 +17,7 @@ import { CopyInWriter } from '../../connectors/dest-postgres/copy-in-writer.js';
 import { parseCopyTextRows } from '../../connectors/dest-postgres/copy-text.js';
 import { InsertWriter } from '../../connectors/dest-postgres/insert-writer.js';
 import { connect, queryError } from '../../connectors/postgres/connection.js';
-import { arrowToBatch, batchToArrow } from '../../native/arrow.js';
+import { arrowToBatch, batchToArrow, loadArrow } from '../../native/arrow.js';
 import { codecs } from '../../native/index.js';
 import { codecForType } from '../../native/type-codecs.js';
 import { RbError } from '../errors.js';
@@ -86,6 +86,7 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
       const writer = new InsertWriter(dst, task.contract);
       const colCodecs = task.contract.columns.map((c) => codecForType(c.sourceTypeOid));
       const fields = task.contract.columns.map((c) => ({ name: c.name, typeOid: c.sourceTypeOid, typeName: c.typeSql }));
+      if (task.contract.format === 'binary') await loadArrow();
       for (;;) {
         const chunk = await source.pull();
         if (!chunk) break;
