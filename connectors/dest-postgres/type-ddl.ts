@@ -44,14 +44,18 @@ export class TypePlanner {
   constructor(private readonly source: pg.Client) {}
 
   private async info(oid: number): Promise<TypeRow> {
-    let row = this.cache.get(oid);
-    if (!row) {
-      const r = await this.source.query(SQL_TYPE_INFO, [oid]);
-      if (r.rowCount === 0) throw new RbError('source_query', `type oid ${oid} not found in the source catalog`);
-      row = r.rows[0] as TypeRow;
-      this.cache.set(oid, row);
-    }
+    if (!this.cache.has(oid)) await this.fetch([oid]);
+    const row = this.cache.get(oid);
+    if (!row) throw new RbError('source_query', `type oid ${oid} not found in the source catalog`);
     return row;
+  }
+
+  /** Loads the details of every type not cached yet in one round trip. */
+  private async fetch(oids: readonly number[]): Promise<void> {
+    const missing = [...new Set(oids)].filter((o) => !this.cache.has(o));
+    if (missing.length === 0) return;
+    const r = await this.source.query(SQL_TYPE_INFO, [missing]);
+    for (const row of r.rows as TypeRow[]) this.cache.set(Number(row.oid), row);
   }
 
   /** SQL for a column of type `oid`, given the source's `format_type` text for it. */
@@ -67,6 +71,8 @@ export class TypePlanner {
   }
 
   async addColumns(columns: readonly ColumnInfo[]): Promise<void> {
+    // One query for all the columns' types (a round trip per type adds up on wide tables).
+    await this.fetch(columns.map((c) => c.typeOid));
     for (const c of columns) await this.visit(c.typeOid, c.name);
   }
 

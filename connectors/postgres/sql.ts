@@ -64,7 +64,7 @@ from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where c.relkind in ('r', 'p') and n.nspname = any($1::text[]) and not c.relispartition
 order by n.nspname, c.relname`;
 
-/** $1 = type oid. One type's details for DDL. */
+/** $1 = array of type oids. Those types' details for DDL. */
 export const SQL_TYPE_INFO = `
 select t.oid::int8 as oid, n.nspname as schema, t.typname as name, t.typtype, t.typcategory,
        t.typelem::int8 as elem_oid, t.typbasetype::int8 as base_oid, t.typtypmod as base_typmod,
@@ -73,7 +73,7 @@ select t.oid::int8 as oid, n.nspname as schema, t.typname as name, t.typtype, t.
        (select e.extname from pg_depend d join pg_extension e on e.oid = d.refobjid
          where d.classid = 'pg_type'::regclass and d.objid = t.oid and d.deptype = 'e' limit 1) as extension
 from pg_type t join pg_namespace n on n.oid = t.typnamespace
-where t.oid = $1::oid`;
+where t.oid = any($1::oid[])`;
 
 /** $1 = enum type oid. Labels in sort order. */
 export const SQL_ENUM_LABELS = `
