@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { ensureCluster, resetCluster } from '../embedded/cluster.js';
+import { claimRunDir, staleRunDirs } from './stale-clusters.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,7 +19,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const { mkdirSync, chmodSync } = await import('node:fs');
   mkdirSync(base, { recursive: true });
   chmodSync(base, 0o755);
+  // Clusters left running by test runs that were killed before their teardown.
+  for (const dir of staleRunDirs(base)) await resetCluster(dir).catch(() => {});
   const root = mkdtempSync(path.join(base, 'run-'));
+  claimRunDir(root);
   const info = await ensureCluster(root);
   project.provide('pgCluster', { host: info.host, port: info.port, user: info.user, password: info.password });
   return async () => {
