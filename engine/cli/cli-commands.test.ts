@@ -93,6 +93,13 @@ describe('rb CLI commands', () => {
     expect(human.out).toMatch(/total\s+numeric\(12,2\)\s+not null/);
   });
 
+  it('runs from the TypeScript sources when started outside the repository (workers find tsx)', () => {
+    const r = runRb(['run', pipelineFile('from-sources.yaml', yaml('replace')), '--json', '--parallelism', '2'], { RB_FROM_SOURCE: '1' }, 180_000, tmp);
+    expect(r.err).not.toMatch(/ERR_MODULE_NOT_FOUND/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ status: 'succeeded', rows_written: 1000 });
+  });
+
   it('upsert into an existing table without a key fails clearly and changes nothing', async () => {
     await dst.query("create type mood as enum ('sad', 'ok'); create table public.orders (id bigint, m mood, total numeric(12,2), note text)");
     const r = rb(['run', pipelineFile('upsert.yaml', yaml('upsert'))]);

@@ -17,6 +17,8 @@
  * The first failure aborts every other task (Piscina terminates their workers, which closes their
  * sockets, so the servers roll their transactions back) and is the error reported.
  */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { RbError } from '../errors.js';
 import { COMPILED, entryFile } from '../paths.js';
@@ -25,6 +27,15 @@ import type { ShardOutcome } from './shard-worker.js';
 import { STAGE_MODES, type ShardJob, type ShardProgress, type ShardResult, type ShardTask, type StageMode } from './shard-task.js';
 
 const WORKER_FILE = entryFile('engine/runtime/shard-worker');
+
+/**
+ * Worker flags when running from the TypeScript sources: tsx's loader by absolute URL. A bare
+ * `--import tsx` is resolved from the process's working directory, so `rb run` started anywhere but
+ * the repository would have every worker fail to load.
+ */
+function sourceWorkerExecArgv(): string[] {
+  return ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
+}
 
 /** Ring frames are the chunk size rounded up to this; larger chunks travel as several frames. */
 const FRAME_ROUND_BYTES = 64 * 1024;
@@ -42,19 +53,36 @@ export interface ShardPoolOptions {
 export class ShardPool {
   readonly threads: number;
   readonly piscina: Piscina;
+  /** The first error of a worker outside any task (it failed to start): the pool cannot work. */
+  startError: RbError | null = null;
+  private readonly startErrorListeners = new Set<(e: RbError) => void>();
 
-  constructor(threads: number) {
+  constructor(threads: number, opts: { filename?: string } = {}) {
     this.threads = Math.max(1, threads);
     this.piscina = new Piscina({
-      filename: WORKER_FILE,
+      filename: opts.filename ?? WORKER_FILE,
       minThreads: this.threads,
       maxThreads: this.threads,
       concurrentTasksPerWorker: 1,
       idleTimeout: 30_000,
       // Compiled (dist/): plain JavaScript workers with the process's own flags (undefined: inherit).
       // From the sources: through tsx, like the main thread.
-      execArgv: COMPILED ? undefined : ['--import', 'tsx'],
+      execArgv: COMPILED ? undefined : sourceWorkerExecArgv(),
     });
+    // Piscina reports a worker that dies outside a task (e.g. its module fails to load) here, and
+    // keeps replacing it: without this listener the process crashes, and a task waits forever.
+    this.piscina.on('error', (e: unknown) => {
+      if (this.startError) return;
+      this.startError = new RbError('internal', `a pool worker failed outside any shard (did it start?): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      for (const l of this.startErrorListeners) l(this.startError);
+    });
+  }
+
+  /** Calls `listener` with the pool's start error, now if there is one, or when it happens. */
+  onStartError(listener: (e: RbError) => void): () => void {
+    if (this.startError) listener(this.startError);
+    else this.startErrorListeners.add(listener);
+    return () => this.startErrorListeners.delete(listener);
   }
 
   async destroy(): Promise<void> {
@@ -152,6 +180,8 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
     }
   };
 
+  // A pool whose workers cannot start fails the run instead of leaving its tasks waiting.
+  const stopListening = shardPool.onStartError(record);
   try {
     const runs: Array<Promise<ShardResult>> = [];
     for (const task of tasks) {
@@ -171,6 +201,7 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
     if (runs.length < tasks.length) throw new RbError('cancelled', 'cancelled');
     return settled.map((s) => (s as PromiseFulfilledResult<ShardResult>).value);
   } finally {
+    stopListening();
     channel.close();
   }
 }

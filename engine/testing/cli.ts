@@ -10,7 +10,7 @@ export interface CliResult {
   err: string;
 }
 
-export function runRb(args: string[], env: Record<string, string> = {}, timeoutMs = 180_000): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs });
+export function runRb(args: string[], env: Record<string, string> = {}, timeoutMs = 180_000, cwd?: string): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs, cwd });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
