@@ -5,7 +5,7 @@
  */
 import type { BenchReport, ContenderReport, ProfileReport } from './report.js';
 import { isRbKind } from './contenders/contender.js';
-import { describeRbTelemetry, formatMb } from './report.js';
+import { describeRbTelemetry, formatMb, formatServerCpu } from './report.js';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -74,10 +74,10 @@ export function barChartSvg(p: ProfileReport): string {
 }
 
 function tableHtml(p: ProfileReport): string {
-  const head = ['contender', 'status', 'median s', 'rows/s', 'MB/s', 'peak RSS', 'CPU s', 'vs psql binary'];
+  const head = ['contender', 'status', 'median s', 'rows/s', 'MB/s', 'peak RSS', 'CPU s', 'server CPU s', 'vs psql binary'];
   const rows = p.contenders.map((c) => {
-    if (c.status !== 'ok') return `<tr><td>${esc(c.label)}</td><td class="${c.status}" colspan="7">${esc(c.status)}: ${esc(c.reason ?? '')}</td></tr>`;
-    const cells = [c.median_seconds!.toFixed(2), int(c.rows_per_second!), c.mb_per_second!.toFixed(1), formatMb(c.peak_rss_bytes!), c.cpu_seconds!.toFixed(2), c.ratio_to_psql_binary === undefined ? '—' : `${c.ratio_to_psql_binary.toFixed(2)}×`];
+    if (c.status !== 'ok') return `<tr><td>${esc(c.label)}</td><td class="${c.status}" colspan="8">${esc(c.status)}: ${esc(c.reason ?? '')}</td></tr>`;
+    const cells = [c.median_seconds!.toFixed(2), int(c.rows_per_second!), c.mb_per_second!.toFixed(1), formatMb(c.peak_rss_bytes!), c.cpu_seconds!.toFixed(2), formatServerCpu(c.server_cpu_seconds), c.ratio_to_psql_binary === undefined ? '—' : `${c.ratio_to_psql_binary.toFixed(2)}×`];
     return `<tr${isRbKind(c.kind) ? ' class="rb"' : ''}><td>${esc(c.label)}</td><td>ok</td>${cells.map((x) => `<td class="num">${x}</td>`).join('')}</tr>`;
   });
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -126,7 +126,7 @@ ${gate}
 ${report.profiles.map(profileSection).join('\n')}
 <h2>Machine</h2>
 <dl>${machine.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
-<p class="fine">MB = 10^6 bytes of the rows' text form. Peak RSS is the sum of each client process's high-water mark (VmHWM); CPU is user + system seconds of the client process tree. Database servers are not counted.</p>
+<p class="fine">MB = 10^6 bytes of the rows' text form. Peak RSS is the sum of each client process's high-water mark (VmHWM); CPU is user + system seconds of the client process tree. Server CPU is source+destination: the CPU the local (embedded) servers' processes used during the run (— for a remote server); on a small machine clients and servers share the same cores.</p>
 </body></html>
 `;
 }

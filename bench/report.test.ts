@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { MachineDescription } from './machine.js';
 import { formatProfileTable, formatReport, profileReport, type BenchReport } from './report.js';
 import { barChartSvg, niceMax, renderHtml } from './report-html.js';
-import { median, pairedRatios, summarizeProfile, type ProfileRun, type RunRecord } from './results.js';
+import { median, medianServerCpu, pairedRatios, summarizeProfile, type ProfileRun, type RunRecord } from './results.js';
 
-const runs = (...secs: number[]): RunRecord[] => secs.map((s, i) => ({ iteration: i + 1, wallSeconds: s, cpuSeconds: s / 2, peakRssBytes: 50e6 + i }));
+const runs = (...secs: number[]): RunRecord[] => secs.map((s, i) => ({ iteration: i + 1, wallSeconds: s, cpuSeconds: s / 2, peakRssBytes: 50e6 + i, serverCpuSeconds: { source: s / 4, dest: s } }));
 
 const run: ProfileRun = {
   profile: 'small',
@@ -37,6 +37,10 @@ describe('results', () => {
     expect(rb.ratioToReference).toBe(1.0); // ratios 1, 1.25, 0.5
     expect(rb.peakRssBytes).toBe(50e6 + 2);
     expect(rb.cpuSeconds).toBe(0.5);
+    expect(rb.serverCpuSeconds).toEqual({ source: 0.25, dest: 1.0 });
+    // A run that measured no server (remote servers) leaves the figure out.
+    expect(medianServerCpu([{ iteration: 1, wallSeconds: 1, cpuSeconds: 1, peakRssBytes: 1 }])).toBeUndefined();
+    expect(medianServerCpu([{ iteration: 1, wallSeconds: 1, cpuSeconds: 1, peakRssBytes: 1, serverCpuSeconds: { dest: 2 } }])).toEqual({ source: undefined, dest: 2 });
     expect(s.contenders[1].ratioToReference).toBe(1);
     expect(s.contenders[2].medianSeconds).toBeUndefined();
   });
@@ -50,14 +54,16 @@ describe('report', () => {
     const json = JSON.parse(JSON.stringify(report)) as BenchReport;
     const rb = json.profiles[0].contenders[0];
     expect(rb.ratio_to_psql_binary).toBe(1);
+    expect(rb.server_cpu_seconds).toEqual({ source: 0.25, destination: 1 });
+    expect(rb.runs[0].server_cpu_seconds).toEqual({ source: 0.25, destination: 1 });
     expect(rb.rb).toMatchObject({ parallelism_mode: 'auto', parallelism_effective: 2, native_mode: 'native' });
     expect(json.profiles[0].contenders.map((c) => c.status)).toEqual(['ok', 'ok', 'skipped', 'failed']);
   });
 
   it('prints a table with median, rows/s, MB/s, peak RSS, CPU and ratio, and why others did not run', () => {
     const text = formatProfileTable(p);
-    expect(text).toMatch(/contender\s+median s\s+rows\/s\s+MB\/s\s+peak RSS\s+CPU s\s+vs psql binary/);
-    expect(text).toMatch(/rb \(auto\)\s+1\.00\s+200,000\s+100\.0\s+50\.0 MB\s+0\.50\s+1\.00×/);
+    expect(text).toMatch(/contender\s+median s\s+rows\/s\s+MB\/s\s+peak RSS\s+CPU s\s+server CPU s\s+vs psql binary/);
+    expect(text).toMatch(/rb \(auto\)\s+1\.00\s+200,000\s+100\.0\s+50\.0 MB\s+0\.50\s+0\.25\+1\.00\s+1\.00×/);
     expect(text).toMatch(/pgcopydb\s+SKIPPED: pgcopydb is not installed/);
     expect(text).toMatch(/node pg-copy-streams pipe\s+FAILED: wrong data/);
     expect(text).toMatch(/parallelism auto, effective 2, public\.events shards: 2, codecs native/);
@@ -75,6 +81,7 @@ describe('report', () => {
     expect(html).toContain('23.4 GiB');
     expect(html).toContain('18.1 (embedded)');
     expect(html).toContain('skipped: pgcopydb is not installed');
+    expect(html).toContain('<td class="num">0.25+1.00</td>');
   });
 
   it('picks round axis maxima', () => {

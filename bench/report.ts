@@ -5,7 +5,7 @@
 import { isRbKind } from './contenders/contender.js';
 import type { GateReport } from './gate.js';
 import type { MachineDescription } from './machine.js';
-import { summarizeProfile, type ProfileRun } from './results.js';
+import { summarizeProfile, type ProfileRun, type ServerCpu } from './results.js';
 
 export interface ContenderReport {
   id: string;
@@ -19,10 +19,12 @@ export interface ContenderReport {
   mb_per_second?: number;
   peak_rss_bytes?: number;
   cpu_seconds?: number;
+  /** CPU of the local (embedded) servers during the run, median per side; absent for remote servers. */
+  server_cpu_seconds?: { source?: number; destination?: number };
   /** Median of per-iteration (psql binary seconds / contender seconds); > 1 is faster than the pipe. */
   ratio_to_psql_binary?: number;
   ratios?: number[];
-  runs: Array<{ iteration: number; wall_seconds: number; cpu_seconds: number; peak_rss_bytes: number }>;
+  runs: Array<{ iteration: number; wall_seconds: number; cpu_seconds: number; peak_rss_bytes: number; server_cpu_seconds?: { source?: number; destination?: number } }>;
   /** rb only: parallelism telemetry from `rb run --json`, version and native/fallback mode. */
   rb?: Record<string, unknown>;
   info?: Record<string, unknown>;
@@ -53,6 +55,16 @@ export interface BenchReport {
 
 const round = (x: number | undefined, digits: number): number | undefined => (x === undefined ? undefined : Number(x.toFixed(digits)));
 
+const serverCpuJson = (s: ServerCpu | undefined): { server_cpu_seconds?: { source?: number; destination?: number } } =>
+  s ? { server_cpu_seconds: { source: round(s.source, 2), destination: round(s.dest, 2) } } : {};
+
+/** "src+dst" server CPU seconds for the tables, `—` for a side that was not measured. */
+export function formatServerCpu(s: ContenderReport['server_cpu_seconds']): string {
+  if (!s) return '—';
+  const side = (x: number | undefined): string => (x === undefined ? '—' : x.toFixed(2));
+  return `${side(s.source)}+${side(s.destination)}`;
+}
+
 export function profileReport(run: ProfileRun): ProfileReport {
   const summary = summarizeProfile(run);
   return {
@@ -81,9 +93,10 @@ export function profileReport(run: ProfileRun): ProfileReport {
         mb_per_second: round(s.mbPerSecond, 2),
         peak_rss_bytes: s.peakRssBytes,
         cpu_seconds: round(s.cpuSeconds, 3),
+        ...serverCpuJson(s.serverCpuSeconds),
         ratio_to_psql_binary: round(s.ratioToReference, 4),
         ratios: s.ratios?.map((r) => Number(r.toFixed(4))),
-        runs: c.runs.map((r) => ({ iteration: r.iteration, wall_seconds: round(r.wallSeconds, 4)!, cpu_seconds: round(r.cpuSeconds, 3)!, peak_rss_bytes: r.peakRssBytes })),
+        runs: c.runs.map((r) => ({ iteration: r.iteration, wall_seconds: round(r.wallSeconds, 4)!, cpu_seconds: round(r.cpuSeconds, 3)!, peak_rss_bytes: r.peakRssBytes, ...serverCpuJson(r.serverCpuSeconds) })),
         ...(rb && Object.keys(rb).length ? { rb } : {}),
         ...(c.info && !isRbKind(c.kind) ? { info: c.info } : {}),
       };
@@ -100,7 +113,7 @@ function pad(cells: string[], widths: number[], rightAlignFrom: number): string 
 
 /** The human table for one profile. */
 export function formatProfileTable(p: ProfileReport): string {
-  const header = ['contender', 'median s', 'rows/s', 'MB/s', 'peak RSS', 'CPU s', 'vs psql binary'];
+  const header = ['contender', 'median s', 'rows/s', 'MB/s', 'peak RSS', 'CPU s', 'server CPU s', 'vs psql binary'];
   const rows: string[][] = [];
   const lines: string[] = [];
   for (const c of p.contenders) {
@@ -112,6 +125,7 @@ export function formatProfileTable(p: ProfileReport): string {
       c.mb_per_second!.toFixed(1),
       formatMb(c.peak_rss_bytes!),
       c.cpu_seconds!.toFixed(2),
+      formatServerCpu(c.server_cpu_seconds),
       c.ratio_to_psql_binary === undefined ? '—' : `${c.ratio_to_psql_binary.toFixed(2)}×`,
     ]);
   }
@@ -128,7 +142,7 @@ export function formatProfileTable(p: ProfileReport): string {
   const rb = p.contenders.filter((c) => c.rb && c.status === 'ok').map((c) => `  ${c.label}: ${describeRbTelemetry(c.rb!, c.runs.at(-1)?.wall_seconds)}`);
   if (rb.length) lines.push('rb telemetry:', ...rb);
   if (notes.length) lines.push('notes:', ...notes);
-  lines.push('MB = 10^6 bytes of the rows\' text form; peak RSS and CPU are the client process tree\'s (servers excluded); ratio = median over iterations of (psql binary seconds / contender seconds) for the runs made side by side, so on a noisy machine it can differ from the ratio of the medians.');
+  lines.push('MB = 10^6 bytes of the rows\' text form; peak RSS and CPU are the client process tree\'s; server CPU = source+destination server processes during the run (local embedded servers only, — otherwise); ratio = median over iterations of (psql binary seconds / contender seconds) for the runs made side by side, so on a noisy machine it can differ from the ratio of the medians.');
   return lines.join('\n');
 }
 

@@ -16,6 +16,13 @@ export interface RunRecord {
   wallSeconds: number;
   cpuSeconds: number;
   peakRssBytes: number;
+  /** CPU seconds the local source and destination servers used during the run (embedded clusters). */
+  serverCpuSeconds?: ServerCpu;
+}
+
+export interface ServerCpu {
+  source?: number;
+  dest?: number;
 }
 
 export type ContenderStatus = 'ok' | 'failed' | 'skipped';
@@ -67,6 +74,8 @@ export interface ContenderSummary {
   peakRssBytes?: number;
   /** Median CPU seconds over the timed runs. */
   cpuSeconds?: number;
+  /** Median server CPU seconds over the timed runs, per side (when the servers are local). */
+  serverCpuSeconds?: ServerCpu;
   /** Median of the per-iteration ratios to the reference; undefined without a reference. */
   ratioToReference?: number;
   ratios?: number[];
@@ -96,6 +105,16 @@ export function pairedRatios(reference: readonly RunRecord[], candidate: readonl
   return out;
 }
 
+/** Per side, the median over the runs that measured it; undefined when no run did. */
+export function medianServerCpu(runs: readonly RunRecord[]): ServerCpu | undefined {
+  const side = (k: keyof ServerCpu): number | undefined => {
+    const xs = runs.map((r) => r.serverCpuSeconds?.[k]).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs) : undefined;
+  };
+  const out: ServerCpu = { source: side('source'), dest: side('dest') };
+  return out.source === undefined && out.dest === undefined ? undefined : out;
+}
+
 export function summarizeProfile(run: ProfileRun, referenceKind: ContenderKind = 'psql-binary'): ProfileSummary {
   const rows = run.tables.reduce((s, t) => s + t.rows, 0);
   const textBytes = run.tables.reduce((s, t) => s + t.textBytes, 0);
@@ -112,6 +131,7 @@ export function summarizeProfile(run: ProfileRun, referenceKind: ContenderKind =
       mbPerSecond: textBytes / 1e6 / medianSeconds,
       peakRssBytes: Math.max(...c.runs.map((r) => r.peakRssBytes)),
       cpuSeconds: median(c.runs.map((r) => r.cpuSeconds)),
+      serverCpuSeconds: medianServerCpu(c.runs),
       ratioToReference: ratios.length ? median(ratios) : undefined,
       ratios: ratios.length ? ratios : undefined,
     };

@@ -10,10 +10,11 @@ import { redact } from '../engine/errors.js';
 import type { Contender, ContenderContext } from './contenders/contender.js';
 import { pgcopydbIncompatibility } from './contenders/pgcopydb.js';
 import { writePgpass } from './contenders/pgpass.js';
-import { ensureSourceData, resetDestination, resolveEndpoints, serverInfo } from './databases.js';
+import { EMBEDDED_DEST_ROOT, EMBEDDED_SOURCE_ROOT, ensureSourceData, resetDestination, resolveEndpoints, serverInfo } from './databases.js';
 import { measureProcess } from './measure.js';
 import type { Profile } from './profiles.js';
-import type { ContenderResult, ProfileRun, RunRecord } from './results.js';
+import type { ContenderResult, ProfileRun, RunRecord, ServerCpu } from './results.js';
+import { postmasterPid, serverCpuSeconds } from './server-cpu.js';
 import { verifyDestination, type TableChecksum } from './verify.js';
 import { REPO_ROOT } from '../engine/paths.js';
 
@@ -49,10 +50,38 @@ export function failureText(stdout: string, stderr: string, lines = 3): string {
   return useful.slice(-lines).join(' | ');
 }
 
-async function runOnce(c: Contender, ctx: ContenderContext, iteration: number, expected: TableChecksum[], timeoutMs: number): Promise<RunOutcome> {
+/** The postmaster pids of the local (embedded) servers, whose CPU a run's report includes. */
+export interface LocalServers {
+  source?: number;
+  dest?: number;
+}
+
+/** Backends end a moment after their client: wait this long before reading the servers' CPU. */
+const SERVER_SETTLE_MS = 250;
+
+function sampleServers(servers: LocalServers): ServerCpu {
+  return {
+    source: servers.source === undefined ? undefined : serverCpuSeconds(servers.source),
+    dest: servers.dest === undefined ? undefined : serverCpuSeconds(servers.dest),
+  };
+}
+
+function serverDelta(before: ServerCpu, after: ServerCpu): ServerCpu | undefined {
+  const d = (k: keyof ServerCpu): number | undefined => (before[k] === undefined || after[k] === undefined ? undefined : Math.max(0, after[k]! - before[k]!));
+  const out = { source: d('source'), dest: d('dest') };
+  return out.source === undefined && out.dest === undefined ? undefined : out;
+}
+
+async function runOnce(c: Contender, ctx: ContenderContext, iteration: number, expected: TableChecksum[], timeoutMs: number, servers: LocalServers = {}): Promise<RunOutcome> {
   await resetDestination(ctx.destUrl, ctx.profile);
   const cmd = await c.command(ctx);
+  const before = sampleServers(servers);
   const m = await measureProcess({ ...cmd, cwd: ctx.repoRoot, timeoutMs });
+  let serverCpu: ServerCpu | undefined;
+  if (servers.source !== undefined || servers.dest !== undefined) {
+    await new Promise((r) => setTimeout(r, SERVER_SETTLE_MS));
+    serverCpu = serverDelta(before, sampleServers(servers));
+  }
   const secrets = [ctx.sourceUrl, ctx.destUrl];
   if (m.timedOut) return { kind: 'failed', reason: `timed out after ${Math.round(timeoutMs / 1000)} s` };
   if (m.exitCode !== 0) {
@@ -67,7 +96,7 @@ async function runOnce(c: Contender, ctx: ContenderContext, iteration: number, e
   if (!verdict.ok) return { kind: 'failed', reason: `wrong data in the destination: ${verdict.problems.join('; ')}` };
   return {
     kind: 'ok',
-    record: { iteration, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes },
+    record: { iteration, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes, ...(serverCpu ? { serverCpuSeconds: serverCpu } : {}) },
     telemetry: c.parseOutput?.(m.stdout),
   };
 }
@@ -80,6 +109,11 @@ export async function runProfile(profile: Profile, opts: ProfileRunOptions): Pro
   const data = await ensureSourceData(ep.sourceUrl, profile, { regenerate: opts.regenerate, log });
   const [src, dst] = await Promise.all([serverInfo(ep.sourceUrl), serverInfo(ep.destUrl)]);
 
+  // Embedded clusters run on this machine: their CPU is measured too.
+  const servers: LocalServers = {
+    source: ep.sourceEmbedded ? postmasterPid(path.resolve(EMBEDDED_SOURCE_ROOT, 'data')) : undefined,
+    dest: ep.destEmbedded ? postmasterPid(path.resolve(EMBEDDED_DEST_ROOT, 'data')) : undefined,
+  };
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'rb-bench-'));
   try {
     const pgpass = writePgpass(workDir, [ep.sourceUrl, ep.destUrl]);
@@ -115,7 +149,7 @@ export async function runProfile(profile: Profile, opts: ProfileRunOptions): Pro
     const runRound = async (iteration: number): Promise<void> => {
       for (const { c, r } of active) {
         if (r.status !== 'ok') continue;
-        const outcome = await runOnce(c, ctx, iteration, data.tables, profile.runTimeoutMs);
+        const outcome = await runOnce(c, ctx, iteration, data.tables, profile.runTimeoutMs, servers);
         const what = iteration === 0 ? 'warm-up' : `run ${iteration}/${opts.iters}`;
         if (outcome.kind === 'ok') {
           if (iteration > 0) r.runs.push(outcome.record);

@@ -1,0 +1,52 @@
+/**
+ * CPU used by a local PostgreSQL server during a contender's run (the bench's embedded clusters):
+ * the postmaster's own time, every live child's (backends, checkpointer, WAL writer, …), and the
+ * children that have exited and been reaped (the postmaster's cutime + cstime). Sampled before and
+ * after a run, the difference is what the run cost the server — the other half of the machine's
+ * work, next to the client's CPU: on a small machine both servers and the client share the cores.
+ * Unknown (undefined) for a remote server or where /proc is missing.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { processTree } from './measure.js';
+
+// Linux's USER_HZ (see measure.ts).
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The postmaster's pid from `<dataDir>/postmaster.pid` (first line), or undefined. */
+export function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime, stime, cutime, cstime of a process, in clock ticks. */
+function statTimes(pid: number): [number, number, number, number] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [Number(rest[11]), Number(rest[12]), Number(rest[13]), Number(rest[14])];
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds the server rooted at postmaster `pid` has used so far; undefined if it is gone. */
+export function serverCpuSeconds(pid: number): number | undefined {
+  // Children first, the postmaster last: a child reaped in between is then counted twice (once
+  // live, once in cutime) rather than missed; the bench samples after the run's backends are gone.
+  let ticks = 0;
+  for (const child of processTree(pid)) {
+    if (child === pid) continue;
+    const t = statTimes(child);
+    if (t) ticks += t[0] + t[1];
+  }
+  const own = statTimes(pid);
+  if (!own) return undefined;
+  ticks += own[0] + own[1] + own[2] + own[3];
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
