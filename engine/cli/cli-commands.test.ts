@@ -93,8 +93,10 @@ describe('rb CLI commands', () => {
     expect(human.out).toMatch(/total\s+numeric\(12,2\)\s+not null/);
   });
 
-  it('runs from the TypeScript sources when started outside the repository (workers find tsx)', () => {
-    const r = runRb(['run', pipelineFile('from-sources.yaml', yaml('replace')), '--json', '--parallelism', '2'], { RB_FROM_SOURCE: '1' }, 180_000, tmp);
+  it('runs from the TypeScript sources when started outside the repository (workers find tsx)', async () => {
+    const own = await createTestDatabase('cmdsources'); // its own destination: the other tests expect dst empty
+    const body = pipelineYaml({ name: 'cmd_sources', srcUrl: src.url, dstUrl: own.url, streams: ['public.orders'], writeMode: 'replace', destSchema: 'public', primaryKey: ['id'] });
+    const r = runRb(['run', pipelineFile('from-sources.yaml', body), '--json', '--parallelism', '2'], { RB_FROM_SOURCE: '1' }, 180_000, tmp);
     expect(r.err).not.toMatch(/ERR_MODULE_NOT_FOUND/);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out)).toMatchObject({ status: 'succeeded', rows_written: 1000 });
