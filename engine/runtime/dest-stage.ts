@@ -57,7 +57,7 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
     clientError = watchClientErrors(dst);
     if (hooks.signal?.aborted) destroySocket(dst);
     await dst.query('begin').catch((e) => {
-      throw queryError(e, 'destination', `${label}: begin`, where);
+      throw queryError(explainedBy(e, clientError()), 'destination', `${label}: begin`, where);
     });
     doing = 'writing';
     if (task.contract.loadMethod === 'copy') {
@@ -107,7 +107,7 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
     try {
       await dst.query('commit');
     } catch (e) {
-      throw queryError(e, 'destination', `${label}: commit`, where);
+      throw queryError(explainedBy(e, clientError()), 'destination', `${label}: commit`, where);
     }
     return { rows, bytes };
   } catch (e) {

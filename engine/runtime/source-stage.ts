@@ -45,7 +45,8 @@ export async function runSourceStage(task: ShardTask, sink: ChunkSink, hooks: So
       if (task.snapshot) await src.query(`set transaction snapshot '${task.snapshot.replace(/'/g, "''")}'`);
       if (task.preferIndexScan) await src.query('set local enable_seqscan = off');
     } catch (e) {
-      throw queryError(e, 'source', `${label}: starting the snapshot transaction`, where);
+      // A backend killed between these statements: report the server's reason, not pg's "not queryable".
+      throw queryError(explainedBy(e, clientError()), 'source', `${label}: starting the snapshot transaction`, where);
     }
     doing = 'reading';
     const reader = new CopyOutReader(task.copyOutSql, { format: task.contract.format, fieldCount: task.contract.columns.length, chunkBytes: task.chunkBytes });
