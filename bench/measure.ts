@@ -44,7 +44,7 @@ export interface ProcessMeasurement {
 const POLL_MS = 40;
 const GNU_TIME = '/usr/bin/time';
 // Linux's USER_HZ: utime/stime in /proc/<pid>/stat are in these ticks (100 on every mainstream arch).
-const CLOCK_TICKS_PER_SECOND = 100;
+export const CLOCK_TICKS_PER_SECOND = 100;
 const MAX_CAPTURE_BYTES = 8 << 20;
 
 interface PidSample {
@@ -70,15 +70,27 @@ function readChildren(pid: number): number[] {
   return out;
 }
 
+/**
+ * The fields of /proc/<pid>/stat after the command name (which may contain spaces): index 0 is
+ * field 3 (state), so utime (14) is [11], stime [12], cutime [13], cstime [14]. Undefined once the
+ * process is gone.
+ */
+export function procStatFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
 function sampleOne(pid: number): PidSample | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const m = /VmHWM:\s+(\d+) kB/.exec(status);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpuTicks = Number(rest[11]) + Number(rest[12]); // utime (14) + stime (15), 1-based from pid
-    return { hwmKb: m ? Number(m[1]) : 0, cpuTicks };
+    const rest = procStatFields(pid);
+    if (!rest) return undefined;
+    return { hwmKb: m ? Number(m[1]) : 0, cpuTicks: Number(rest[11]) + Number(rest[12]) };
   } catch {
     return undefined;
   }

@@ -8,10 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { processTree } from './measure.js';
-
-// Linux's USER_HZ (see measure.ts).
-const CLOCK_TICKS_PER_SECOND = 100;
+import { CLOCK_TICKS_PER_SECOND, procStatFields, processTree } from './measure.js';
 
 /** The postmaster's pid from `<dataDir>/postmaster.pid` (first line), or undefined. */
 export function postmasterPid(dataDir: string): number | undefined {
@@ -25,14 +22,8 @@ export function postmasterPid(dataDir: string): number | undefined {
 
 /** utime, stime, cutime, cstime of a process, in clock ticks. */
 function statTimes(pid: number): [number, number, number, number] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return [Number(rest[11]), Number(rest[12]), Number(rest[13]), Number(rest[14])];
-  } catch {
-    return undefined;
-  }
+  const f = procStatFields(pid);
+  return f ? [Number(f[11]), Number(f[12]), Number(f[13]), Number(f[14])] : undefined;
 }
 
 /** CPU seconds the server rooted at postmaster `pid` has used so far; undefined if it is gone. */
