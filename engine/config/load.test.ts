@@ -6,7 +6,11 @@ import { EXIT_CONFIG, RbError } from '../errors.js';
 import { loadPipelineConfig, parsePipelineConfig } from './load.js';
 import { BASE_YAML, configErrorOf, issuesOf, parseOk } from './testing.js';
 
-/** DESIGN.md section 10, verbatim. */
+/**
+ * The configuration reference example (docs/design.md section 10), with the stream incremental
+ * (its cursor fields mean nothing on a full_refresh stream) and on_data_error fail (dlq is not
+ * available yet): the original form is refused, see below.
+ */
 const DESIGN_EXAMPLE = `version: "1.0"
 pipeline: orders_to_warehouse
 source:
@@ -14,7 +18,7 @@ source:
   config: { url: \${SRC_URL} }            # or host/port/user/password/database/sslmode; or embedded: true
   streams:
     - name: public.orders                # schema-qualified or not (default schema public)
-      sync_mode: full_refresh            # full_refresh | incremental | cdc
+      sync_mode: incremental             # full_refresh | incremental | cdc
       cursor_field: updated_at           # incremental
       tie_breaker_field: id              # optional
       partition_key: id                  # optional; full_refresh
@@ -25,7 +29,7 @@ destination:
   config: { url: \${DST_URL}, schema: raw, load_method: copy }   # copy | insert
   write_mode: upsert                     # append | replace | upsert
   primary_key: [id]
-  on_data_error: dlq
+  on_data_error: fail
   schema_evolution: { new_column: add, type_change: coerce }
 state: { schema: _rb }
 resources:
@@ -51,7 +55,7 @@ describe('parsePipelineConfig', () => {
         streams: [
           {
             name: 'public.orders',
-            sync_mode: 'full_refresh',
+            sync_mode: 'incremental',
             cursor_field: 'updated_at',
             tie_breaker_field: 'id',
             partition_key: 'id',
@@ -65,7 +69,7 @@ describe('parsePipelineConfig', () => {
         config: { kind: 'url', url: 'postgresql://writer@dst.example/warehouse', schema: 'raw', load_method: 'copy' },
         write_mode: 'upsert',
         primary_key: ['id'],
-        on_data_error: 'dlq',
+        on_data_error: 'fail',
         schema_evolution: { new_column: 'add', removed_column: 'ignore', type_change: 'coerce', nullability_change: 'allow' },
       },
       state: { schema: '_rb' },
@@ -79,6 +83,15 @@ describe('parsePipelineConfig', () => {
         max_retries: 3,
       },
     });
+  });
+
+  it('refuses the example with cursor fields on a full_refresh stream and on_data_error dlq, naming each', () => {
+    const text = DESIGN_EXAMPLE.replace('sync_mode: incremental ', 'sync_mode: full_refresh').replace('on_data_error: fail', 'on_data_error: dlq');
+    expect(configErrorOf(text, ENV).message.split('\n')).toEqual([
+      'pipeline.yaml:9:21 source.streams[0].cursor_field: applies only to sync_mode incremental (this stream is full_refresh); remove it or set sync_mode: incremental',
+      'pipeline.yaml:10:26 source.streams[0].tie_breaker_field: applies only to sync_mode incremental (this stream is full_refresh); remove it or set sync_mode: incremental',
+      'pipeline.yaml:19:18 destination.on_data_error: on_data_error: dlq is not available in this version of rb yet (use fail, or leave it out)',
+    ]);
   });
 
   it('fills defaults for a minimal file', () => {

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { BYTES_PER_KB, BYTES_PER_MB } from './bytes.js';
 import { DestinationConnectionSchema, SourceConnectionSchema } from './connection.js';
+import { checkStreamFieldModes, checkTransformsAvailable, partlyAvailableEnum } from './availability.js';
 import { checkStream, checkStreamName, checkStreamNames, checkUpsertKey } from './rules.js';
 import { ALWAYS, boundedNumber, byteSize, nameList, nonEmptyString, parallelism } from './schema-parts.js';
 
@@ -44,7 +45,10 @@ const StreamSchema = z
     columns: nameList('column').optional(),
     primary_key: nameList('key column').optional(),
   })
-  .superRefine((stream, ctx) => checkStream(stream, ctx), ALWAYS);
+  .superRefine((stream, ctx) => {
+    checkStream(stream, ctx);
+    checkStreamFieldModes(stream, ctx);
+  }, ALWAYS);
 
 const SourceSchema = z.strictObject({
   use: z.literal('postgres'),
@@ -59,9 +63,12 @@ const SchemaEvolutionSchema = z
   .strictObject({
     new_column: z.enum(NEW_COLUMN_POLICIES).default('add'),
     removed_column: z.enum(REMOVED_COLUMN_POLICIES).default('ignore'),
-    // `type_change: null` is YAML's null, not the string: read it as the `null` policy.
-    type_change: z.preprocess((v) => (v === null ? 'null' : v), z.enum(TYPE_CHANGE_POLICIES)).default('fail'),
-    nullability_change: z.enum(NULLABILITY_CHANGE_POLICIES).default('allow'),
+    // `type_change: null` is YAML's null, not the string: read it as the `null` policy (refused
+    // until issue 12 builds it).
+    type_change: z.preprocess((v) => (v === null ? 'null' : v), partlyAvailableEnum('type_change', TYPE_CHANGE_POLICIES, ['coerce', 'fail'])).default('fail'),
+    // rb does not compare nullability yet: any explicit policy is refused; absent reads as allow
+    // (a NULL the destination's NOT NULL rejects fails the write, as PostgreSQL says).
+    nullability_change: partlyAvailableEnum('nullability_change', NULLABILITY_CHANGE_POLICIES, []).default('allow'),
   })
   .prefault({});
 
@@ -70,7 +77,7 @@ const DestinationSchema = z.strictObject({
   config: DestinationConnectionSchema,
   write_mode: z.enum(WRITE_MODES).default('append'),
   primary_key: nameList('key column').optional(),
-  on_data_error: z.enum(DATA_ERROR_POLICIES).default('fail'),
+  on_data_error: partlyAvailableEnum('on_data_error', DATA_ERROR_POLICIES, ['fail']).default('fail'),
   schema_evolution: SchemaEvolutionSchema,
 });
 
@@ -96,7 +103,10 @@ export const PipelineConfigSchema = z
     version: z.literal(CONFIG_VERSION),
     pipeline: z.string().regex(PIPELINE_NAME_PATTERN, { error: PIPELINE_NAME_EXPECTED }),
     source: SourceSchema,
-    transforms: z.array(TransformSchema).default([]),
+    transforms: z
+      .array(TransformSchema)
+      .superRefine((t, ctx) => checkTransformsAvailable(t, TRANSFORM_TYPES, ctx), ALWAYS)
+      .default([]),
     destination: DestinationSchema,
     state: StateSchema,
     resources: ResourcesSchema,

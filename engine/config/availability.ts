@@ -1,0 +1,60 @@
+/**
+ * Options the YAML accepts in shape but rb does not act on yet. Each one is refused with a rule
+ * issue naming the field and saying it is not available yet (exit 2), never silently ignored: an
+ * ignored `mask` would copy PII unmasked, an ignored `on_data_error: dlq` would fail the run the
+ * user asked to keep going. Issue 11 (CDC) and issue 12 (data errors, transforms) turn these on;
+ * each then deletes its entry here.
+ */
+
+import { z } from 'zod';
+import { addRuleIssue } from './schema-parts.js';
+
+type IssueSink = Parameters<typeof addRuleIssue>[0];
+
+export const NOT_YET = 'is not available in this version of rb yet';
+
+/** The message for a refused value, e.g. "on_data_error: dlq is not available in this version of rb yet". */
+export function notYetMessage(what: string, instead: string): string {
+  return `${what} ${NOT_YET} (${instead})`;
+}
+
+/**
+ * An enum field some of whose values work today: a value that is not in `available` is refused as
+ * not available yet (the enum's own check reports values outside it). Callers add `.default()`.
+ */
+export function partlyAvailableEnum<const T extends readonly [string, ...string[]]>(field: string, values: T, available: readonly T[number][]) {
+  return z.enum(values).superRefine((value, ctx) => {
+    if ((available as readonly string[]).includes(value)) return;
+    const instead = available.length ? `use ${available.join(' or ')}, or leave it out` : 'leave it out';
+    addRuleIssue(ctx, [], notYetMessage(`${field}: ${value}`, instead), available.length ? `one of ${available.join(', ')}` : 'nothing (not available yet)');
+  });
+}
+
+/** `transforms:` entries are refused one by one until the transform stages exist (issue 12). */
+export function checkTransformsAvailable(transforms: unknown, knownTypes: readonly string[], ctx: IssueSink): void {
+  if (!Array.isArray(transforms)) return;
+  transforms.forEach((t, i) => {
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) return;
+    const type = (t as { type?: unknown }).type;
+    // An unknown type has its own issue already.
+    if (typeof type !== 'string' || !knownTypes.includes(type)) return;
+    addRuleIssue(ctx, [i], notYetMessage(`transform ${type}`, 'remove the transforms entry; no transform runs in this version'), 'no transforms');
+  });
+}
+
+/** A stream field that only means something for one sync mode must not sit on another one. */
+export function checkStreamFieldModes(stream: unknown, ctx: IssueSink): void {
+  if (typeof stream !== 'object' || stream === null) return;
+  const s = stream as Record<string, unknown>;
+  const mode = s.sync_mode ?? 'full_refresh';
+  if (mode === 'cdc') {
+    addRuleIssue(ctx, ['sync_mode'], notYetMessage('sync_mode: cdc', 'use full_refresh or incremental'), 'full_refresh or incremental');
+  }
+  if (mode === 'incremental') return;
+  for (const field of ['cursor_field', 'tie_breaker_field'] as const) {
+    // A value of the wrong shape has its own issue already.
+    if (typeof s[field] === 'string' && s[field] !== '') {
+      addRuleIssue(ctx, [field], `applies only to sync_mode incremental (this stream is ${String(mode)}); remove it or set sync_mode: incremental`, 'no cursor on this stream');
+    }
+  }
+}
