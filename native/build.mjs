@@ -1,5 +1,5 @@
 // Builds rb's native addon (called by `npm run build:native` and by the postinstall step in
-// engine/install/postinstall.mjs, which tolerates a failure). Without cargo it prints one line
+// the engine's install/postinstall.mjs, which tolerates a failure). Without cargo it prints one line
 // and exits 0: rb then runs on the TypeScript codecs. Build errors are printed and exit non-zero.
 //
 // The build goes through @napi-rs/cli (`napi build --release --platform`), which names the file

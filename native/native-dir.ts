@@ -1,7 +1,7 @@
 /**
  * Where the package's files are, whether this code runs from the TypeScript sources or bundled
  * into a dist/ chunk (whose import.meta.url is dist/chunks/…). native/ holds the addon and the
- * pgoutput fixtures; engine/paths.ts finds the package root with the same walk.
+ * pgoutput fixtures; the engine's paths.ts finds the package root with the same walk.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';

@@ -6,11 +6,10 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { CopyFormat } from '../../connectors/contract/domain.js';
 import { libpqEnv, shellQuote, type Contender, type ContenderContext } from './contender.js';
 
 const execFileAsync = promisify(execFile);
-
-export type CopyFormat = 'binary' | 'text';
 
 /** The shell script for the pipe (exported for the tests; URLs come from $RB_SRC / $RB_DST). */
 export function psqlPipeScript(tables: readonly string[], format: CopyFormat): string {

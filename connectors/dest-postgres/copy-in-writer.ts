@@ -5,7 +5,8 @@
  */
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { isConnectionError } from '../../engine/errors.js';
+import type { CopyFormat } from '../contract/domain.js';
+import { isConnectionError } from '../contract/errors.js';
 import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from '../../native/codec-api.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 import type { WriteContract } from './write-contract.js';
@@ -86,7 +87,7 @@ export class CopyInWriter {
   }
 
   /** Ends the COPY; resolves with the row count the server reports. */
-  async finish(format: 'binary' | 'text'): Promise<number> {
+  async finish(format: CopyFormat): Promise<number> {
     if (this.failure) throw this.failure;
     if (format === 'binary') this.stream.write(Buffer.from(COPY_BINARY_TRAILER));
     this.stream.end();

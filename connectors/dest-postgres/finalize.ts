@@ -15,11 +15,17 @@ export interface FinalizeResult {
   rowsAffected: number;
 }
 
-export async function finalizeStream(dest: pg.Client, contract: WriteContract): Promise<FinalizeResult> {
-  if (contract.writeMode === 'append' || !contract.staging) return { rowsAffected: 0 };
+/**
+ * `alsoInTransaction` runs inside the finishing transaction (the stream's state row: an
+ * incremental cursor commits with the merge that delivers its rows). Append has nothing to
+ * finish, so there it runs in a transaction of its own.
+ */
+export async function finalizeStream(dest: pg.Client, contract: WriteContract, alsoInTransaction?: (dest: pg.Client) => Promise<void>): Promise<FinalizeResult> {
+  if ((contract.writeMode === 'append' || !contract.staging) && !alsoInTransaction) return { rowsAffected: 0 };
   await dest.query('begin');
   try {
-    const result = contract.writeMode === 'replace' ? await swapIn(dest, contract) : await mergeIn(dest, contract);
+    const result = contract.writeMode === 'append' || !contract.staging ? { rowsAffected: 0 } : contract.writeMode === 'replace' ? await swapIn(dest, contract) : await mergeIn(dest, contract);
+    await alsoInTransaction?.(dest);
     await dest.query('commit');
     return result;
   } catch (e) {
@@ -46,6 +52,16 @@ async function swapIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResult
 }
 
 async function mergeIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResult> {
+  const rowsAffected = await mergeStaging(dest, c);
+  await dest.query(`drop table ${quoteQualified(c.staging!)}`);
+  return { rowsAffected };
+}
+
+/**
+ * Upserts the staging table's rows into the target by the key (inside the caller's transaction);
+ * `truncate` empties staging afterwards, for incremental checkpoints that merge as they go.
+ */
+export async function mergeStaging(dest: pg.Client, c: WriteContract, opts: { truncate?: boolean } = {}): Promise<number> {
   const cols = c.columns.map((x) => quoteIdent(x.name));
   const keySet = new Set(c.key);
   const updates = c.columns.filter((x) => !keySet.has(x.name)).map((x) => `${quoteIdent(x.name)} = excluded.${quoteIdent(x.name)}`);
@@ -54,8 +70,8 @@ async function mergeIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResul
     `insert into ${quoteQualified(c.target)} (${cols.join(', ')}) select ${cols.join(', ')} from ${quoteQualified(c.staging!)} ` +
       `on conflict (${c.key.map(quoteIdent).join(', ')}) ${action}`,
   );
-  await dest.query(`drop table ${quoteQualified(c.staging!)}`);
-  return { rowsAffected: r.rowCount ?? 0 };
+  if (opts.truncate) await dest.query(`truncate ${quoteQualified(c.staging!)}`);
+  return r.rowCount ?? 0;
 }
 
 /** Drops a stream's staging table after a failed run, leaving the target untouched. */

@@ -7,19 +7,15 @@
  * swaps it in with one transaction, so a crash before the swap leaves the old table intact.
  */
 import type pg from 'pg';
-import { RbError } from '../../engine/errors.js';
+import { RbError } from '../contract/errors.js';
 import { copyFormatFor, discoverTable, resolveTableOid, type ColumnInfo, type TableInfo } from '../postgres/catalog.js';
 import { queryError } from '../postgres/connection.js';
 import { displayName, quoteIdent, quoteQualified, type QualifiedName } from '../postgres/identifiers.js';
 import { TypePlanner, createUserTypes } from './type-ddl.js';
-import type { ContractColumn, LoadMethod, WriteContract, WriteMode } from './write-contract.js';
+import type { ContractColumn, WriteContract } from './write-contract.js';
+import type { CopyFormat, LoadMethod, SchemaEvolutionPolicy, WriteMode } from '../contract/domain.js';
 
-export interface SchemaEvolutionPolicy {
-  new_column: 'add' | 'ignore' | 'fail';
-  removed_column: 'ignore' | 'fail';
-  type_change: 'coerce' | 'fail' | 'null';
-  nullability_change: 'allow' | 'fail';
-}
+export type { SchemaEvolutionPolicy };
 
 export interface PrepareInput {
   stream: string;
@@ -136,8 +132,8 @@ async function reconcileExisting(
   input: PrepareInput,
   destInfo: TableInfo,
   columns: ContractColumn[],
-  format: 'binary' | 'text',
-): Promise<'binary' | 'text'> {
+  format: CopyFormat,
+): Promise<CopyFormat> {
   const policy = input.schemaEvolution;
   const byName = new Map(destInfo.columns.map((c) => [c.name, c]));
   for (let i = 0; i < columns.length; i++) {

@@ -6,7 +6,7 @@
  * range or a base type from C code outside an extension) fails the run with a clear message.
  */
 import type pg from 'pg';
-import { RbError } from '../../engine/errors.js';
+import { RbError } from '../contract/errors.js';
 import type { ColumnInfo } from '../postgres/catalog.js';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers.js';
 import { SQL_COMPOSITE_ATTRS, SQL_DOMAIN_CHECKS, SQL_ENUM_LABELS, SQL_TYPE_EXISTS, SQL_TYPE_INFO } from '../postgres/sql.js';

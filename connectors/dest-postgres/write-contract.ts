@@ -2,11 +2,10 @@
  * The immutable contract between the leader (which prepares a stream's destination once) and the
  * workers (which only write). Plain data, so it crosses into worker threads by structured clone.
  */
+import type { CopyFormat, LoadMethod, WriteMode } from '../contract/domain.js';
 import type { QualifiedName } from '../postgres/identifiers.js';
 
-export type WriteMode = 'append' | 'replace' | 'upsert';
-export type LoadMethod = 'copy' | 'insert';
-export type CopyFormat = 'binary' | 'text';
+export type { CopyFormat, LoadMethod, WriteMode };
 
 export interface ContractColumn {
   name: string;

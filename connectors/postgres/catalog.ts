@@ -3,7 +3,8 @@
  * estimate, and whether each column's binary COPY form is portable between databases.
  */
 import type pg from 'pg';
-import { RbError } from '../../engine/errors.js';
+import type { CopyFormat } from '../contract/domain.js';
+import { RbError } from '../contract/errors.js';
 import { displayName, quoteQualified, type QualifiedName } from './identifiers.js';
 import { SQL_PRIMARY_KEY, SQL_RESOLVE_TABLE, SQL_TABLE_COLUMNS, SQL_TABLE_SIZE, SQL_UNIQUE_KEYS } from './sql.js';
 
@@ -151,6 +152,6 @@ async function domainPortable(client: pg.Client, typeOid: number): Promise<boole
 }
 
 /** The COPY format a table uses: binary when every column's binary form is portable. */
-export function copyFormatFor(columns: readonly ColumnInfo[]): 'binary' | 'text' {
+export function copyFormatFor(columns: readonly ColumnInfo[]): CopyFormat {
   return columns.every((c) => c.binaryPortable) ? 'binary' : 'text';
 }

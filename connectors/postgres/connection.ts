@@ -1,18 +1,21 @@
 /**
- * Connections to PostgreSQL: turns a pipeline connection block (url | host/port/... | embedded)
- * into a resolved, serializable `PgEndpoint` (safe to send to worker threads), and opens clients
- * with errors that name the endpoint but never the password.
+ * Connections to PostgreSQL: turns a url or host/port/... connection block into a resolved,
+ * serializable `PgEndpoint` (safe to send to worker threads), and opens clients with errors that
+ * name the endpoint but never the password. The embedded cluster belongs to the engine: its
+ * `resolveEndpoint` (run/endpoints.ts) starts it and hands the connectors a plain endpoint.
  */
 import pg from 'pg';
-import { RbError, pgErrorInfo, redact, type RbErrorCode } from '../../engine/errors.js';
-import { DEFAULT_EMBEDDED_ROOT, ensureCluster, ensureDatabase } from '../../engine/embedded/cluster.js';
+import { RbError, pgErrorInfo, redact, type RbErrorCode } from '../contract/errors.js';
 import { ReadTapSocket } from './read-tap-socket.js';
 
-/** A connection block as the config layer validated it (engine/config/connection.ts). */
+/** A connection block as the config layer validated it (the engine's config/connection.ts). */
 export type ConnectionSettings =
   | { kind: 'url'; url: string; sslmode?: string }
   | { kind: 'host'; host: string; port: number; user: string; password?: string; database: string; sslmode?: string }
   | { kind: 'embedded'; database?: string };
+
+/** A connection block for a server rb does not run itself: everything but `embedded`. */
+export type ServerConnectionSettings = Exclude<ConnectionSettings, { kind: 'embedded' }>;
 
 /** A fully resolved endpoint. Plain data: crosses worker boundaries by structured clone. */
 export interface PgEndpoint {
@@ -47,21 +50,11 @@ function sslFor(mode: string | undefined): pg.ClientConfig['ssl'] {
 }
 
 /**
- * Resolves a connection block. `embedded: true` starts or reuses the local cluster under `.rb/`
- * (or `RB_EMBEDDED_ROOT`) and creates the database if needed.
+ * Resolves a url or host connection block (libpq's defaults: localhost, 5432, `PGUSER`,
+ * `PGPASSWORD`, the database named after the user). An `embedded` block is resolved by the
+ * engine, which runs the cluster.
  */
-export async function resolveEndpoint(
-  settings: ConnectionSettings,
-  role: EndpointRole,
-  opts: { embeddedRoot?: string; log?: (line: string) => void } = {},
-): Promise<PgEndpoint> {
-  if (settings.kind === 'embedded') {
-    const root = opts.embeddedRoot ?? process.env.RB_EMBEDDED_ROOT ?? DEFAULT_EMBEDDED_ROOT;
-    const info = await ensureCluster(root, { log: opts.log });
-    const database = settings.database ?? (role === 'source' ? 'rb_source' : 'rb_dest');
-    await ensureDatabase(info, database);
-    return { host: info.host, port: info.port, user: info.user, password: info.password, database, label: `embedded:${database}`, embedded: true };
-  }
+export function resolveServerEndpoint(settings: ServerConnectionSettings, role: EndpointRole): PgEndpoint {
   if (settings.kind === 'url') {
     let u: URL;
     try {

@@ -3,7 +3,7 @@
  * case, spaces, embedded quotes and unicode work everywhere (PostgreSQL docs 4.1.1).
  */
 
-import type { QualifiedName } from '../../engine/config/identifiers.js';
+import type { QualifiedName } from '../contract/qualified-name.js';
 
 export type { QualifiedName };
 
@@ -30,7 +30,7 @@ export function displayName(q: QualifiedName): string {
 }
 
 /**
- * Stream names are parsed once, by the config layer's parser (quoted parts, doubled quotes,
- * dots inside quotes, the 63-byte limit): re-exported here for the connectors.
+ * Stream names are parsed once, by the contract's parser that the config layer uses too (quoted
+ * parts, doubled quotes, dots inside quotes, the 63-byte limit): re-exported here for the connectors.
  */
-export { parseQualifiedName } from '../../engine/config/identifiers.js';
+export { parseQualifiedName } from '../contract/qualified-name.js';

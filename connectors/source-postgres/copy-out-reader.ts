@@ -17,6 +17,7 @@
  */
 import type { Socket } from 'node:net';
 import { codecs } from '../../native/index.js';
+import type { CopyFormat } from '../contract/domain.js';
 import { isTappable, type TappableStream } from '../postgres/read-tap-socket.js';
 
 interface PgConnection {
@@ -35,7 +36,7 @@ export interface CopyOutReaderOptions {
    * How rows are framed. 'binary': the COPY binary header and trailer are stripped and chunks
    * hold whole tuples of `fieldCount` fields; 'text': chunks hold whole lines.
    */
-  format: 'binary' | 'text';
+  format: CopyFormat;
   fieldCount: number;
 }
 
@@ -75,7 +76,7 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
   private readonly chunkBytes: number;
   /** Row bytes at which the chunk being filled is handed over (grows, see FIRST_CHUNK_BYTES). */
   private flushBytes: number;
-  private readonly format: 'binary' | 'text';
+  private readonly format: CopyFormat;
   private readonly fieldCount: number;
   /** Start of `out`'s rows (past the header in the first buffer). */
   private rowStart = -1;

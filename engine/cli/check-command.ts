@@ -5,10 +5,11 @@
  */
 import type pg from 'pg';
 import { resolveTableOid } from '../../connectors/postgres/catalog.js';
-import { connect, resolveEndpoint } from '../../connectors/postgres/connection.js';
+import { connect } from '../../connectors/postgres/connection.js';
 import { displayName, parseQualifiedName, quoteQualified } from '../../connectors/postgres/identifiers.js';
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { EXIT_DESTINATION, EXIT_OK, EXIT_SOURCE, RbError } from '../errors.js';
+import { resolveEndpoint } from '../run/endpoints.js';
 import { printError } from './output.js';
 
 interface CheckLine {

@@ -6,11 +6,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { resolveEndpoint, clientConfig } from '../../connectors/postgres/connection.js';
+import { clientConfig } from '../../connectors/postgres/connection.js';
 import { parseQualifiedName } from '../../connectors/postgres/identifiers.js';
 import { DEFAULT_EMBEDDED_ROOT, resetCluster } from '../embedded/cluster.js';
 import { loadPipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
+import { resolveEndpoint } from '../run/endpoints.js';
 import { exitCodeOf, runPipeline } from '../run/run-pipeline.js';
 import { compareTables, formatComparison } from '../verify/index.js';
 import { printError } from './output.js';

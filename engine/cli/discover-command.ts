@@ -3,12 +3,13 @@
  * exact types, nullability, primary key, estimated rows and size, and how it can be sharded.
  */
 import { discoverTable, type TableInfo } from '../../connectors/postgres/catalog.js';
-import { connect, resolveEndpoint } from '../../connectors/postgres/connection.js';
+import { connect } from '../../connectors/postgres/connection.js';
 import { displayName, parseQualifiedName } from '../../connectors/postgres/identifiers.js';
 import { SQL_LIST_TABLES } from '../../connectors/postgres/sql.js';
 import { loadPipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
 import { shardKeyFor, shardMinBytes } from '../plan/plan-shards.js';
+import { resolveEndpoint } from '../run/endpoints.js';
 import { formatBytes, formatCount, printError, table } from './output.js';
 
 export async function discoverCommand(file: string, o: { json?: boolean; schema?: string[] }): Promise<number> {

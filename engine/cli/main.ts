@@ -13,6 +13,7 @@ import { discoverCommand } from './discover-command.js';
 import { printError } from './output.js';
 import { parseParallelism } from './parallelism-arg.js';
 import { runCommand } from './run-command.js';
+import { stateResetCommand, stateShowCommand } from './state-command.js';
 import { COMPILED, repoPath } from '../paths.js';
 
 const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string };
@@ -57,8 +58,29 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<pipeline.yaml>', 'pipeline file')
     .addOption(parallelismOption())
     .option('--json', 'print one JSON object with the result on stdout')
-    .action(async (file: string, o: { parallelism?: 'auto' | number; json?: boolean }) => {
+    .option('--fresh', 'do not resume an unfinished earlier run of this pipeline: plan and copy everything anew')
+    .action(async (file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean }) => {
       exitCode = await runCommand(file, o);
+    });
+
+  const state = program.command('state').description("a pipeline's durable state in the destination (cursors, runs)");
+  state
+    .command('show')
+    .description('per stream: sync mode, cursor, updated_at; and the last runs')
+    .argument('<pipeline.yaml>', 'pipeline file')
+    .option('--json', 'print JSON')
+    .action(async (file: string, o: { json?: boolean }) => {
+      exitCode = await stateShowCommand(file, o);
+    });
+  state
+    .command('reset')
+    .description('forget the streams\' cursors: the next run reads them from scratch')
+    .argument('<pipeline.yaml>', 'pipeline file')
+    .option('--stream <name...>', 'only these streams (as named in the pipeline)')
+    .option('--yes', 'do not ask (required when stdin is not a terminal)')
+    .option('--json', 'print JSON')
+    .action(async (file: string, o: { stream?: string[]; yes?: boolean; json?: boolean }) => {
+      exitCode = await stateResetCommand(file, o);
     });
 
   program

@@ -5,7 +5,7 @@ import { exitCodeOf, runPipeline, type RunResult } from '../run/run-pipeline.js'
 import { formatBytes, formatCount, formatDuration, printError, table } from './output.js';
 import { RunProgress } from './progress.js';
 
-export async function runCommand(file: string, o: { parallelism?: 'auto' | number; json?: boolean }): Promise<number> {
+export async function runCommand(file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean }): Promise<number> {
   let config;
   try {
     config = loadPipelineConfig(file);
@@ -19,6 +19,7 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
   const progress = new RunProgress(!o.json && process.stderr.isTTY === true);
   const result = await runPipeline(config, {
     parallelism: o.parallelism,
+    fresh: o.fresh,
     log: (line) => process.stderr.write(`${line}\n`),
     onPlanned: (streams) => progress.plan(streams),
     onProgress: (p) => progress.update(p),
@@ -36,11 +37,23 @@ export function printSummary(r: RunResult): void {
     printError(new RbError(r.error.code as RbError['code'], r.error.message, { stream: r.error.stream, shard: r.error.shard, pg: r.error.sqlstate ? { sqlstate: r.error.sqlstate } : undefined }), false);
     return;
   }
-  const rows = r.streams.map((s) => [s.name, s.target, formatCount(s.rows), formatBytes(s.bytes), String(s.shards), `${s.write_mode}/${s.load_method}/${s.format}`, formatDuration(s.duration_ms)]);
+  const rows = r.streams.map((s) => [
+    s.name,
+    s.target,
+    formatCount(s.rows),
+    formatBytes(s.bytes),
+    s.shards_skipped ? `${s.shards} (${s.shards_skipped} kept)` : String(s.shards),
+    `${s.sync_mode}/${s.write_mode}/${s.load_method}/${s.format}`,
+    formatDuration(s.duration_ms),
+  ]);
   process.stdout.write(`${table(['stream', 'target', 'rows', 'bytes', 'shards', 'mode', 'time'], rows)}\n`);
   const secs = r.duration_ms / 1000;
   process.stdout.write(
     `\n${r.pipeline}: ${formatCount(r.rows_written)} rows, ${formatBytes(r.bytes_written)} in ${formatDuration(r.duration_ms)} ` +
       `(${formatCount(Math.round(r.rows_written / Math.max(secs, 0.001)))} rows/s; parallelism ${r.parallelism_effective} ${r.parallelism_mode}; codecs ${r.codecs})\n`,
   );
+  if (r.resumed_from) {
+    process.stdout.write(`resumed the unfinished run ${r.resumed_from}${r.snapshots > 1 ? ': its committed shards were kept, so the data spans two source snapshots' : ''}\n`);
+  }
+  if (r.retries) process.stdout.write(`${r.retries} shard attempt(s) failed with a transient error and were retried\n`);
 }

@@ -58,3 +58,15 @@ export function checkStreamFieldModes(stream: unknown, ctx: IssueSink): void {
     }
   }
 }
+
+/** Incremental streams are written with append or upsert; replace would drop what earlier runs wrote. */
+export function checkIncrementalWriteMode(config: unknown, ctx: IssueSink): void {
+  if (typeof config !== 'object' || config === null) return;
+  const c = config as { destination?: { write_mode?: unknown }; source?: { streams?: unknown } };
+  if (c.destination?.write_mode !== 'replace' || !Array.isArray(c.source?.streams)) return;
+  c.source.streams.forEach((s, i) => {
+    if (typeof s === 'object' && s !== null && (s as { sync_mode?: unknown }).sync_mode === 'incremental') {
+      addRuleIssue(ctx, ['source', 'streams', i, 'sync_mode'], 'incremental streams are written with write_mode append or upsert, not replace (replace would drop what earlier runs delivered)', 'full_refresh with write_mode replace');
+    }
+  });
+}

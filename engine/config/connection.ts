@@ -11,17 +11,18 @@
  */
 
 import { z } from 'zod';
+import { LOAD_METHODS, type LoadMethod } from '../../connectors/contract/domain.js';
 import { redact } from '../errors.js';
 import { checkConnection } from './rules.js';
 import { boundedNumber, nonEmptyString, ALWAYS } from './schema-parts.js';
 
 export const DEFAULT_PORT = 5432;
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
-export const LOAD_METHODS = ['copy', 'insert'] as const;
 export const DEFAULT_DESTINATION_SCHEMA = 'public';
 
 export type SslMode = (typeof SSL_MODES)[number];
-export type LoadMethod = (typeof LOAD_METHODS)[number];
+/** Declared once in connectors/contract/domain.ts; re-exported here. */
+export { LOAD_METHODS, type LoadMethod };
 
 export interface UrlConnection {
   kind: 'url';

@@ -8,23 +8,28 @@
  */
 
 import { z } from 'zod';
+import {
+  DATA_ERROR_POLICIES,
+  NEW_COLUMN_POLICIES,
+  NULLABILITY_CHANGE_POLICIES,
+  REMOVED_COLUMN_POLICIES,
+  SYNC_MODES,
+  TYPE_CHANGE_POLICIES,
+  WRITE_MODES,
+} from '../../connectors/contract/domain.js';
 import { BYTES_PER_KB, BYTES_PER_MB } from './bytes.js';
 import { DestinationConnectionSchema, SourceConnectionSchema } from './connection.js';
-import { checkStreamFieldModes, checkTransformsAvailable, partlyAvailableEnum } from './availability.js';
+import { checkIncrementalWriteMode, checkStreamFieldModes, checkTransformsAvailable, partlyAvailableEnum } from './availability.js';
 import { checkStream, checkStreamName, checkStreamNames, checkUpsertKey } from './rules.js';
 import { ALWAYS, boundedNumber, byteSize, nameList, nonEmptyString, parallelism } from './schema-parts.js';
 
 export const CONFIG_VERSION = '1.0';
 export const PIPELINE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
-export const SYNC_MODES = ['full_refresh', 'incremental', 'cdc'] as const;
-export const WRITE_MODES = ['append', 'replace', 'upsert'] as const;
-export const DATA_ERROR_POLICIES = ['fail', 'skip', 'dlq'] as const;
+// The domain value lists are declared once, in connectors/contract/domain.ts; re-exported here.
+export { DATA_ERROR_POLICIES, NEW_COLUMN_POLICIES, NULLABILITY_CHANGE_POLICIES, REMOVED_COLUMN_POLICIES, SYNC_MODES, TYPE_CHANGE_POLICIES, WRITE_MODES };
+export type { DataErrorPolicy, SchemaEvolutionPolicy, SyncMode, WriteMode } from '../../connectors/contract/domain.js';
 export const TRANSFORM_TYPES = ['validate', 'rename', 'cast', 'filter', 'mask'] as const;
-export const NEW_COLUMN_POLICIES = ['add', 'ignore', 'fail'] as const;
-export const REMOVED_COLUMN_POLICIES = ['ignore', 'fail'] as const;
-export const TYPE_CHANGE_POLICIES = ['coerce', 'fail', 'null'] as const;
-export const NULLABILITY_CHANGE_POLICIES = ['allow', 'fail'] as const;
 
 export const DEFAULT_STATE_SCHEMA = '_rb';
 export const DEFAULT_MAX_INFLIGHT_BATCHES = 16;
@@ -111,17 +116,16 @@ export const PipelineConfigSchema = z
     state: StateSchema,
     resources: ResourcesSchema,
   })
-  .superRefine((config, ctx) => checkUpsertKey(config, ctx), ALWAYS);
+  .superRefine((config, ctx) => {
+    checkUpsertKey(config, ctx);
+    checkIncrementalWriteMode(config, ctx);
+  }, ALWAYS);
 
 export type PipelineConfig = z.output<typeof PipelineConfigSchema>;
 export type SourceConfig = PipelineConfig['source'];
 export type StreamConfig = SourceConfig['streams'][number];
 export type DestinationConfig = PipelineConfig['destination'];
-export type SchemaEvolutionPolicy = DestinationConfig['schema_evolution'];
 export type TransformConfig = PipelineConfig['transforms'][number];
 export type StateConfig = PipelineConfig['state'];
 export type ResourcesConfig = PipelineConfig['resources'];
-export type SyncMode = (typeof SYNC_MODES)[number];
-export type WriteMode = (typeof WRITE_MODES)[number];
-export type DataErrorPolicy = (typeof DATA_ERROR_POLICIES)[number];
 export type TransformType = (typeof TRANSFORM_TYPES)[number];

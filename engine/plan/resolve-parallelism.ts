@@ -22,6 +22,10 @@
  * oversubscribing the cores. The factor never goes below MIN_TRANSFORM_FACTOR.
  */
 
+import type { SyncMode } from '../../connectors/contract/domain.js';
+
+export type { SyncMode };
+
 /** Auto mode never sizes the pool above this many threads, whatever the core count. */
 export const MAX_AUTO_CAP = 16;
 /** An eligible stream is cut into at most this many shards. */
@@ -31,7 +35,6 @@ export const TRANSFORM_PENALTY_SLOPE = 0.15;
 /** Floor of the transform factor. */
 export const MIN_TRANSFORM_FACTOR = 0.6;
 
-export type SyncMode = 'full_refresh' | 'incremental' | 'cdc';
 export type SourceKind = 'postgres';
 export type ParallelismMode = 'auto' | 'manual';
 

@@ -161,7 +161,7 @@ describe('parallel runtime', () => {
     process.env.RB_BENCH_DELAY_MS = '40';
     const dst = await createTestDatabase('par_dst');
     await dst.query(`create table s1 (id int primary key, x text); insert into s1 values (-1, 'old')`);
-    const config = parsePipelineConfig(yamlFor(dst.url, ['s1'], 'resources: { max_batch_bytes: 64kb }\n'), 'p.yaml', {});
+    const config = parsePipelineConfig(yamlFor(dst.url, ['s1'], 'resources: { max_batch_bytes: 64kb, max_retries: 0 }\n'), 'p.yaml', {});
     const running = runPipeline(config, { parallelism: 2, availableCores: 2 });
     // Kill the destination backend of shard 1 once it is writing.
     const killer = await dst.client();
@@ -192,5 +192,32 @@ describe('parallel runtime', () => {
     expect(left).toEqual([0, 0]);
     const staging = await dst.query(`select count(*)::int as n from pg_class where relname like '%__rb_%'`);
     expect(staging.rows[0].n).toBe(0);
+  });
+
+  it('retries a shard whose destination backend is killed (max_retries 3): the append is exact and --json counts the retry', async () => {
+    process.env.RB_SHARD_MIN_BYTES = '0';
+    process.env.RB_BENCH_DELAY_MS = '40';
+    process.env.RB_RETRY_BASE_MS = '50';
+    const dst = await createTestDatabase('par_dst');
+    const yaml = pipelineYaml({ name: 'retry_test', srcUrl: src.url, dstUrl: dst.url, streams: ['s1'], writeMode: 'append', extra: 'resources: { max_batch_bytes: 64kb, max_retries: 3 }\n' });
+    const running = runPipeline(parsePipelineConfig(yaml, 'p.yaml', {}), { parallelism: 2, availableCores: 2 });
+    const killer = await dst.client();
+    let killed = false;
+    for (let i = 0; i < 600 && !killed; i++) {
+      const r = await killer.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'rb s1#1' and datname = current_database() and state = 'active'`);
+      killed = r.rows.some((x) => x.ok);
+      if (!killed) await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(killed).toBe(true);
+    const result = await running;
+    delete process.env.RB_RETRY_BASE_MS;
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe('succeeded');
+    expect(result.retries).toBeGreaterThanOrEqual(1);
+    expect(result.streams[0].retries).toBe(result.retries);
+    const c = await dst.query(`select count(*)::int as n, count(distinct id)::int as d, sum(id)::int8 as s from s1`);
+    expect(c.rows[0]).toEqual({ n: 40000, d: 40000, s: String((40000 * 40001) / 2) });
+    const ledger = await dst.query(`select count(*)::int as n, sum(rows)::int as rows from _rb.shard_ledger`);
+    expect(ledger.rows[0]).toEqual({ n: result.streams[0].shards, rows: 40000 });
   });
 });

@@ -7,13 +7,13 @@ import type pg from 'pg';
 import { discoverTable, type ColumnInfo, type TableInfo } from '../../connectors/postgres/catalog.js';
 import { displayName, parseQualifiedName, type QualifiedName } from '../../connectors/postgres/identifiers.js';
 import { RbError } from '../errors.js';
-import type { PipelineConfig } from '../config/index.js';
+import type { PipelineConfig, SyncMode } from '../config/index.js';
 
 export interface StreamPlan {
   /** The stream's name as configured. */
   name: string;
   index: number;
-  syncMode: 'full_refresh' | 'incremental' | 'cdc';
+  syncMode: SyncMode;
   source: TableInfo;
   /** Projected columns in output order (generated/identity columns included: they arrive as values). */
   columns: ColumnInfo[];

@@ -1,32 +1,40 @@
 /**
- * `rb run` for one pipeline (DESIGN section 2): plan → prepare (leader) → move (pool) → finish.
+ * `rb run` for one pipeline (docs/design.md sections 2 and 7): plan → prepare (leader) → move
+ * (pool) → finish.
  *
- *   main thread: connect, discover, resolve parallelism, open the snapshot coordinator,
- *                plan shards, prepare every stream's destination, then hand shards to the pool
- *   pool:        copy shards (source COPY → destination COPY/INSERT), one transaction each
- *   main thread: replace swaps / upsert merges, run record, summary
+ *   main thread: connect, take the pipeline's run lock and read its state (an unfinished earlier
+ *                run is resumed), open the snapshot coordinator, discover, plan each stream's
+ *                read (shards; for incremental streams the cursor bounds), record the run as
+ *                running, prepare every stream's destination, then hand shards to the pool
+ *   pool:        copy shards (source COPY → destination COPY/INSERT), one transaction each,
+ *                ending with the shard's ledger row; transient failures retried (shard-pool.ts)
+ *   main thread: replace swaps / upsert merges with the streams' cursors, run record, summary
  *
  * A failure before the move leaves the destination untouched; a failure during the move drops
- * the staging tables (replace and upsert targets are untouched).
+ * the staging tables (replace and upsert targets are untouched) and leaves an append's committed
+ * shards in the ledger, where the next run finds them (resume.ts).
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type pg from 'pg';
 import { finalizeStream, cleanupStream } from '../../connectors/dest-postgres/finalize.js';
 import { prepareStream } from '../../connectors/dest-postgres/prepare.js';
+import { abandonRun, ensureStateSchema, finishRun, ledgerRows, lockPipeline, startRun, writeStreamState, type StateTables } from '../../connectors/dest-postgres/state-store.js';
 import type { WriteContract } from '../../connectors/dest-postgres/write-contract.js';
-import { connect, resolveEndpoint, type PgEndpoint } from '../../connectors/postgres/connection.js';
-import { quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
-import { selectList } from '../../connectors/source-postgres/select-list.js';
+import { connect, type PgEndpoint } from '../../connectors/postgres/connection.js';
+import { quoteQualified } from '../../connectors/postgres/identifiers.js';
+import { measureLookbackClock } from '../../connectors/source-postgres/incremental.js';
+import { openSnapshot, shardCopySql } from '../../connectors/source-postgres/snapshot-source.js';
 import { nativeStatus } from '../../native/index.js';
 import type { PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
-import { planShards, type ShardPlan } from '../plan/plan-shards.js';
+import type { ShardPlan } from '../plan/plan-shards.js';
 import { resolveParallelism, telemetry, type ParallelismPlan } from '../plan/resolve-parallelism.js';
 import { ShardPool, effectiveStageMode, runShardsOnPool, stageModeFromEnv } from '../runtime/shard-pool.js';
-import type { ShardProgress, ShardTask, StageMode } from '../runtime/shard-task.js';
+import type { ShardProgress, ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js';
+import { resolveEndpoint } from './endpoints.js';
 import { planStreams, type StreamPlan } from './plan-streams.js';
-import { recordRun } from './run-record.js';
+import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
 
 export interface RunOptions {
   /** `--parallelism` from the command line; overrides resources.parallelism. */
@@ -41,6 +49,10 @@ export interface RunOptions {
    * milliseconds that nobody needs to wait for. Default false: the threads are gone on return.
    */
   leavePoolClosing?: boolean;
+  /** `--fresh`: do not resume an unfinished earlier run; plan everything anew. */
+  fresh?: boolean;
+  /** Delay before the first retry of a shard (doubled per retry). RB_RETRY_BASE_MS overrides. */
+  retryBaseDelayMs?: number;
 }
 
 export interface StreamResult {
@@ -54,6 +66,14 @@ export interface StreamResult {
   write_mode: string;
   format: 'binary' | 'text';
   load_method: 'copy' | 'insert';
+  sync_mode: string;
+  /** Shards an earlier, unfinished run had committed (resumed: not copied again). */
+  shards_skipped: number;
+  /** Shard attempts that failed with a transient error and were retried. */
+  retries: number;
+  /** Incremental: the cursor the stream now stands at, and the checkpoints committed. */
+  cursor?: Array<string | null> | null;
+  checkpoints?: number;
 }
 
 export interface RunResult {
@@ -79,6 +99,12 @@ export interface RunResult {
    * one-thread pool runs joined and says so here.
    */
   stage_mode?: StageMode;
+  /** The unfinished run this one resumed (its committed shards were kept). */
+  resumed_from?: string;
+  /** Snapshots the written data spans: 2 when a resumed append kept shards of the earlier run. */
+  snapshots: number;
+  /** Shard attempts retried after a transient failure, over all streams. */
+  retries: number;
   error?: { code: string; message: string; stream?: string; shard?: number; sqlstate?: string };
 }
 
@@ -95,6 +121,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     streams: [],
     codecs: nativeStatus.impl,
     phases_ms: { plan: 0, prepare: 0, move: 0, finish: 0 },
+    snapshots: 1,
+    retries: 0,
   };
   let phaseStart = started;
   const phase = (name: keyof RunResult['phases_ms']) => {
@@ -108,11 +136,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   let moved = false;
   let pool: ShardPool | undefined;
   let poolClosing: Promise<void> | undefined;
+  let state: StateTables | undefined;
+  let recorded = false;
   try {
-    const unsupported = config.source.streams.findIndex((s) => s.sync_mode !== 'full_refresh');
-    if (unsupported >= 0) {
-      throw new RbError('config_invalid', `source.streams[${unsupported}].sync_mode: ${config.source.streams[unsupported].sync_mode} is not available in this version of rb yet (full_refresh is)`);
-    }
     // Parallelism depends only on the config, so the pool can boot while the leader plans.
     const manual = opts.parallelism ?? config.resources.parallelism;
     const plan: ParallelismPlan = resolveParallelism({
@@ -138,20 +164,37 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     src = srcConn.value;
     dst = dstConn.value;
 
-    // Coordinator: one snapshot for every shard of the run (DESIGN section 5).
-    await src.query('begin isolation level repeatable read read only');
-    const snapshot = (await src.query('select pg_export_snapshot() as s')).rows[0].s as string;
+    // The pipeline's state: one run at a time; an unfinished earlier run is resumed.
+    state = await ensureStateSchema(dst, config.state.schema);
+    await lockPipeline(dst, config.pipeline);
+    const unfinished = await previousRunToResume(dst, state, config.pipeline);
+    const resume = opts.fresh ? null : unfinished;
+    const planId = resume?.planId ?? runId;
+    const committed = resume ? await ledgerRows(dst, state, config.pipeline, planId) : [];
+    // Late commits are measured before the snapshot is taken (incremental.ts).
+    const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await measureLookbackClock(src) : null;
+
+    // Coordinator: one snapshot for every shard of the run (docs/design.md section 5).
+    const snapshot = await openSnapshot(src);
     const streams = await planStreams(config, src);
 
-    const shardPlans = new Map<string, ShardPlan>();
+    const reads = new Map<string, ReadPlan>();
     for (const s of streams) {
-      shardPlans.set(s.name, await planShards(src, s.source, plan.shardTargets[s.name] ?? 1, { partitionKey: s.partitionKey }));
+      reads.set(s.name, await planRead({ config, stream: s, src, dst, state, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, opts }));
     }
     opts.onPlanned?.(
-      streams.map((s) => ({ name: s.name, estimatedRows: s.source.estimatedRows, estimatedBytes: s.source.relationBytes, shards: shardPlans.get(s.name)!.shards.length })),
+      streams.map((s) => ({ name: s.name, estimatedRows: s.source.estimatedRows, estimatedBytes: s.source.relationBytes, shards: reads.get(s.name)!.stored.shards.length })),
     );
+    if (resume) {
+      result.resumed_from = resume.runId;
+      if ([...reads.values()].some((r) => r.skipped.size > 0)) result.snapshots = 2;
+    }
 
     phase('plan');
+    const stored: StoredPlan = { streams: Object.fromEntries([...reads].map(([name, r]) => [name, r.stored])) };
+    await startRun(dst, state, { runId, planId, pipeline: config.pipeline, resumedFrom: resume?.runId ?? null, plan: stored, snapshots: result.snapshots });
+    recorded = true;
+    if (unfinished) await abandonRun(dst, state, unfinished.runId, resume ? `resumed by run ${runId}` : `not resumed: run ${runId} started with --fresh`);
     // Leader-first: every stream's destination is prepared before any worker starts.
     for (const s of streams) {
       contracts.push(
@@ -169,29 +212,63 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     }
 
     phase('prepare');
-    const tasks = buildTasks(runId, streams, contracts, shardPlans, snapshot, srcEp, dstEp, config);
+    const tasks = buildTasks({ runId, planId, streams, contracts, reads, snapshot, source: srcEp, dest: dstEp, config });
     moved = true;
-    const shardResults = await runShardsOnPool(pool, tasks, { onProgress: opts.onProgress, stageMode });
+    const ledgerOf = new Map(committed.map((c) => [`${c.stream}\u0000${c.shard}`, c]));
+    const shardResults = await runShardsOnPool(pool, tasks, {
+      onProgress: opts.onProgress,
+      stageMode,
+      retry: {
+        maxRetries: config.resources.max_retries,
+        baseDelayMs: opts.retryBaseDelayMs ?? (Number(process.env.RB_RETRY_BASE_MS) || DEFAULT_RETRY_BASE_MS),
+        committed: async (task) => {
+          const rows = await ledgerRows(dst!, state!, config.pipeline, planId);
+          const row = rows.find((r) => r.stream === task.stream && r.shard === task.ledger?.shard);
+          return row ? { stream: task.stream, shardIndex: task.shardIndex, rows: row.rows, bytes: row.bytes, durationMs: 0, skipped: true } : null;
+        },
+        onRetry: (task, attempt, err, delayMs) => opts.log?.(`rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`),
+      },
+    });
     // The workers are done: let them go while the leader finishes (awaited in the finally).
     poolClosing = pool.destroy().catch(() => {});
     await src.query('commit').catch(() => {});
     phase('move');
 
     for (const [i, s] of streams.entries()) {
-      const mine = shardResults.filter((r) => r.stream === s.name);
-      await finalizeStream(dst, contracts[i]);
-      const sp = shardPlans.get(s.name)!;
+      const read = reads.get(s.name)!;
+      // Shards a resumed run found committed count as this stream's rows too.
+      const earlier: ShardResult[] = [...read.skipped].map((shard) => {
+        const c = ledgerOf.get(`${s.name}\u0000${shard}`)!;
+        return { stream: s.name, shardIndex: -1, rows: c.rows, bytes: c.bytes, durationMs: 0, skipped: true };
+      });
+      const mine = [...shardResults.filter((r) => r.stream === s.name), ...earlier];
+      const cursor = read.stored.cursor;
+      // An incremental stream's position commits with the finish that makes its rows visible.
+      await finalizeStream(
+        dst,
+        contracts[i],
+        cursor
+          ? (client) =>
+              writeStreamState(client, config.state.schema, config.pipeline, { stream: s.name, syncMode: 'incremental', cursorFields: cursor.fields, cursor: cursor.mark, lookback: cursor.lookback, runId })
+          : undefined,
+      );
+      const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
+      result.retries += retries;
       result.streams.push({
         name: s.name,
         target: quoteQualified(s.target),
         rows: mine.reduce((a, r) => a + r.rows, 0),
         bytes: mine.reduce((a, r) => a + r.bytes, 0),
         duration_ms: Math.round(Math.max(0, ...mine.map((r) => r.durationMs))),
-        shards: sp.shards.length,
-        shard_kind: sp.kind,
+        shards: read.stored.shards.length,
+        shard_kind: read.stored.kind,
         write_mode: config.destination.write_mode,
         format: contracts[i].format,
         load_method: contracts[i].loadMethod,
+        sync_mode: s.syncMode,
+        shards_skipped: read.skipped.size,
+        retries,
+        ...(cursor ? { cursor: cursor.mark, checkpoints: mine.reduce((a, r) => a + (r.checkpoints ?? 0), 0) } : {}),
       });
     }
     result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0);
@@ -211,33 +288,48 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     (result as RunResult & { exitCode?: number }).exitCode = err.exitCode;
   } finally {
     result.duration_ms = Math.round(performance.now() - started);
-    if (dst && moved) await recordRun(dst, config.state.schema, result).catch((e) => opts.log?.(`rb: could not record the run in ${quoteIdent(config.state.schema)}.runs: ${(e as Error).message}`));
+    if (dst && state && recorded) {
+      await finishRun(dst, state, runId, {
+        status: result.status,
+        rowsWritten: result.rows_written,
+        bytesWritten: result.bytes_written,
+        streams: result.streams,
+        error: result.error,
+        retries: result.retries,
+      }).catch((e) => opts.log?.(`rb: could not record the run in ${state!.runs}: ${(e as Error).message}`));
+    }
     const closing = poolClosing ?? pool?.destroy().catch(() => {});
     await Promise.all([src?.end().catch(() => {}), dst?.end().catch(() => {}), opts.leavePoolClosing ? undefined : closing]);
   }
   return result;
 }
 
-function buildTasks(
-  runId: string,
-  streams: StreamPlan[],
-  contracts: WriteContract[],
-  shardPlans: Map<string, ShardPlan>,
-  snapshot: string,
-  source: PgEndpoint,
-  dest: PgEndpoint,
-  config: PipelineConfig,
-): ShardTask[] {
+/** Default delay before a shard's first retry; doubled for each next one (RetryPolicy). */
+export const DEFAULT_RETRY_BASE_MS = 500;
+
+interface TaskInputs {
+  runId: string;
+  planId: string;
+  streams: StreamPlan[];
+  contracts: WriteContract[];
+  reads: Map<string, ReadPlan>;
+  snapshot: string;
+  source: PgEndpoint;
+  dest: PgEndpoint;
+  config: PipelineConfig;
+}
+
+function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source, dest, config }: TaskInputs): ShardTask[] {
   const tasks: ShardTask[] = [];
   const chunkBytes = Math.max(64 * 1024, Math.min(config.resources.max_batch_bytes, 8 * 1024 * 1024));
   const delay = Number(process.env.RB_BENCH_DELAY_MS ?? 0) || 0;
   for (const [i, s] of streams.entries()) {
     const contract = contracts[i];
-    const cols = selectList(contract.columns);
-    const plan = shardPlans.get(s.name)!;
+    const read = reads.get(s.name)!;
+    const plan = read.stored;
     for (const shard of plan.shards) {
-      const where = shard.predicate ? ` where ${shard.predicate}` : '';
-      const fmt = contract.format === 'binary' ? ' (format binary)' : '';
+      const shardId = String(shard.index);
+      if (read.skipped.has(shardId)) continue;
       tasks.push({
         runId,
         stream: s.name,
@@ -247,12 +339,14 @@ function buildTasks(
         source,
         dest,
         snapshot,
-        copyOutSql: `copy (select ${cols} from ${quoteQualified(s.source.name)}${where}) to stdout${fmt}`,
+        copyOutSql: shardCopySql({ table: s.source.name, columns: contract.columns, format: contract.format, predicates: [shard.predicate, ...plan.predicates], orderBy: plan.orderBy }),
         preferIndexScan: plan.kind === 'range' && plan.shards.length > 1,
         contract,
         chunkBytes,
         maxInflightChunks: Math.max(1, Math.min(config.resources.max_inflight_batches, 4)),
         delayPerChunkMs: delay,
+        ledger: { schema: config.state.schema, pipeline: config.pipeline, planId, runId, stream: s.name, shard: shardId },
+        ...(read.checkpoint ? { checkpoint: { ...read.checkpoint(contract), runId } } : {}),
       });
     }
   }

@@ -44,7 +44,7 @@ export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promis
       const reason = read.status === 'rejected' ? read.reason : (written as PromiseRejectedResult).reason;
       throw channel.firstFailure() ?? reason;
     }
-    return { stream: task.stream, shardIndex: task.shardIndex, rows: written.value.rows, bytes: written.value.bytes, durationMs: performance.now() - started };
+    return { stream: task.stream, shardIndex: task.shardIndex, rows: written.value.rows, bytes: written.value.bytes, durationMs: performance.now() - started, ...(written.value.checkpoints ? { checkpoints: written.value.checkpoints } : {}) };
   } catch (e) {
     if (hooks.signal?.aborted && !(e instanceof RbError && e.code !== 'cancelled')) throw cancelledError(task);
     if (e instanceof RbError) {

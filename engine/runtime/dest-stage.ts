@@ -16,7 +16,10 @@ import type pg from 'pg';
 import { CopyInWriter } from '../../connectors/dest-postgres/copy-in-writer.js';
 import { parseCopyTextRows } from '../../connectors/dest-postgres/copy-text.js';
 import { InsertWriter } from '../../connectors/dest-postgres/insert-writer.js';
+import { applyCheckpoint, cursorTexts } from '../../connectors/dest-postgres/checkpoint.js';
+import { insertLedgerRow } from '../../connectors/dest-postgres/state-store.js';
 import { connect, queryError } from '../../connectors/postgres/connection.js';
+import { lastRowFields, type RawField } from '../../connectors/postgres/copy-last-row.js';
 import { arrowToBatch, batchToArrow, loadArrow } from '../../native/arrow.js';
 import { codecs } from '../../native/index.js';
 import { codecForType } from '../../native/type-codecs.js';
@@ -34,6 +37,8 @@ export interface DestStageHooks {
 export interface DestStageResult {
   rows: number;
   bytes: number;
+  /** Checkpoint commits (incremental), the final one included. */
+  checkpoints?: number;
 }
 
 export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: DestStageHooks = {}): Promise<DestStageResult> {
@@ -60,15 +65,51 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
       throw queryError(explainedBy(e, clientError()), 'destination', `${label}: begin`, where);
     });
     doing = 'writing';
+    const cp = task.checkpoint;
+    let sinceBytes = 0;
+    let sinceRows = 0;
+    let sinceAt = performance.now();
+    let checkpoints = 0;
+    /** True when the rows written since the last checkpoint call for one after `chunk`. */
+    const checkpointDue = (chunk: { bytes: Uint8Array; rows: number }): boolean => {
+      if (!cp) return false;
+      sinceBytes += chunk.bytes.length;
+      sinceRows += chunk.rows;
+      return (
+        (cp.bytes > 0 && sinceBytes >= cp.bytes) || (cp.rows > 0 && sinceRows >= cp.rows) || (cp.seconds > 0 && performance.now() - sinceAt >= cp.seconds * 1000)
+      );
+    };
+    /** Commits what is written so far with the cursor of its last row, and begins the next part. */
+    const checkpoint = async (last: RawField[]) => {
+      const cursor = await cursorTexts(dst!, cp!.fieldTypes, last);
+      await applyCheckpoint(dst!, task.contract, { ...cp!, stream: task.stream }, cursor, cp!.lookback);
+      await dst!.query('commit');
+      await dst!.query('begin');
+      checkpoints++;
+      sinceBytes = 0;
+      sinceRows = 0;
+      sinceAt = performance.now();
+    };
     if (task.contract.loadMethod === 'copy') {
-      const writer = CopyInWriter.open(dst, task.contract);
+      let writer = CopyInWriter.open(dst, task.contract);
+      let writerRows = 0;
       try {
         for (;;) {
           const chunk = await source.pull();
           if (!chunk) break;
+          // The cursor is read before the chunk is written: once drained, its memory is reused.
+          const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, cp!.fieldIndexes) : null;
           // Drained to the socket: the reader may reuse the chunk's memory.
           if (await writer.write(chunk.bytes)) chunk.release?.();
+          writerRows += chunk.rows;
           progress(chunk);
+          if (last) {
+            const n = await writer.finish(task.contract.format);
+            if (n !== writerRows) throw new RbError('internal', `${label}: destination reports ${n} rows, rb counted ${writerRows}`, where);
+            await checkpoint(last);
+            writer = CopyInWriter.open(dst, task.contract);
+            writerRows = 0;
+          }
           if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
         }
       } catch (e) {
@@ -79,8 +120,8 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
       const serverRows = await writer.finish(task.contract.format).catch(async (e: unknown) => {
         throw await writer.settledFailure(e);
       });
-      if (serverRows !== rows) {
-        throw new RbError('internal', `${label}: destination reports ${serverRows} rows, rb counted ${rows}`, where);
+      if (serverRows !== writerRows) {
+        throw new RbError('internal', `${label}: destination reports ${serverRows} rows, rb counted ${writerRows}`, where);
       }
     } else {
       const writer = new InsertWriter(dst, task.contract);
@@ -90,6 +131,7 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
       for (;;) {
         const chunk = await source.pull();
         if (!chunk) break;
+        const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, cp!.fieldIndexes) : null;
         if (task.contract.format === 'binary') {
           const decoded = codecs.copyDecode(chunk.bytes, 0, colCodecs);
           // The Arrow view is where transforms run; the round trip is lossless by construction.
@@ -100,16 +142,23 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
         // The INSERT completed: nothing refers to the chunk's bytes any more.
         chunk.release?.();
         progress(chunk);
+        if (last) await checkpoint(last);
         if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
       }
     }
+    // The end of an incremental read: the run's high-water mark, even when no row came.
+    if (cp) {
+      await applyCheckpoint(dst, task.contract, { ...cp, stream: task.stream }, cp.finalCursor, cp.lookback);
+      checkpoints++;
+    }
+    if (task.ledger) await insertLedgerRow(dst, task.ledger, rows, bytes);
     doing = 'commit';
     try {
       await dst.query('commit');
     } catch (e) {
       throw queryError(explainedBy(e, clientError()), 'destination', `${label}: commit`, where);
     }
-    return { rows, bytes };
+    return { rows, bytes, checkpoints };
   } catch (e) {
     const err = stageError(task, explainedBy(e, clientError()), 'destination', doing);
     source.fail(err);

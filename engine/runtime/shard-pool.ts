@@ -24,7 +24,7 @@ import { RbError } from '../errors.js';
 import { COMPILED, entryFile } from '../paths.js';
 import { RingChannel } from './ring-channel.js';
 import type { ShardOutcome } from './shard-worker.js';
-import { STAGE_MODES, type ShardJob, type ShardProgress, type ShardResult, type ShardTask, type StageMode } from './shard-task.js';
+import { isTransient, STAGE_MODES, type ShardJob, type ShardProgress, type ShardResult, type ShardTask, type StageMode } from './shard-task.js';
 
 const WORKER_FILE = entryFile('engine/runtime/shard-worker');
 
@@ -40,8 +40,26 @@ function sourceWorkerExecArgv(): string[] {
 /** Ring frames are the chunk size rounded up to this; larger chunks travel as several frames. */
 const FRAME_ROUND_BYTES = 64 * 1024;
 
+/**
+ * Retrying shards that failed with a transient error (connection loss, admin shutdown,
+ * serialization failure, deadlock: `isTransient`), within the same run and snapshot, with
+ * exponential backoff. Before each retry `committed` asks the shard ledger whether the failed
+ * attempt's COMMIT did reach the destination (a connection lost right after COMMIT): such a shard
+ * is done and is never copied again.
+ */
+export interface RetryPolicy {
+  maxRetries: number;
+  /** Delay before the first retry; doubled for each next one, up to MAX_RETRY_DELAY_MS. */
+  baseDelayMs: number;
+  committed(task: ShardTask): Promise<ShardResult | null>;
+  onRetry?(task: ShardTask, attempt: number, err: RbError, delayMs: number): void;
+}
+
+const MAX_RETRY_DELAY_MS = 10_000;
+
 export interface ShardPoolOptions {
   onProgress?: (p: ShardProgress) => void;
+  retry?: RetryPolicy;
   /** Default 'joined'. 'split' needs two threads per shard (on a one-thread pool shards run joined). */
   stageMode?: StageMode;
 }
@@ -143,12 +161,7 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
       if (!outcome.ok) throw RbError.fromJSON(outcome.error);
       return outcome.result;
     } catch (e) {
-      const err = e instanceof RbError ? e : abort.signal.aborted ? new RbError('cancelled', 'cancelled') : new RbError('internal', `shard worker failed: ${(e as Error)?.message ?? e}`, { stream: job.stream, shard: job.shardIndex, cause: e });
-      record(err);
-      throw err;
-    } finally {
-      freeThreads++;
-      wakeScheduler();
+      throw e instanceof RbError ? e : abort.signal.aborted ? new RbError('cancelled', 'cancelled') : new RbError('internal', `shard worker failed: ${(e as Error)?.message ?? e}`, { stream: job.stream, shard: job.shardIndex, cause: e });
     }
   };
 
@@ -170,13 +183,39 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
       if (read.status === 'rejected') throw read.reason;
       if (written.status === 'rejected') throw written.reason;
       if (read.value.rows !== written.value.rows) {
-        const err = new RbError('internal', `${task.stream} shard ${task.shardIndex}: the source stage read ${read.value.rows} rows, the destination stage wrote ${written.value.rows}`, { stream: task.stream, shard: task.shardIndex });
-        record(err);
-        throw err;
+        throw new RbError('internal', `${task.stream} shard ${task.shardIndex}: the source stage read ${read.value.rows} rows, the destination stage wrote ${written.value.rows}`, { stream: task.stream, shard: task.shardIndex });
       }
       return written.value;
     } finally {
       rings.delete(ring);
+    }
+  };
+
+  /** One shard, retried on transient failures; holds its thread(s) until it is done for good. */
+  const runShard = async (task: ShardTask): Promise<ShardResult> => {
+    const retry = opts.retry;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const result = threadsPerShard === 2 ? await runSplit(task) : await runJob({ ...task, role: 'joined' });
+          return attempt ? { ...result, retries: attempt } : result;
+        } catch (e) {
+          const err = e as RbError;
+          if (!retry || abort.signal.aborted || attempt >= retry.maxRetries || !isTransient(err)) {
+            record(err);
+            throw err;
+          }
+          const delayMs = Math.min(MAX_RETRY_DELAY_MS, retry.baseDelayMs * 2 ** attempt);
+          retry.onRetry?.(task, attempt + 1, err, delayMs);
+          await new Promise((r) => setTimeout(r, delayMs));
+          if (abort.signal.aborted) throw new RbError('cancelled', 'cancelled');
+          const done = await retry.committed(task);
+          if (done) return { ...done, retries: attempt + 1 };
+        }
+      }
+    } finally {
+      freeThreads += threadsPerShard;
+      wakeScheduler();
     }
   };
 
@@ -190,7 +229,7 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
       while (freeThreads < threadsPerShard && !abort.signal.aborted) await new Promise<void>((r) => (wake = r));
       if (abort.signal.aborted) break;
       freeThreads -= threadsPerShard;
-      const run = threadsPerShard === 2 ? runSplit(task) : runJob({ ...task, role: 'joined' });
+      const run = runShard(task);
       run.catch(() => {});
       runs.push(run);
     }

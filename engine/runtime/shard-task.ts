@@ -4,8 +4,9 @@
  */
 import type { PgEndpoint } from '../../connectors/postgres/connection.js';
 import { queryError } from '../../connectors/postgres/connection.js';
+import type { LedgerEntry } from '../../connectors/dest-postgres/state-store.js';
 import type { WriteContract } from '../../connectors/dest-postgres/write-contract.js';
-import { RbError, isConnectionError, pgErrorInfo } from '../errors.js';
+import { RbError, classifyPgError, isConnectionError, pgErrorInfo } from '../errors.js';
 import type { RingChannelHandle } from './ring-channel.js';
 
 export interface ShardTask {
@@ -37,6 +38,38 @@ export interface ShardTask {
   maxInflightChunks: number;
   /** Test/bench hook: sleep this long per chunk (RB_BENCH_DELAY_MS). */
   delayPerChunkMs: number;
+  /**
+   * The shard's ledger row, inserted in the shard's destination transaction just before COMMIT
+   * (connectors/dest-postgres/state-store.ts): a retried or resumed run finds it and skips the shard.
+   */
+  ledger?: LedgerEntry;
+  /** Incremental reads: checkpoint the stream's cursor with the data as it goes (checkpoint.ts). */
+  checkpoint?: CheckpointSpec;
+}
+
+/**
+ * How an incremental shard commits as it goes: after `bytes` / `rows` / `seconds` (0 = never by
+ * that measure) it commits the rows so far together with the stream's cursor — the cursor fields
+ * of the last row written — so a crash resumes from there.
+ */
+export interface CheckpointSpec {
+  schema: string;
+  pipeline: string;
+  runId: string;
+  syncMode: string;
+  /** Cursor column, then the tie-breaker columns. */
+  cursorFields: string[];
+  /** Their positions in the contract's columns. */
+  fieldIndexes: number[];
+  /** Their SQL types, to turn the last row's values into text forms in the destination. */
+  fieldTypes: string[];
+  bytes: number;
+  rows: number;
+  seconds: number;
+  /** Lookback to store with the final cursor (late commits; run-incremental.ts). */
+  lookback: string | null;
+  /** The run's high-water mark: stored at the end even when the shard delivered no rows. */
+  finalCursor: Array<string | null> | null;
 }
 
 /**
@@ -62,6 +95,12 @@ export interface ShardResult {
   rows: number;
   bytes: number;
   durationMs: number;
+  /** Attempts that failed with a transient error before this one succeeded. */
+  retries?: number;
+  /** True when the ledger already had the shard: nothing was copied this time. */
+  skipped?: boolean;
+  /** Checkpoint commits the shard made (incremental). */
+  checkpoints?: number;
 }
 
 export interface ShardProgress {
@@ -104,11 +143,26 @@ export function stageError(task: ShardTask, e: unknown, role: 'source' | 'destin
   const where = { stream: task.stream, shard: task.shardIndex };
   let err: RbError;
   if (e instanceof RbError) err = e;
-  else if (isDatabaseSide(e)) err = queryError(e, role, `${task.stream} shard ${task.shardIndex}: ${doing}`, where);
+  else if (isDatabaseSide(e)) err = markTransient(queryError(e, role, `${task.stream} shard ${task.shardIndex}: ${doing}`, where), classifyPgError(e) === 'retryable');
   else err = new RbError('internal', `${task.stream} shard ${task.shardIndex}: ${e instanceof Error ? e.message : String(e)}`, { ...where, cause: e });
   err.stream ??= task.stream;
   err.shard ??= task.shardIndex;
   return err;
+}
+
+/**
+ * Marks whether a stage's failure is transient (connection loss, admin shutdown, serialization
+ * failure, deadlock: classifyPgError) in the error's details, which survive the trip to the main
+ * thread, where the scheduler decides to retry the shard (shard-pool.ts).
+ */
+export function markTransient(err: RbError, transient: boolean): RbError {
+  if (transient) (err as { details?: Record<string, unknown> }).details = { ...err.details, transient: true };
+  return err;
+}
+
+/** True for an error the scheduler may retry the shard for: marked transient, or a failed connect. */
+export function isTransient(err: RbError): boolean {
+  return err.details?.transient === true || err.code === 'source_connect' || err.code === 'dest_connect';
 }
 
 /** The error for a stage that stopped because the other stage or the run stopped first. */

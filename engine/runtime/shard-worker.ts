@@ -37,8 +37,8 @@ export default async function runShard(job: ShardJob): Promise<ShardOutcome> {
       const moved =
         job.role === 'source'
           ? await runSourceStage(job, ringSink(ring, ends))
-          : await runDestStage(job, ringSource(ring, { ...ends, wholeChunks: job.contract.loadMethod !== 'copy' }), { onProgress });
-      result = { stream: job.stream, shardIndex: job.shardIndex, rows: moved.rows, bytes: moved.bytes, durationMs: performance.now() - started };
+          : await runDestStage(job, ringSource(ring, { ...ends, wholeChunks: job.contract.loadMethod !== 'copy' || job.checkpoint !== undefined }), { onProgress });
+      result = { stream: job.stream, shardIndex: job.shardIndex, rows: moved.rows, bytes: moved.bytes, durationMs: performance.now() - started, ...('checkpoints' in moved && typeof moved.checkpoints === 'number' && moved.checkpoints ? { checkpoints: moved.checkpoints } : {}) };
     }
     if (job.role !== 'source') channel?.postMessage({ stream: job.stream, shardIndex: job.shardIndex, rows: result.rows, bytes: result.bytes });
     return { ok: true, result };

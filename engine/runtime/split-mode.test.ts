@@ -222,7 +222,7 @@ describe('split stage mode', () => {
       process.env.RB_BENCH_DELAY_MS = '20';
       const dst = await createTestDatabase('split_dst');
       await dst.query(`create table slow (id int primary key, x text); insert into slow values (-1, 'old')`);
-      const running = runPipeline(parsePipelineConfig(yamlFor(dst.url, ['slow'], 'resources: { max_batch_bytes: 64kb }\n'), 'p.yaml', {}), { parallelism: 4, availableCores: 2 });
+      const running = runPipeline(parsePipelineConfig(yamlFor(dst.url, ['slow'], 'resources: { max_batch_bytes: 64kb, max_retries: 0 }\n'), 'p.yaml', {}), { parallelism: 4, availableCores: 2 });
       expect(await terminateWhenActive(dst, 'rb slow#0')).toBe(true);
       const result = await running;
       expect(result.stage_mode).toBe(mode);
@@ -244,7 +244,7 @@ describe('split stage mode', () => {
       process.env.RB_STAGE_MODE = mode;
       process.env.RB_BENCH_DELAY_MS = '20';
       const dst = await createTestDatabase('split_dst');
-      const running = runPipeline(parsePipelineConfig(yamlFor(dst.url, ['slow'], 'resources: { max_batch_bytes: 64kb }\n'), 'p.yaml', {}), { parallelism: 4, availableCores: 2 });
+      const running = runPipeline(parsePipelineConfig(yamlFor(dst.url, ['slow'], 'resources: { max_batch_bytes: 64kb, max_retries: 0 }\n'), 'p.yaml', {}), { parallelism: 4, availableCores: 2 });
       expect(await terminateWhenActive(src, 'rb slow#0')).toBe(true);
       const result = await running;
       expect(result.stage_mode).toBe(mode);

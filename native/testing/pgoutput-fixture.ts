@@ -2,7 +2,7 @@
  * A deliberately simple builder of pgoutput messages for unit tests (independent of the parser:
  * it concatenates Buffers field by field, following the message formats in the PostgreSQL docs,
  * "Logical Replication Message Formats"), and a loader for the real captures in `fixtures/`
- * (written by `capture-pgoutput.ts`).
+ * (written by the engine's `testing/capture-pgoutput.ts`).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';

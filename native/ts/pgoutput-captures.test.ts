@@ -1,7 +1,7 @@
 /**
  * The parser against real server output: every capture in native/testing/fixtures (written by
- * capture-pgoutput.ts, protocol versions 1-4, text and binary) must decode, and a few facts of
- * the captured workload must come out right.
+ * engine/testing/capture-pgoutput.ts, protocol versions 1-4, text and binary) must decode, and a
+ * few facts of the captured workload must come out right.
  */
 import { describe, expect, it } from 'vitest';
 import { newPgoutputState } from '../codec-api.js';

@@ -1,9 +1,10 @@
 /**
  * Captures real pgoutput messages from the embedded PostgreSQL into
  * `native/testing/fixtures/pgoutput-v<N>-<text|binary>.json`, so the parsers are tested against
- * what a server really sends (not only against our own builder).
+ * what a server really sends (not only against our own builder). It lives in the engine because
+ * it runs the embedded cluster (engine/embedded), which native/ (the bottom floor) cannot import.
  *
- *   npx tsx native/testing/capture-pgoutput.ts
+ *   npx tsx engine/testing/capture-pgoutput.ts
  *
  * The workload covers: a user type (Type message), inserts, an update that leaves a TOASTed value
  * unchanged ('u'), REPLICA IDENTITY FULL updates/deletes (old tuple 'O'), a key update and a
@@ -17,8 +18,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { ensureCluster, ensureDatabase, stopCluster, type ClusterInfo } from '../../engine/embedded/cluster.js';
-import { FIXTURES_DIR, type PgoutputCapture } from './pgoutput-fixture.js';
+import { FIXTURES_DIR, type PgoutputCapture } from '../../native/testing/pgoutput-fixture.js';
+import { ensureCluster, ensureDatabase, stopCluster, type ClusterInfo } from '../embedded/cluster.js';
 
 const ROOT = path.join('.rb', 'capture-pg');
 const DATABASE = 'rb_capture';

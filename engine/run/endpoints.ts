@@ -1,0 +1,30 @@
+/**
+ * Connection blocks → endpoints, for every command (run, check, discover, demo). url and host
+ * blocks are the connectors' (`resolveServerEndpoint`); `embedded: true` is the engine's: it
+ * starts or reuses the local cluster (engine/embedded/cluster.ts) and hands the connectors a
+ * plain endpoint, so connectors/ never imports the engine.
+ */
+import {
+  resolveServerEndpoint,
+  type ConnectionSettings,
+  type EndpointRole,
+  type PgEndpoint,
+} from '../../connectors/postgres/connection.js';
+import { DEFAULT_EMBEDDED_ROOT, ensureCluster, ensureDatabase } from '../embedded/cluster.js';
+
+/**
+ * Resolves a connection block. `embedded: true` starts or reuses the local cluster under `.rb/`
+ * (or `RB_EMBEDDED_ROOT`) and creates the database if needed.
+ */
+export async function resolveEndpoint(
+  settings: ConnectionSettings,
+  role: EndpointRole,
+  opts: { embeddedRoot?: string; log?: (line: string) => void } = {},
+): Promise<PgEndpoint> {
+  if (settings.kind !== 'embedded') return resolveServerEndpoint(settings, role);
+  const root = opts.embeddedRoot ?? process.env.RB_EMBEDDED_ROOT ?? DEFAULT_EMBEDDED_ROOT;
+  const info = await ensureCluster(root, { log: opts.log });
+  const database = settings.database ?? (role === 'source' ? 'rb_source' : 'rb_dest');
+  await ensureDatabase(info, database);
+  return { host: info.host, port: info.port, user: info.user, password: info.password, database, label: `embedded:${database}`, embedded: true };
+}
