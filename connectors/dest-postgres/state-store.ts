@@ -313,8 +313,20 @@ export async function recentRuns(client: pg.Client, t: StateTables, pipeline: st
 
 /** True when the state schema exists at all (`rb state show` on a pipeline that never ran). */
 export async function stateSchemaExists(client: pg.Client, schema: string): Promise<boolean> {
-  const r = await client.query(`select to_regclass($1) is not null as ok`, [`${quoteIdent(schema)}.meta`]);
-  return r.rows[0].ok as boolean;
+  return (await stateVersion(client, schema)) > 0;
+}
+
+/**
+ * The layout version of the state tables (0: none, or what rb wrote before the state store).
+ * Read-only, so a run can look for an earlier unfinished run before it writes anything (bad input
+ * found while planning leaves the destination exactly as it was).
+ */
+export async function stateVersion(client: pg.Client, schema: string): Promise<number> {
+  const t = new StateTables(schema);
+  const r = await client.query(`select to_regclass($1) is not null as ok`, [t.meta]);
+  if (!r.rows[0].ok) return 0;
+  const v = await client.query(`select value from ${t.meta} where key = 'version'`);
+  return v.rows.length ? Number(v.rows[0].value) : 0;
 }
 
 /**

@@ -77,6 +77,8 @@ export interface PlanReadInput {
   src: pg.Client;
   dst: pg.Client;
   state: StateTables;
+  /** False while the state tables do not exist (yet) at this rb's layout: no stored cursors. */
+  stateReadable: boolean;
   planId: string;
   resume: StoredRun | null;
   committed: LedgerRow[];
@@ -117,7 +119,7 @@ async function planIncremental(input: PlanReadInput): Promise<ReadPlan> {
   const writeMode = config.destination.write_mode;
   const sc = config.source.streams[s.index];
   const spec = cursorSpecFor(s, sc.cursor_field!, sc.tie_breaker_field);
-  const prev = (await readStreamStates(dst, state, config.pipeline)).find((x) => x.stream === s.name);
+  const prev = input.stateReadable ? (await readStreamStates(dst, state, config.pipeline)).find((x) => x.stream === s.name) : undefined;
   const mark = await readHighWater(src, s.source.name, spec);
   const lookback = input.lookbackClock ? await lookbackFor(src, spec.types[0], input.lookbackClock) : null;
   const cursor = { fields: spec.fields, mark, lookback };

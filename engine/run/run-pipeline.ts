@@ -19,7 +19,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import { finalizeStream, cleanupStream } from '../../connectors/dest-postgres/finalize.js';
 import { prepareStream } from '../../connectors/dest-postgres/prepare.js';
-import { abandonRun, ensureStateSchema, finishRun, ledgerRows, lockPipeline, startRun, writeStreamState, type StateTables } from '../../connectors/dest-postgres/state-store.js';
+import { abandonRun, ensureStateSchema, finishRun, ledgerRows, lockPipeline, startRun, STATE_VERSION, StateTables, stateVersion, writeStreamState } from '../../connectors/dest-postgres/state-store.js';
 import type { WriteContract } from '../../connectors/dest-postgres/write-contract.js';
 import { connect, type PgEndpoint } from '../../connectors/postgres/connection.js';
 import { quoteQualified } from '../../connectors/postgres/identifiers.js';
@@ -165,12 +165,15 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     dst = dstConn.value;
 
     // The pipeline's state: one run at a time; an unfinished earlier run is resumed.
-    state = await ensureStateSchema(dst, config.state.schema);
+    // Nothing is written before the plan holds: the state tables are created (or upgraded) only
+    // when the run is recorded; until then an older or missing layout reads as "no earlier run".
     await lockPipeline(dst, config.pipeline);
-    const unfinished = await previousRunToResume(dst, state, config.pipeline);
+    const readable = (await stateVersion(dst, config.state.schema)) === STATE_VERSION;
+    const tables = new StateTables(config.state.schema);
+    const unfinished = readable ? await previousRunToResume(dst, tables, config.pipeline) : null;
     const resume = opts.fresh ? null : unfinished;
     const planId = resume?.planId ?? runId;
-    const committed = resume ? await ledgerRows(dst, state, config.pipeline, planId) : [];
+    const committed = resume ? await ledgerRows(dst, tables, config.pipeline, planId) : [];
     // Late commits are measured before the snapshot is taken (incremental.ts).
     const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await measureLookbackClock(src) : null;
 
@@ -180,7 +183,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
 
     const reads = new Map<string, ReadPlan>();
     for (const s of streams) {
-      reads.set(s.name, await planRead({ config, stream: s, src, dst, state, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, opts }));
+      reads.set(s.name, await planRead({ config, stream: s, src, dst, state: tables, stateReadable: readable, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, opts }));
     }
     opts.onPlanned?.(
       streams.map((s) => ({ name: s.name, estimatedRows: s.source.estimatedRows, estimatedBytes: s.source.relationBytes, shards: reads.get(s.name)!.stored.shards.length })),
@@ -192,6 +195,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
 
     phase('plan');
     const stored: StoredPlan = { streams: Object.fromEntries([...reads].map(([name, r]) => [name, r.stored])) };
+    state = await ensureStateSchema(dst, config.state.schema);
     await startRun(dst, state, { runId, planId, pipeline: config.pipeline, resumedFrom: resume?.runId ?? null, plan: stored, snapshots: result.snapshots });
     recorded = true;
     if (unfinished) await abandonRun(dst, state, unfinished.runId, resume ? `resumed by run ${runId}` : `not resumed: run ${runId} started with --fresh`);

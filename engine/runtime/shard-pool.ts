@@ -180,8 +180,10 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
         runJob({ ...task, role: 'source', ring: handle }).catch(stopPartner),
         runJob({ ...task, role: 'dest', ring: handle }).catch(stopPartner),
       ]);
-      if (read.status === 'rejected') throw read.reason;
-      if (written.status === 'rejected') throw written.reason;
+      // The stage that failed first owns the error; its partner's is a cancellation.
+      const failures = [read, written].filter((x): x is PromiseRejectedResult => x.status === 'rejected').map((x) => x.reason as RbError);
+      if (failures.length) throw failures.find((e) => e?.code !== 'cancelled') ?? failures[0];
+      if (read.status !== 'fulfilled' || written.status !== 'fulfilled') throw new RbError('internal', 'unreachable');
       if (read.value.rows !== written.value.rows) {
         throw new RbError('internal', `${task.stream} shard ${task.shardIndex}: the source stage read ${read.value.rows} rows, the destination stage wrote ${written.value.rows}`, { stream: task.stream, shard: task.shardIndex });
       }
