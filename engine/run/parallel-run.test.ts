@@ -36,6 +36,17 @@ afterEach(() => {
 });
 afterAll(dropTestDatabases);
 
+/** Terminates the backend with this application_name once it is active (polls up to 30 s). */
+async function terminateWhenWriting(db: TestDb, applicationName: string): Promise<boolean> {
+  const killer = await db.client();
+  for (let i = 0; i < 600; i++) {
+    const r = await killer.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1 and datname = current_database() and state = 'active'`, [applicationName]);
+    if (r.rows.some((x) => x.ok)) return true;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return false;
+}
+
 function yamlFor(dstUrl: string, streams: string[], extra = ''): string {
   return pipelineYaml({ name: 'parallel_test', srcUrl: src.url, dstUrl, streams, extra });
 }
@@ -164,14 +175,7 @@ describe('parallel runtime', () => {
     const config = parsePipelineConfig(yamlFor(dst.url, ['s1'], 'resources: { max_batch_bytes: 64kb, max_retries: 0 }\n'), 'p.yaml', {});
     const running = runPipeline(config, { parallelism: 2, availableCores: 2 });
     // Kill the destination backend of shard 1 once it is writing.
-    const killer = await dst.client();
-    let killed = false;
-    for (let i = 0; i < 600 && !killed; i++) {
-      const r = await killer.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'rb s1#1' and datname = current_database() and state = 'active'`);
-      killed = r.rows.some((x) => x.ok);
-      if (!killed) await new Promise((res) => setTimeout(res, 50));
-    }
-    expect(killed).toBe(true);
+    expect(await terminateWhenWriting(dst, 'rb s1#1')).toBe(true);
     const result = await running;
     expect(result.status).toBe('failed');
     expect(result.error).toMatchObject({ stream: 's1', shard: 1 });
@@ -201,14 +205,7 @@ describe('parallel runtime', () => {
     const dst = await createTestDatabase('par_dst');
     const yaml = pipelineYaml({ name: 'retry_test', srcUrl: src.url, dstUrl: dst.url, streams: ['s1'], writeMode: 'append', extra: 'resources: { max_batch_bytes: 64kb, max_retries: 3 }\n' });
     const running = runPipeline(parsePipelineConfig(yaml, 'p.yaml', {}), { parallelism: 2, availableCores: 2 });
-    const killer = await dst.client();
-    let killed = false;
-    for (let i = 0; i < 600 && !killed; i++) {
-      const r = await killer.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'rb s1#1' and datname = current_database() and state = 'active'`);
-      killed = r.rows.some((x) => x.ok);
-      if (!killed) await new Promise((res) => setTimeout(res, 50));
-    }
-    expect(killed).toBe(true);
+    expect(await terminateWhenWriting(dst, 'rb s1#1')).toBe(true);
     const result = await running;
     delete process.env.RB_RETRY_BASE_MS;
     expect(result.error).toBeUndefined();
