@@ -1,6 +1,6 @@
 /**
  * rb's codecs: the native addon when it is built and loads, else the TypeScript fallback; both
- * give identical bytes (DESIGN section 6). `RB_NATIVE=0` forces TypeScript. `nativeStatus` says
+ * give identical bytes (docs/design.md section 6). `RB_NATIVE=0` forces TypeScript. `nativeStatus` says
  * which is in use and why, for `rb --version` and bench reports.
  *
  * @example

@@ -1,6 +1,6 @@
 /**
  * rb's one error type. Every failure that reaches the user is an RbError with a string-literal
- * `code`; the code decides the exit status (DESIGN section 11):
+ * `code`; the code decides the exit status (docs/design.md section 11):
  *   0 ok, 1 internal, 2 bad config or arguments, 3 source error, 4 destination error,
  *   5 data error (`on_data_error: fail`).
  * Postgres errors are kept as data (SQLSTATE, detail, table, constraint) in `pg`, so callers can
@@ -152,7 +152,7 @@ export function isConnectionError(e: unknown): boolean {
 export type PgErrorClass = 'retryable' | 'fatal' | 'data';
 
 /**
- * The one place that classifies Postgres failures (DESIGN section 7).
+ * The one place that classifies Postgres failures (docs/design.md section 7).
  * retryable: connection loss, serialization failure, deadlock, admin shutdown, too many clients.
  * data: a row the destination rejects (bad value, constraint) — candidates for skip/dlq.
  * fatal: everything else (permissions, missing objects, syntax).

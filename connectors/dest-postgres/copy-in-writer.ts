@@ -1,5 +1,5 @@
 /**
- * `COPY <write table> (cols) FROM STDIN` in large writes (DESIGN section 2, "Move"). The source
+ * `COPY <write table> (cols) FROM STDIN` in large writes (docs/design.md section 2, "Move"). The source
  * side hands tuple-aligned chunks without the COPY binary header and trailer; this writer frames
  * the stream (header first, trailer last) so chunks from any number of reads can be joined.
  */

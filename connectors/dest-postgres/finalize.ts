@@ -1,5 +1,5 @@
 /**
- * Leader-side completion of a stream after every shard has committed (DESIGN section 2,
+ * Leader-side completion of a stream after every shard has committed (docs/design.md section 2,
  * "Finish"): replace swaps the staging table into place, upsert merges staging into the target.
  * Each is one transaction: a failure leaves the target as it was.
  */

@@ -1,5 +1,5 @@
 /**
- * Leader-side destination setup for one stream (DESIGN section 2, "Prepare"): schema, user types,
+ * Leader-side destination setup for one stream (docs/design.md section 2, "Prepare"): schema, user types,
  * the target table with the source's exact types, the staging table, and the WriteContract.
  * Runs in one transaction: a failure leaves the destination as it was. Workers never run DDL.
  *

@@ -1,5 +1,5 @@
 /**
- * Recreates in the destination the user-defined types a source table uses (DESIGN section 2,
+ * Recreates in the destination the user-defined types a source table uses (docs/design.md section 2,
  * "Prepare"): enums, domains (base type, NOT NULL, DEFAULT, CHECKs), composites, arrays of those,
  * and extension types (by `CREATE EXTENSION IF NOT EXISTS`). Types are created in the same schema
  * they have in the source, dependencies first. A type that cannot be recreated (a user-defined

@@ -1,5 +1,5 @@
 /**
- * Table discovery (DESIGN section 2, "Plan"): columns with exact types, primary key, size
+ * Table discovery (docs/design.md section 2, "Plan"): columns with exact types, primary key, size
  * estimate, and whether each column's binary COPY form is portable between databases.
  */
 import type pg from 'pg';

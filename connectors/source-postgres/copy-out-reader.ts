@@ -1,6 +1,6 @@
 /**
  * COPY ... TO STDOUT reader that takes the socket over from node-postgres for the duration of the
- * COPY and strips CopyData framing in bulk (DESIGN section 6): the server sends one CopyData
+ * COPY and strips CopyData framing in bulk (docs/design.md section 6): the server sends one CopyData
  * message per row; instead of one JS event per row we copy the payloads of every complete message
  * in a socket chunk into one large contiguous buffer (`codecs.deframeCopyData`).
  *

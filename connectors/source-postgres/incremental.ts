@@ -57,18 +57,26 @@ export function cursorAtMost(spec: CursorSpec, pos: CursorPosition): string {
   return `(${c} is null or ${all.cols} <= ${all.vals})`;
 }
 
-export function cursorOrder(spec: CursorSpec): string {
-  return spec.fields.map((f, i) => `${quoteIdent(f)} asc${i === 0 ? ' nulls first' : ''}`).join(', ');
+/**
+ * ORDER BY for a read: NULL cursors first when the read can include them; otherwise plain
+ * ascending order, which a `(cursor, tie-breaker)` index delivers without a sort.
+ */
+export function cursorOrder(spec: CursorSpec, mayIncludeNulls = true): string {
+  return spec.fields.map((f, i) => `${quoteIdent(f)} asc${i === 0 && mayIncludeNulls ? ' nulls first' : ''}`).join(', ');
 }
 
 /**
  * The last row in cursor order, read inside the run's snapshot: the position the run will reach.
- * Null for an empty table.
+ * Null for an empty table. Two probes, each a backward scan of a plain `(cursor, tie-breaker)`
+ * index when there is one (NULLS FIRST order itself would need a sort of the whole table): the
+ * largest non-NULL cursor, else, when every cursor is NULL, the largest tie-breaker.
  */
 export async function readHighWater(client: pg.Client, table: QualifiedName, spec: CursorSpec): Promise<CursorPosition | null> {
   const list = spec.fields.map((f, i) => `${quoteIdent(f)}::text as v${i}`).join(', ');
-  const order = spec.fields.map((f, i) => `${quoteIdent(f)} desc${i === 0 ? ' nulls last' : ''}`).join(', ');
-  const r = await client.query(`select ${list} from ${quoteQualified(table)} order by ${order} limit 1`);
+  const c = quoteIdent(spec.fields[0]);
+  const desc = spec.fields.map((f) => `${quoteIdent(f)} desc`).join(', ');
+  let r = await client.query(`select ${list} from ${quoteQualified(table)} where ${c} is not null order by ${desc} limit 1`);
+  if (!r.rows.length) r = await client.query(`select ${list} from ${quoteQualified(table)} where ${c} is null order by ${desc} limit 1`);
   if (!r.rows.length) return null;
   return spec.fields.map((_, i) => r.rows[0][`v${i}`] as string | null);
 }

@@ -1,5 +1,5 @@
 /**
- * `rb check <pipeline.yaml>`: validates the file, then connectivity and privileges (DESIGN
+ * `rb check <pipeline.yaml>`: validates the file, then connectivity and privileges (docs/design.md
  * section 11): SELECT on each stream's table, REPLICATION and wal_level=logical for CDC streams,
  * CREATE on the destination database or schema. Exit code of the first failing check.
  */

@@ -1,5 +1,5 @@
 /**
- * rb's command line (DESIGN section 11). commander parses arguments (a well-kept library rather
+ * rb's command line (docs/design.md section 11). commander parses arguments (a well-kept library rather
  * than a hand-written parser); each command lives in its own file and returns an exit code:
  *   0 ok, 1 internal, 2 bad config or arguments, 3 source error, 4 destination error, 5 data error.
  */

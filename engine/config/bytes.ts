@@ -1,5 +1,5 @@
 /**
- * Byte sizes in the pipeline YAML (DESIGN section 10): `64mb`, `512 KB`, `1gb`, `1.5gb`, `4096`.
+ * Byte sizes in the pipeline YAML (docs/design.md section 10): `64mb`, `512 KB`, `1gb`, `1.5gb`, `4096`.
  * Units are binary (1kb = 1024 bytes), case-insensitive, with or without a space between the number
  * and the unit. The result is always a whole number of bytes: `0.1kb` (102.4 bytes) is rejected
  * rather than rounded, because a silently rounded buffer size is a surprise nobody asked for.

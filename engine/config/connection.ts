@@ -3,7 +3,7 @@
  *
  *   url:      postgres://user:password@host:5432/db?sslmode=require   (postgresql:// too)
  *   host:     host, port (default 5432), user, password?, database, sslmode?
- *   embedded: true, database?   (rb's local cluster, DESIGN section 12; the default database
+ *   embedded: true, database?   (rb's local cluster, docs/design.md section 12; the default database
  *                                name is the caller's: rb_source / rb_dest)
  *
  * The YAML shape is one strict object; after validation it becomes a discriminated union on

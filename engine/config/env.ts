@@ -1,5 +1,5 @@
 /**
- * `${VAR}` substitution for the pipeline YAML (DESIGN section 10).
+ * `${VAR}` substitution for the pipeline YAML (docs/design.md section 10).
  *
  *   ${NAME}            the value of NAME; an error when NAME is not set (an empty value is kept)
  *   ${NAME:-fallback}  the value of NAME, or `fallback` when NAME is unset or empty (as in sh)
@@ -10,7 +10,7 @@
  *
  * Substitution runs on each scalar value after YAML parsing, never on the file text, so a value
  * cannot inject YAML structure and every line/column stays exact. One problem remains: YAML's
- * flow collections (`config: { url: ${SRC_URL} }`, the example in DESIGN section 10) treat `{`,
+ * flow collections (`config: { url: ${SRC_URL} }`, the example in docs/design.md section 10) treat `{`,
  * `}` and `,` as syntax, so the reference would not even parse. `protectReferences` therefore
  * re-encodes the ASCII characters of each `${...}` into the Unicode private-use area before the
  * parser sees the text: same length (line/column preserved), no YAML indicator characters, and

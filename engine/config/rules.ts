@@ -1,5 +1,5 @@
 /**
- * Rules that span several fields of the pipeline YAML (DESIGN section 10). They run as zod
+ * Rules that span several fields of the pipeline YAML (docs/design.md section 10). They run as zod
  * refinements with `when: ALWAYS`, i.e. even when sibling fields already failed, so a file's
  * problems are all reported in one go. That is also why every rule reads its input defensively:
  * a field that failed its own check still holds the raw YAML value here.

@@ -80,7 +80,7 @@ export const PARALLELISM_EXPECTED = '"auto" or an integer >= 1';
 /**
  * `auto` or a whole number >= 1. Digit strings are accepted too, so `rb run --parallelism 4` and
  * a quoted `"${PARALLELISM}"` in YAML mean the same as a plain 4. 0, negatives and fractions are
- * refused (DESIGN section 4: "0 or a negative number is a config error").
+ * refused (docs/design.md section 4: "0 or a negative number is a config error").
  *
  * @example parseParallelism('auto') === 'auto'; parseParallelism('4') === 4; parseParallelism(0) === undefined
  */

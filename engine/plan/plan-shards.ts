@@ -1,5 +1,5 @@
 /**
- * Shard planning (DESIGN section 5). A shard is a predicate over the source table; together the
+ * Shard planning (docs/design.md section 5). A shard is a predicate over the source table; together the
  * predicates of a stream cover every row exactly once:
  *
  *   integer key   [lo, hi) ranges from min/max (read under the run's snapshot), the first one also

@@ -1,5 +1,5 @@
 /**
- * Effective parallelism for a run (DESIGN section 4). A pure function of the machine's core count,
+ * Effective parallelism for a run (docs/design.md section 4). A pure function of the machine's core count,
  * the streams, the transform count and the user's override, so it can be tested as a table and
  * printed as telemetry.
  *
@@ -71,7 +71,7 @@ export interface ParallelismPlan {
   shardTargets: Record<string, number>;
 }
 
-/** The telemetry block of the run result and `--json` output (DESIGN section 4). */
+/** The telemetry block of the run result and `--json` output (docs/design.md section 4). */
 export interface ParallelismTelemetry {
   parallelism_mode: ParallelismMode;
   parallelism_effective: number;

@@ -67,11 +67,13 @@ describe('incremental sync', () => {
   it('first run reads everything, a second run only what changed, and the cursor is stored', async () => {
     const c = await incrementalCase(`create table %t (id int primary key, v text, updated_at timestamptz not null);
       insert into %t select g, 'v' || g, timestamptz '2026-01-01' + g * interval '1 minute' from generate_series(1, 5000) g`);
-    const r1 = await c.run();
-    expect(r1.streams[0]).toMatchObject({ rows: 5000, sync_mode: 'incremental', cursor: ['2026-01-04 11:20:00+00', '5000'] });
+    process.env.RB_SHARD_MIN_BYTES = '0';
+    const r1 = await c.run().finally(() => delete process.env.RB_SHARD_MIN_BYTES);
+    // The first run is a full read, sharded like a full refresh (parallelism 2: two key ranges).
+    expect(r1.streams[0]).toMatchObject({ rows: 5000, sync_mode: 'incremental', shards: 2, shard_kind: 'range', cursor: ['2026-01-04 11:20:00+00', '5000'] });
     await src.query(`update ${c.name} set v = 'changed', updated_at = timestamptz '2026-02-01' + id * interval '1 second' where id % 100 = 0`);
     const r2 = await c.run();
-    expect(r2.streams[0].rows).toBe(50);
+    expect(r2.streams[0]).toMatchObject({ rows: 50, shards: 1 });
     await expectEqual(c);
     const r3 = await c.run();
     expect(r3.streams[0].rows).toBe(0);
@@ -156,6 +158,41 @@ describe('incremental sync', () => {
     await expectEqual(c);
     const state = await c.dst.query(`select cursor from _rb.stream_state where stream = $1`, [c.name]);
     expect(state.rows[0].cursor).toEqual([r.streams[0].cursor![0], '8000']);
+  });
+
+  it('a destination backend killed after some checkpoints: the retry continues after the last one (append stays exact)', async () => {
+    const c = await incrementalCase(
+      `create table %t (id int primary key, v text, updated_at timestamptz not null);
+       insert into %t values (0, 'seed', timestamptz '2025-01-01')`,
+      { writeMode: 'append', resources: 'checkpoint_interval_rows: 500, max_batch_bytes: 64kb, max_retries: 3' },
+    );
+    await c.run();
+    await src.query(`insert into ${c.name} select g, repeat('x', 300), timestamptz '2026-06-01' + g * interval '1 second' from generate_series(1, 6000) g`);
+    process.env.RB_BENCH_DELAY_MS = '30';
+    process.env.RB_RETRY_BASE_MS = '50';
+    try {
+      const running = runPipeline(parsePipelineConfig(c.yaml, 'p.yaml', {}), { parallelism: 1 });
+      const watcher = await c.dst.client();
+      let killed = false;
+      for (let i = 0; i < 600 && !killed; i++) {
+        const n = (await watcher.query(`select count(*)::int as n from ${c.name}`)).rows[0].n as number;
+        if (n > 1000) {
+          const r = await watcher.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1 and datname = current_database()`, [`rb ${c.name}#0`]);
+          killed = r.rows.some((x) => x.ok);
+        }
+        if (!killed) await new Promise((res) => setTimeout(res, 50));
+      }
+      expect(killed).toBe(true);
+      const r = await running;
+      expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+      expect(r.retries).toBeGreaterThanOrEqual(1);
+    } finally {
+      delete process.env.RB_BENCH_DELAY_MS;
+      delete process.env.RB_RETRY_BASE_MS;
+    }
+    const shape = await c.dst.query(`select count(*)::int as n, count(distinct id)::int as d from ${c.name}`);
+    expect(shape.rows[0]).toEqual({ n: 6001, d: 6001 });
+    await expectEqual(c);
   });
 
   it('refuses a stream without a tie-breaker, and incremental with replace (exit 2)', async () => {

@@ -62,6 +62,8 @@ export interface ReadPlan {
   skipped: Set<string>;
   /** Incremental reads after the first: how the shard checkpoints. */
   checkpoint?: (contract: WriteContract) => CheckpointSpec;
+  /** Incremental reads after the first: the predicates to continue after a checkpointed cursor. */
+  continueAfter?: (cursor: CursorPosition) => string[];
 }
 
 /** The pipeline's latest run when it did not finish (running = died, failed, cancelled), else null. */
@@ -139,8 +141,9 @@ async function planIncremental(input: PlanReadInput): Promise<ReadPlan> {
   const finalCursor = mark ?? prev.cursor;
   const r = config.resources;
   return {
-    stored: { kind: 'single', key: null, shards: [{ index: 0, predicate: '', description: 'after the stored cursor' }], predicates, orderBy: cursorOrder(spec), writeMode, incremental: 'next', cursor: { ...cursor, mark: finalCursor } },
+    stored: { kind: 'single', key: null, shards: [{ index: 0, predicate: '', description: 'after the stored cursor' }], predicates, orderBy: cursorOrder(spec, prev.cursor[0] === null), writeMode, incremental: 'next', cursor: { ...cursor, mark: finalCursor } },
     skipped: new Set(),
+    continueAfter: (at) => [cursorAfter(spec, at), ...(mark ? [cursorAtMost(spec, mark)] : ['false'])],
     checkpoint: (contract) => {
       const fieldIndexes = spec.fields.map((f) => contract.columns.findIndex((c) => c.name === f));
       return {

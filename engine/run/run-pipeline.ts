@@ -19,7 +19,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import { finalizeStream, cleanupStream } from '../../connectors/dest-postgres/finalize.js';
 import { prepareStream } from '../../connectors/dest-postgres/prepare.js';
-import { abandonRun, ensureStateSchema, finishRun, ledgerRows, lockPipeline, startRun, STATE_VERSION, StateTables, stateVersion, writeStreamState } from '../../connectors/dest-postgres/state-store.js';
+import { abandonRun, ensureStateSchema, finishRun, ledgerRows, lockPipeline, readStreamStates, startRun, STATE_VERSION, StateTables, stateVersion, writeStreamState } from '../../connectors/dest-postgres/state-store.js';
 import type { WriteContract } from '../../connectors/dest-postgres/write-contract.js';
 import { connect, type PgEndpoint } from '../../connectors/postgres/connection.js';
 import { quoteQualified } from '../../connectors/postgres/identifiers.js';
@@ -143,7 +143,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const manual = opts.parallelism ?? config.resources.parallelism;
     const plan: ParallelismPlan = resolveParallelism({
       availableCores: opts.availableCores ?? os.availableParallelism(),
-      streams: config.source.streams.map((s) => ({ name: s.name, syncMode: s.sync_mode, sourceKind: 'postgres' as const })),
+      // An incremental stream may need a full read (its first run, or after `rb state reset`),
+      // which is sharded like a full refresh; later runs read it as one shard.
+      streams: config.source.streams.map((s) => ({ name: s.name, syncMode: s.sync_mode === 'incremental' ? ('full_refresh' as const) : s.sync_mode, sourceKind: 'postgres' as const })),
       transformCount: config.transforms.length,
       manual: manual === 'auto' ? undefined : manual,
     });
@@ -229,6 +231,15 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
           const rows = await ledgerRows(dst!, state!, config.pipeline, planId);
           const row = rows.find((r) => r.stream === task.stream && r.shard === task.ledger?.shard);
           return row ? { stream: task.stream, shardIndex: task.shardIndex, rows: row.rows, bytes: row.bytes, durationMs: 0, skipped: true } : null;
+        },
+        refresh: async (task) => {
+          const read = reads.get(task.stream)!;
+          if (!task.checkpoint || !read.continueAfter) return task;
+          const st = (await readStreamStates(dst!, state!, config.pipeline)).find((x) => x.stream === task.stream);
+          // Only a cursor this run stored moves the start: an older one is where the plan began.
+          if (!st?.cursor || st.runId !== runId) return task;
+          const contract = task.contract;
+          return { ...task, copyOutSql: shardCopySql({ table: streams[task.streamIndex].source.name, columns: contract.columns, format: contract.format, predicates: read.continueAfter(st.cursor), orderBy: read.stored.orderBy }) };
         },
         onRetry: (task, attempt, err, delayMs) => opts.log?.(`rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`),
       },

@@ -1,6 +1,6 @@
 /**
  * RingChannel: a single-producer single-consumer channel of byte frames over ONE SharedArrayBuffer,
- * usable between any two threads (worker↔worker, worker↔main). DESIGN section 3.
+ * usable between any two threads (worker↔worker, worker↔main). docs/design.md section 3.
  *
  * Why a byte ring and not fixed slots: frames are usually much smaller than `max_batch_bytes` (the
  * last batch of a shard, CDC batches, small tables), so fixed slots of the maximum size would hold

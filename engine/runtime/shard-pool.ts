@@ -1,5 +1,5 @@
 /**
- * Runs shard tasks on a Piscina pool sized from the effective parallelism (DESIGN section 3).
+ * Runs shard tasks on a Piscina pool sized from the effective parallelism (docs/design.md section 3).
  *
  * Stage modes (RB_STAGE_MODE, see StageMode in shard-task.ts):
  *   joined  one pool task per shard runs both stages (copy-shard.ts): one thread per shard;
@@ -52,6 +52,11 @@ export interface RetryPolicy {
   /** Delay before the first retry; doubled for each next one, up to MAX_RETRY_DELAY_MS. */
   baseDelayMs: number;
   committed(task: ShardTask): Promise<ShardResult | null>;
+  /**
+   * The task to run again: an incremental shard that committed checkpoints before it failed must
+   * continue after its last stored cursor, not re-read (append would duplicate) what is committed.
+   */
+  refresh?(task: ShardTask): Promise<ShardTask>;
   onRetry?(task: ShardTask, attempt: number, err: RbError, delayMs: number): void;
 }
 
@@ -194,8 +199,9 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
   };
 
   /** One shard, retried on transient failures; holds its thread(s) until it is done for good. */
-  const runShard = async (task: ShardTask): Promise<ShardResult> => {
+  const runShard = async (first: ShardTask): Promise<ShardResult> => {
     const retry = opts.retry;
+    let task = first;
     try {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -211,8 +217,9 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
           retry.onRetry?.(task, attempt + 1, err, delayMs);
           await new Promise((r) => setTimeout(r, delayMs));
           if (abort.signal.aborted) throw new RbError('cancelled', 'cancelled');
-          const done = await retry.committed(task);
+          const done = await retry.committed(task).catch(() => null);
           if (done) return { ...done, retries: attempt + 1 };
+          if (retry.refresh) task = await retry.refresh(task);
         }
       }
     } finally {
