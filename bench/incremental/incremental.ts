@@ -90,6 +90,9 @@ async function main(): Promise<void> {
     await query(srcUrl, `insert into ${table} select g, md5(g::text) || md5((g * 7)::text), timestamptz '2025-01-01' + g * interval '1 millisecond' from generate_series(1, ${rows}) g`);
     await query(srcUrl, `create index on ${table} (updated_at, id); analyze ${table}`);
   }
+  // Earlier rounds moved rows to the clock: put every cursor back where generation put it.
+  await query(srcUrl, `update ${table} set updated_at = timestamptz '2025-01-01' + id * interval '1 millisecond' where updated_at <> timestamptz '2025-01-01' + id * interval '1 millisecond'`);
+  await query(srcUrl, `vacuum analyze ${table}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rb-incr-bench-'));
   const write = (name: string, text: string) => {
     const f = path.join(dir, `${name}.yaml`);
@@ -108,7 +111,9 @@ async function main(): Promise<void> {
   const change = async (fraction: number) => {
     bump++;
     const every = Math.round(1 / fraction);
-    await query(srcUrl, `update ${table} set updated_at = timestamptz '2030-01-01' + ${bump} * interval '1 day' + id * interval '1 microsecond' where id % ${every} = ${bump % every}`);
+    // The clock, as an application's `updated_at = now()` would: a cursor in the future would sit
+    // inside every later run's late-commit lookback (which starts at the clock) and be re-read.
+    await query(srcUrl, `update ${table} set updated_at = clock_timestamp() where id % ${every} = ${bump % every}`);
     await query(srcUrl, `vacuum analyze ${table}`);
   };
   const full: number[] = [];

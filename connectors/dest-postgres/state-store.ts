@@ -206,8 +206,13 @@ export interface RunStart {
   snapshots: number;
 }
 
-/** Records a run as running (committed at once, so a kill leaves it there for the next run to find). */
+/**
+ * Records a run as running (committed at once, so a kill leaves it there for the next run to find).
+ * Ledger rows of the pipeline's other plans go: only the latest run can be resumed, so they can
+ * never be read again (the ledger stays one plan's size).
+ */
 export async function startRun(client: pg.Client, t: StateTables, s: RunStart): Promise<void> {
+  await client.query(`delete from ${t.ledger} where pipeline = $1 and plan_id <> $2`, [s.pipeline, s.planId]);
   await client.query(
     `insert into ${t.runs} (run_id, plan_id, pipeline, started_at, finished_at, status, rows_written, bytes_written, streams, resumed_from, plan, snapshots)
      values ($1, $2, $3, now(), null, 'running', 0, 0, '[]', $4, $5, $6)`,
