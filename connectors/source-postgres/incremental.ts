@@ -46,9 +46,16 @@ export function cursorAfter(spec: CursorSpec, pos: CursorPosition): string {
   return `(${c} is not null and ${all.cols} > ${all.vals})`;
 }
 
-/** Rows at or before `pos` in cursor order. */
-export function cursorAtMost(spec: CursorSpec, pos: CursorPosition): string {
+/**
+ * Rows at or before `pos` in cursor order. `withNulls` false: the read's lower bound already
+ * excludes NULL cursors, so the bound is a plain row comparison (an index range scan).
+ */
+export function cursorAtMost(spec: CursorSpec, pos: CursorPosition, withNulls = true): string {
   const c = quoteIdent(spec.fields[0]);
+  if (!withNulls && pos[0] !== null) {
+    const all = row(spec, 0, pos);
+    return `${all.cols} <= ${all.vals}`;
+  }
   if (pos[0] === null) {
     const tb = row(spec, 1, pos);
     return spec.fields.length > 1 ? `(${c} is null and ${tb.cols} <= ${tb.vals})` : `${c} is null`;
@@ -116,4 +123,9 @@ export async function lookbackFor(client: pg.Client, cursorType: string, clock: 
 /** Rows at or after the lookback (cursor >= lookback). */
 export function cursorFromLookback(spec: CursorSpec, lookback: string): string {
   return `${quoteIdent(spec.fields[0])} >= ${lit(spec, 0, lookback)}`;
+}
+
+/** `a <= b` for two text forms of the cursor's type, compared by the source. */
+export async function cursorValueAtMost(client: pg.Client, type: string, a: string, b: string): Promise<boolean> {
+  return (await client.query(`select $1::${type} <= $2::${type} as ok`, [a, b])).rows[0].ok as boolean;
 }

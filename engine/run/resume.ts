@@ -27,6 +27,7 @@ import {
   cursorAtMost,
   cursorFromLookback,
   cursorOrder,
+  cursorValueAtMost,
   lookbackFor,
   readHighWater,
   type CursorPosition,
@@ -135,15 +136,21 @@ async function planIncremental(input: PlanReadInput): Promise<ReadPlan> {
 
   // Later runs: after the stored cursor, up to the mark, in cursor order, one shard that checkpoints.
   // Upsert also re-reads from the previous run's lookback (late commits; it absorbs the repeats).
+  // Always one range an index can serve: a lookback at or before the stored cursor covers
+  // everything after it too (`cursor >= lookback`); a later one adds nothing to "after the cursor".
   const after = cursorAfter(spec, prev.cursor);
-  const from = writeMode === 'upsert' && prev.lookback ? `${after} or ${cursorFromLookback(spec, prev.lookback)}` : after;
-  const predicates = mark ? [from, cursorAtMost(spec, mark)] : ['false'];
+  let from = after;
+  if (writeMode === 'upsert' && prev.lookback) {
+    if (prev.cursor[0] === null) from = `(${after} or ${cursorFromLookback(spec, prev.lookback)})`;
+    else if (await cursorValueAtMost(src, spec.types[0], prev.lookback, prev.cursor[0])) from = cursorFromLookback(spec, prev.lookback);
+  }
+  const predicates = mark ? [from, cursorAtMost(spec, mark, prev.cursor[0] === null)] : ['false'];
   const finalCursor = mark ?? prev.cursor;
   const r = config.resources;
   return {
     stored: { kind: 'single', key: null, shards: [{ index: 0, predicate: '', description: 'after the stored cursor' }], predicates, orderBy: cursorOrder(spec, prev.cursor[0] === null), writeMode, incremental: 'next', cursor: { ...cursor, mark: finalCursor } },
     skipped: new Set(),
-    continueAfter: (at) => [cursorAfter(spec, at), ...(mark ? [cursorAtMost(spec, mark)] : ['false'])],
+    continueAfter: (at) => [cursorAfter(spec, at), ...(mark ? [cursorAtMost(spec, mark, at[0] === null)] : ['false'])],
     checkpoint: (contract) => {
       const fieldIndexes = spec.fields.map((f) => contract.columns.findIndex((c) => c.name === f));
       return {
