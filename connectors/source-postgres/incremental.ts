@@ -102,13 +102,13 @@ const CLOCK_TYPES: Record<string, string> = {
  * invisible to the snapshot, so the next run must re-read from the oldest start of any
  * transaction that could be in that position. Call this BEFORE the snapshot is taken: the least of
  * the other backends' transaction starts and the clock itself (a transaction that begins between
- * this query and the snapshot starts after the clock reading). Prepared (two-phase) transactions
- * are not seen.
+ * this query and the snapshot starts after the clock reading). Only this database's sessions can
+ * write its tables; prepared (two-phase) transactions are not seen.
  */
 export async function measureLookbackClock(client: pg.Client): Promise<string> {
   const r = await client.query(
     `select least(clock_timestamp(), (select min(xact_start) from pg_stat_activity
-        where pid <> pg_backend_pid() and xact_start is not null and backend_type = 'client backend'))::text as lb`,
+        where pid <> pg_backend_pid() and datname = current_database() and xact_start is not null and backend_type = 'client backend'))::text as lb`,
   );
   return r.rows[0].lb as string;
 }
