@@ -219,7 +219,8 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
           if (abort.signal.aborted) throw new RbError('cancelled', 'cancelled');
           const done = await retry.committed(task).catch(() => null);
           if (done) return { ...done, retries: attempt + 1 };
-          if (retry.refresh) task = await retry.refresh(task);
+          // Unreadable state (the destination still down): the next attempt fails and says so.
+          if (retry.refresh) task = await retry.refresh(task).catch(() => task);
         }
       }
     } finally {
