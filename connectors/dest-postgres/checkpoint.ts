@@ -5,7 +5,7 @@
  * resumes exactly after that row and a crash before it resumes from the previous checkpoint.
  */
 import type pg from 'pg';
-import type { RawField } from '../postgres/copy-last-row.js';
+import type { RawField } from './copy-last-row.js';
 import { mergeStaging } from './finalize.js';
 import { writeStreamState } from './state-store.js';
 import type { WriteContract } from './write-contract.js';

@@ -18,8 +18,7 @@
  *                     the next read simply starts at the stored cursor.
  */
 import type pg from 'pg';
-import { undoCommittedShards, latestRun, type LedgerRow, type StateTables, type StoredRun } from '../../connectors/dest-postgres/state-store.js';
-import { deleteLedgerRows, readStreamStates } from '../../connectors/dest-postgres/state-store.js';
+import { deleteLedgerRows, latestRun, readStreamStates, undoCommittedShards, type LedgerRow, type StateTables, type StoredRun } from '../../connectors/dest-postgres/state-store.js';
 import type { WriteContract } from '../../connectors/dest-postgres/write-contract.js';
 import { quoteQualified } from '../../connectors/postgres/identifiers.js';
 import {

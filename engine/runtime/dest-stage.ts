@@ -19,7 +19,7 @@ import { InsertWriter } from '../../connectors/dest-postgres/insert-writer.js';
 import { applyCheckpoint, cursorTexts } from '../../connectors/dest-postgres/checkpoint.js';
 import { insertLedgerRow } from '../../connectors/dest-postgres/state-store.js';
 import { connect, queryError } from '../../connectors/postgres/connection.js';
-import { lastRowFields, type RawField } from '../../connectors/postgres/copy-last-row.js';
+import { lastRowFields, type RawField } from '../../connectors/dest-postgres/copy-last-row.js';
 import { arrowToBatch, batchToArrow, loadArrow } from '../../native/arrow.js';
 import { codecs } from '../../native/index.js';
 import { codecForType } from '../../native/type-codecs.js';
@@ -98,7 +98,7 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
           const chunk = await source.pull();
           if (!chunk) break;
           // The cursor is read before the chunk is written: once drained, its memory is reused.
-          const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, cp!.fieldIndexes) : null;
+          const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, task.contract.columns.length, cp!.fieldIndexes) : null;
           // Drained to the socket: the reader may reuse the chunk's memory.
           if (await writer.write(chunk.bytes)) chunk.release?.();
           writerRows += chunk.rows;
@@ -131,7 +131,7 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
       for (;;) {
         const chunk = await source.pull();
         if (!chunk) break;
-        const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, cp!.fieldIndexes) : null;
+        const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, task.contract.columns.length, cp!.fieldIndexes) : null;
         if (task.contract.format === 'binary') {
           const decoded = codecs.copyDecode(chunk.bytes, 0, colCodecs);
           // The Arrow view is where transforms run; the round trip is lossless by construction.

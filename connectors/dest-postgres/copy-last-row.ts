@@ -8,13 +8,14 @@
  *
  * Binary: walks the tuples' length words to the last tuple (no value is decoded) and returns the
  * chosen fields' raw bytes — their type's binary send form, which the destination turns into text
- * by binding them as binary parameters. Text: unescapes the chosen fields of the last line.
+ * by binding them as binary parameters. Text: the last line, parsed by copy-text.ts.
  */
+import { parseCopyTextRows } from './copy-text.js';
 
 export type RawField = Buffer | string | null;
 
-export function lastRowFields(bytes: Buffer, format: 'binary' | 'text', indexes: readonly number[]): RawField[] {
-  return format === 'binary' ? lastBinaryRow(bytes, indexes) : lastTextRow(bytes, indexes);
+export function lastRowFields(bytes: Buffer, format: 'binary' | 'text', fieldCount: number, indexes: readonly number[]): RawField[] {
+  return format === 'binary' ? lastBinaryRow(bytes, indexes) : lastTextRow(bytes, fieldCount, indexes);
 }
 
 function lastBinaryRow(bytes: Buffer, indexes: readonly number[]): RawField[] {
@@ -45,21 +46,9 @@ function lastBinaryRow(bytes: Buffer, indexes: readonly number[]): RawField[] {
   return fields;
 }
 
-function lastTextRow(bytes: Buffer, indexes: readonly number[]): RawField[] {
+function lastTextRow(bytes: Buffer, fieldCount: number, indexes: readonly number[]): RawField[] {
   const end = bytes.length && bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
   const start = bytes.lastIndexOf(0x0a, end - 1) + 1;
-  const raw = bytes.subarray(start, end).toString('utf8').split('\t');
-  return indexes.map((i) => (raw[i] === '\\N' ? null : unescapeCopyText(raw[i] ?? '')));
-}
-
-const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
-
-/** COPY text escapes: \b \f \n \r \t \v \\, \digits (octal), \xhh (hex); any other \c is c. */
-export function unescapeCopyText(s: string): string {
-  if (!s.includes('\\')) return s;
-  return s.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_, e: string) => {
-    if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
-    if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8));
-    return ESCAPES[e] ?? e;
-  });
+  const [row] = parseCopyTextRows(bytes.subarray(start, end), fieldCount);
+  return indexes.map((i) => row[i]);
 }
