@@ -176,6 +176,21 @@ export function classifyPgError(e: unknown): PgErrorClass {
   return 'fatal';
 }
 
+/**
+ * Marks whether a stage's failure is transient (connection loss, admin shutdown, serialization
+ * failure, deadlock: classifyPgError) in the error's details, which survive the trip to the main
+ * thread, where the scheduler decides to retry the shard (engine/runtime/shard-pool.ts).
+ */
+export function markTransient(err: RbError, transient: boolean): RbError {
+  if (transient) (err as { details?: Record<string, unknown> }).details = { ...err.details, transient: true };
+  return err;
+}
+
+/** True for an error the scheduler may retry the shard for: marked transient, or a failed connect. */
+export function isTransient(err: RbError): boolean {
+  return err.details?.transient === true || err.code === 'source_connect' || err.code === 'dest_connect';
+}
+
 /** Removes a password from a connection URL or any message that may echo it. */
 export function redact(text: string, secrets: Array<string | undefined> = []): string {
   let out = text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)([^@\s]*)@/gi, '$1***@');

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { RawField } from './copy-last-row.js';
 import { mergeStaging } from './finalize.js';
 import { writeStreamState } from './state-store.js';
-import type { WriteContract } from './write-contract.js';
+import type { WriteContract } from '../contract/write-contract.js';
 
 export interface CursorTarget {
   schema: string;

@@ -9,7 +9,7 @@ import type { CopyFormat } from '../contract/domain.js';
 import { isConnectionError } from '../contract/errors.js';
 import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from '../../native/codec-api.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
-import type { WriteContract } from './write-contract.js';
+import type { WriteContract } from '../contract/write-contract.js';
 
 export function copyInSql(contract: WriteContract): string {
   const cols = contract.columns.map((c) => quoteIdent(c.name)).join(', ');

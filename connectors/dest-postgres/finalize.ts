@@ -8,7 +8,7 @@ import { resolveTableOid } from '../postgres/catalog.js';
 import { queryError } from '../postgres/connection.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 import { SQL_SECONDARY_INDEXES } from '../postgres/sql.js';
-import type { WriteContract } from './write-contract.js';
+import type { WriteContract } from '../contract/write-contract.js';
 
 export interface FinalizeResult {
   /** Rows inserted or updated by an upsert merge; rows in the new table for replace. */

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { ColumnBatch } from '../../native/batch.js';
 import { codecs } from '../../native/index.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
-import type { WriteContract } from './write-contract.js';
+import type { WriteContract } from '../contract/write-contract.js';
 
 export class InsertWriter {
   private readonly prefix: string;

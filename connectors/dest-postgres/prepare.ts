@@ -12,23 +12,11 @@ import { copyFormatFor, discoverTable, resolveTableOid, type ColumnInfo, type Ta
 import { queryError } from '../postgres/connection.js';
 import { displayName, quoteIdent, quoteQualified, type QualifiedName } from '../postgres/identifiers.js';
 import { TypePlanner, createUserTypes } from './type-ddl.js';
-import type { ContractColumn, WriteContract } from './write-contract.js';
-import type { CopyFormat, LoadMethod, SchemaEvolutionPolicy, WriteMode } from '../contract/domain.js';
+import type { ContractColumn, WriteContract } from '../contract/write-contract.js';
+import type { PrepareInput } from '../contract/connector.js';
+import type { CopyFormat, SchemaEvolutionPolicy } from '../contract/domain.js';
 
-export type { SchemaEvolutionPolicy };
-
-export interface PrepareInput {
-  stream: string;
-  source: TableInfo;
-  /** The projected source columns, in output order. */
-  columns: ColumnInfo[];
-  target: QualifiedName;
-  writeMode: WriteMode;
-  /** Configured key (destination.primary_key or the stream's), else the source's primary key. */
-  key: string[];
-  loadMethod: LoadMethod;
-  schemaEvolution: SchemaEvolutionPolicy;
-}
+export type { PrepareInput, SchemaEvolutionPolicy };
 
 /** Staging table name: deterministic per target, within PostgreSQL's 63-byte identifier limit. */
 export function stagingName(target: QualifiedName, suffix: string): QualifiedName {

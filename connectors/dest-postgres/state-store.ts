@@ -17,48 +17,17 @@
  */
 import type pg from 'pg';
 import { RbError } from '../contract/errors.js';
-import { quoteIdent } from '../postgres/identifiers.js';
+import type { QualifiedName } from '../contract/qualified-name.js';
+import type { LedgerEntry, LedgerRow, RunFinish, RunStart, RunStatus, StateStore, StoredRun, StreamState, StreamStateWrite } from '../contract/state.js';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+
+export type { LedgerEntry, LedgerRow, RunFinish, RunStart, RunStatus, StoredRun, StreamState };
 
 /** Layout version of the state tables. Bump it with a step in `MIGRATIONS`. */
 export const STATE_VERSION = 1;
 
 /** Advisory lock class for "this pipeline is running" (the second key is hashtext(pipeline)). */
 const PIPELINE_LOCK_CLASS = 0x7262; // 'rb'
-
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
-
-export interface StoredRun {
-  runId: string;
-  planId: string;
-  status: RunStatus;
-  startedAt: Date;
-  finishedAt: Date | null;
-  resumedFrom: string | null;
-  plan: unknown;
-}
-
-export interface StreamState {
-  stream: string;
-  syncMode: string;
-  /** Column names the cursor values belong to (cursor first, then the tie-breaker columns). */
-  cursorFields: string[];
-  /** Text forms of the last delivered row's cursor fields; null entries are SQL NULLs. */
-  cursor: Array<string | null> | null;
-  /** Lower bound a next run must re-read from (late commits): text form of a cursor value. */
-  lookback: string | null;
-  updatedAt: Date;
-  runId: string;
-}
-
-export interface LedgerRow {
-  stream: string;
-  shard: string;
-  rows: number;
-  bytes: number;
-  runId: string;
-  /** The 32-bit transaction id (as it appears in xmin) that committed the shard. */
-  destXid: number;
-}
 
 /** Schema-qualified names of the state tables. */
 export class StateTables {
@@ -197,36 +166,18 @@ export async function latestRun(client: pg.Client, t: StateTables, pipeline: str
   return r.rows.length ? toRun(r.rows[0]) : null;
 }
 
-export interface RunStart {
-  runId: string;
-  planId: string;
-  pipeline: string;
-  resumedFrom: string | null;
-  plan: unknown;
-  snapshots: number;
-}
-
 /**
  * Records a run as running (committed at once, so a kill leaves it there for the next run to find).
  * Ledger rows of the pipeline's other plans go: only the latest run can be resumed, so they can
  * never be read again (the ledger stays one plan's size).
  */
-export async function startRun(client: pg.Client, t: StateTables, s: RunStart): Promise<void> {
+export async function startRun(client: pg.Client, t: StateTables, s: RunStart & { pipeline: string }): Promise<void> {
   await client.query(`delete from ${t.ledger} where pipeline = $1 and plan_id <> $2`, [s.pipeline, s.planId]);
   await client.query(
     `insert into ${t.runs} (run_id, plan_id, pipeline, started_at, finished_at, status, rows_written, bytes_written, streams, resumed_from, plan, snapshots)
      values ($1, $2, $3, now(), null, 'running', 0, 0, '[]', $4, $5, $6)`,
     [s.runId, s.planId, s.pipeline, s.resumedFrom, JSON.stringify(s.plan), s.snapshots],
   );
-}
-
-export interface RunFinish {
-  status: Exclude<RunStatus, 'running'>;
-  rowsWritten: number;
-  bytesWritten: number;
-  streams: unknown;
-  error: unknown;
-  retries: number;
 }
 
 export async function finishRun(client: pg.Client, t: StateTables, runId: string, f: RunFinish): Promise<void> {
@@ -248,16 +199,6 @@ export async function abandonRun(client: pg.Client, t: StateTables, runId: strin
 export async function ledgerRows(client: pg.Client, t: StateTables, pipeline: string, planId: string): Promise<LedgerRow[]> {
   const r = await client.query(`select stream, shard, rows, bytes, run_id, dest_xid from ${t.ledger} where pipeline = $1 and plan_id = $2`, [pipeline, planId]);
   return r.rows.map((row) => ({ stream: row.stream, shard: row.shard, rows: Number(row.rows), bytes: Number(row.bytes), runId: row.run_id, destXid: Number(row.dest_xid) }));
-}
-
-/** The ledger row a shard transaction inserts just before its COMMIT. */
-export interface LedgerEntry {
-  schema: string;
-  pipeline: string;
-  planId: string;
-  runId: string;
-  stream: string;
-  shard: string;
 }
 
 export async function insertLedgerRow(client: pg.Client, e: LedgerEntry, rows: number, bytes: number): Promise<void> {
@@ -287,7 +228,7 @@ export async function readStreamStates(client: pg.Client, t: StateTables, pipeli
 }
 
 /** Upserts a stream's state row; call inside the transaction that commits the data it covers. */
-export async function writeStreamState(client: pg.Client, schema: string, pipeline: string, s: Omit<StreamState, 'updatedAt'>): Promise<void> {
+export async function writeStreamState(client: pg.Client, schema: string, pipeline: string, s: StreamStateWrite): Promise<void> {
   const t = new StateTables(schema);
   await client.query(
     `insert into ${t.streamState} (pipeline, stream, sync_mode, cursor_fields, cursor, lookback, updated_at, run_id)
@@ -314,11 +255,6 @@ export async function recentRuns(client: pg.Client, t: StateTables, pipeline: st
     [pipeline, limit],
   );
   return r.rows;
-}
-
-/** True when the state schema exists at all (`rb state show` on a pipeline that never ran). */
-export async function stateSchemaExists(client: pg.Client, schema: string): Promise<boolean> {
-  return (await stateVersion(client, schema)) > 0;
 }
 
 /**
@@ -350,5 +286,60 @@ export async function undoCommittedShards(client: pg.Client, t: StateTables, tar
   } catch (e) {
     await client.query('rollback').catch(() => {});
     throw e;
+  }
+}
+
+/** The StateStore of one pipeline, on the leader's destination connection (connectors/contract/state.ts). */
+export class PostgresStateStore implements StateStore {
+  readonly tables: StateTables;
+  readonly runsTable: string;
+
+  constructor(
+    private readonly client: pg.Client,
+    readonly schema: string,
+    readonly pipeline: string,
+  ) {
+    this.tables = new StateTables(schema);
+    this.runsTable = this.tables.runs;
+  }
+
+  lock(): Promise<void> {
+    return lockPipeline(this.client, this.pipeline);
+  }
+  async readable(): Promise<boolean> {
+    return (await stateVersion(this.client, this.schema)) === STATE_VERSION;
+  }
+  async ensure(): Promise<void> {
+    await ensureStateSchema(this.client, this.schema);
+  }
+  latestRun(): Promise<StoredRun | null> {
+    return latestRun(this.client, this.tables, this.pipeline);
+  }
+  recentRuns(limit?: number): Promise<Array<Record<string, unknown>>> {
+    return recentRuns(this.client, this.tables, this.pipeline, limit);
+  }
+  startRun(s: RunStart): Promise<void> {
+    return startRun(this.client, this.tables, { ...s, pipeline: this.pipeline });
+  }
+  finishRun(runId: string, f: RunFinish): Promise<void> {
+    return finishRun(this.client, this.tables, runId, f);
+  }
+  abandonRun(runId: string, why: string): Promise<void> {
+    return abandonRun(this.client, this.tables, runId, why);
+  }
+  ledger(planId: string): Promise<LedgerRow[]> {
+    return ledgerRows(this.client, this.tables, this.pipeline, planId);
+  }
+  forgetShards(planId: string, stream: string): Promise<void> {
+    return deleteLedgerRows(this.client, this.tables, this.pipeline, planId, stream);
+  }
+  undoShards(target: QualifiedName, planId: string, stream: string, shards: readonly LedgerRow[]): Promise<number> {
+    return undoCommittedShards(this.client, this.tables, quoteQualified(target), this.pipeline, planId, stream, shards.map((r) => r.destXid));
+  }
+  streamStates(): Promise<StreamState[]> {
+    return readStreamStates(this.client, this.tables, this.pipeline);
+  }
+  resetStreams(streams: string[] | null): Promise<number> {
+    return resetStreamStates(this.client, this.tables, this.pipeline, streams);
   }
 }

@@ -6,46 +6,10 @@ import type pg from 'pg';
 import type { CopyFormat } from '../contract/domain.js';
 import { RbError } from '../contract/errors.js';
 import { displayName, quoteQualified, type QualifiedName } from './identifiers.js';
+import type { ColumnInfo, TableInfo } from '../contract/catalog.js';
 import { SQL_PRIMARY_KEY, SQL_RESOLVE_TABLE, SQL_TABLE_COLUMNS, SQL_TABLE_SIZE, SQL_UNIQUE_KEYS } from './sql.js';
 
-export interface ColumnInfo {
-  name: string;
-  attnum: number;
-  typeOid: number;
-  typmod: number;
-  /** `format_type(atttypid, atttypmod)`: the exact type as the source database prints it. */
-  typeName: string;
-  notNull: boolean;
-  generated: boolean;
-  identity: boolean;
-  /** 'b' base, 'c' composite, 'd' domain, 'e' enum, 'p' pseudo, 'r' range, 'm' multirange. */
-  typtype: string;
-  /** 'A' for arrays. */
-  typcategory: string;
-  elemOid: number;
-  typeSchema: string;
-  typeBaseName: string;
-  /** True for types defined outside pg_catalog/information_schema (or arrays of them). */
-  userDefined: boolean;
-  /**
-   * False when the binary COPY form embeds type OIDs that differ between databases (arrays of
-   * user-defined types, composites, records) or the type is an extension's: such tables use text COPY.
-   */
-  binaryPortable: boolean;
-}
-
-export interface TableInfo {
-  name: QualifiedName;
-  oid: number;
-  relkind: string;
-  columns: ColumnInfo[];
-  primaryKey: string[];
-  uniqueKeys: string[][];
-  estimatedRows: number;
-  relationBytes: number;
-  totalBytes: number;
-  blockSize: number;
-}
+export type { ColumnInfo, TableInfo } from '../contract/catalog.js';
 
 const BUILTIN_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 /**

@@ -158,3 +158,8 @@ export function queryError(e: unknown, role: EndpointRole, context: string, extr
   const msg = info?.sqlstate ? `${raw} (SQLSTATE ${info.sqlstate})` : raw;
   return new RbError(queryCode(role), `${context}: ${redact(msg)}`, { pg: info, cause: e, ...extra });
 }
+
+/** Ends a client's socket at once (whatever query or COPY it is in); the server rolls back. */
+export function destroySocket(client: pg.Client | undefined): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
+}

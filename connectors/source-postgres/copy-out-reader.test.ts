@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecs } from '../../native/index.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../../engine/testing/pg.js';
 import { ReadTapSocket } from '../postgres/read-tap-socket.js';
-import { CopyOutReader, FIRST_CHUNK_BYTES, type CopyChunk } from './copy-out-reader.js';
+import type { CopyFrame } from '../contract/frames.js';
+import { CopyOutReader, FIRST_CHUNK_BYTES } from './copy-out-reader.js';
 
 let db: TestDb;
 let client: pg.Client;
@@ -42,10 +43,10 @@ async function reference(sql: string): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-async function read(sql: string, format: 'binary' | 'text', chunkBytes: number): Promise<{ chunks: CopyChunk[]; reader: CopyOutReader }> {
+async function read(sql: string, format: 'binary' | 'text', chunkBytes: number): Promise<{ chunks: CopyFrame[]; reader: CopyOutReader }> {
   const reader = new CopyOutReader(sql, { format, fieldCount: 3, chunkBytes });
   client.query(reader as unknown as pg.QueryConfig);
-  const chunks: CopyChunk[] = [];
+  const chunks: CopyFrame[] = [];
   for await (const c of reader) chunks.push(c);
   return { chunks, reader };
 }

@@ -15,6 +15,7 @@
  * Consumption is pull-based (`for await`): while the consumer is busy we stop reading the socket,
  * so TCP backpressure reaches the server.
  */
+import type { CopyFrame } from '../contract/frames.js';
 import type { Socket } from 'node:net';
 import { codecs } from '../../native/index.js';
 import type { CopyFormat } from '../contract/domain.js';
@@ -40,19 +41,6 @@ export interface CopyOutReaderOptions {
   fieldCount: number;
 }
 
-/** A tuple-aligned piece of the COPY stream: whole rows only, no header or trailer. */
-export interface CopyChunk {
-  bytes: Buffer;
-  rows: number;
-  /**
-   * Optional: the consumer calls it once it is done with `bytes` (written to a socket that no
-   * longer holds them, or copied), so the reader can reuse the memory for a later chunk. After it,
-   * `bytes` may be overwritten at any time. Not calling it is always safe (the memory is then left
-   * to the garbage collector).
-   */
-  release?: () => void;
-}
-
 /** Spare chunk buffers a reader keeps for reuse: one being filled, a few in flight. */
 const MAX_SPARE_BUFFERS = 4;
 
@@ -64,7 +52,7 @@ const MAX_SPARE_BUFFERS = 4;
  */
 export const FIRST_CHUNK_BYTES = 128 * 1024;
 
-export class CopyOutReader implements AsyncIterable<CopyChunk> {
+export class CopyOutReader implements AsyncIterable<CopyFrame> {
   readonly text: string;
   /** Rows reported by CommandComplete (`COPY n`), set when the query completes. */
   rowCount = -1;
@@ -101,7 +89,7 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
   /** Released chunk buffers of `chunkBytes`, reused by `allocate`. */
   private readonly spare: Buffer[] = [];
   private outLen = 0;
-  private ready: CopyChunk[] = [];
+  private ready: CopyFrame[] = [];
   private finished = false;
   private copyDone = false;
   private error: Error | null = null;
@@ -256,7 +244,7 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
         released = true;
         this.recycle(whole);
       };
-      this.ready.push({ bytes: whole.subarray(start, this.scanPos), rows: this.scanRows, release });
+      this.ready.push({ kind: 'copy', bytes: whole.subarray(start, this.scanPos), rows: this.scanRows, release });
       this.bytesRead += this.scanPos - start;
       this.rowsRead += this.scanRows;
     }
@@ -367,7 +355,7 @@ export class CopyOutReader implements AsyncIterable<CopyChunk> {
     return true;
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<CopyChunk> {
+  async *[Symbol.asyncIterator](): AsyncIterator<CopyFrame> {
     for (;;) {
       if (this.ready.length) {
         yield this.ready.shift()!;

@@ -12,16 +12,10 @@
  * pinned session settings), written back into SQL as `'text'::type` literals.
  */
 import type pg from 'pg';
+import type { CursorPosition, CursorRange, CursorRead, CursorSpec } from '../contract/connector.js';
 import { quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from '../postgres/identifiers.js';
 
-export interface CursorSpec {
-  /** Cursor column first, then the tie-breaker columns. */
-  fields: string[];
-  /** Their SQL types (format_type), for literals. */
-  types: string[];
-}
-
-export type CursorPosition = Array<string | null>;
+export type { CursorPosition, CursorSpec };
 
 function lit(spec: CursorSpec, i: number, value: string): string {
   return `${quoteLiteral(value)}::${spec.types[i]}`;
@@ -128,4 +122,23 @@ export function cursorFromLookback(spec: CursorSpec, lookback: string): string {
 /** `a <= b` for two text forms of the cursor's type, compared by the source. */
 export async function cursorValueAtMost(client: pg.Client, type: string, a: string, b: string): Promise<boolean> {
   return (await client.query(`select $1::${type} <= $2::${type} as ok`, [a, b])).rows[0].ok as boolean;
+}
+
+/**
+ * The predicates and order of an incremental read (SnapshotSource.cursorRead): every row after
+ * `after` (all rows when null), also from `lookback` on when one is given, up to `atMost`. Always
+ * one range an index on the cursor fields can serve: a lookback at or before the stored cursor
+ * covers everything after it too (`cursor >= lookback`); a later one adds nothing to "after the
+ * cursor". After a NULL cursor position both ranges are kept (NULLs sort first).
+ */
+export async function cursorRead(client: pg.Client, spec: CursorSpec, range: CursorRange): Promise<CursorRead> {
+  const { after, lookback, atMost } = range;
+  if (!after) return { predicates: atMost ? [cursorAtMost(spec, atMost)] : [], orderBy: cursorOrder(spec) };
+  let from = cursorAfter(spec, after);
+  if (lookback) {
+    if (after[0] === null) from = `(${from} or ${cursorFromLookback(spec, lookback)})`;
+    else if (await cursorValueAtMost(client, spec.types[0], lookback, after[0])) from = cursorFromLookback(spec, lookback);
+  }
+  // An empty table at the snapshot: nothing to read after the cursor either.
+  return { predicates: atMost ? [from, cursorAtMost(spec, atMost, after[0] === null)] : ['false'], orderBy: cursorOrder(spec, after[0] === null) };
 }

@@ -71,6 +71,13 @@ describe('rb run: bad input', () => {
       code: 3,
       message: /source\.streams\[0\]\.columns\[1\].*"nope"/,
     },
+    {
+      // Key ranges need integer bounds: a text key used to crash the planner (BigInt of 'abc').
+      name: 'partition_key on a text column',
+      yaml: () => good().replace('    - name: public.t\n', '    - name: public.t\n      partition_key: a\n'),
+      code: 2,
+      message: /source\.streams\[0\]\.partition_key: column "a" is text; key-range shards need an integer column/,
+    },
   ];
   for (const c of cases) {
     it(`${c.name} → exit ${c.code}`, async () => {

@@ -8,7 +8,7 @@ import { displayName, parseQualifiedName } from '../../connectors/postgres/ident
 import { SQL_LIST_TABLES } from '../../connectors/postgres/sql.js';
 import { loadPipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
-import { shardKeyFor, shardMinBytes } from '../plan/plan-shards.js';
+import { shardKeyFor, shardMinBytes } from '../../connectors/source-postgres/plan-shards.js';
 import { resolveEndpoint } from '../run/endpoints.js';
 import { formatBytes, formatCount, printError, table } from './output.js';
 

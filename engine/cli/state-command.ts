@@ -10,34 +10,32 @@
  *        from scratch. Asks for confirmation on a terminal; elsewhere `--yes` is required.
  */
 import { createInterface } from 'node:readline/promises';
-import type pg from 'pg';
-import { readStreamStates, recentRuns, resetStreamStates, StateTables, stateSchemaExists } from '../../connectors/dest-postgres/state-store.js';
-import { connect } from '../../connectors/postgres/connection.js';
+import type { StateStore } from '../../connectors/contract/state.js';
+import { openStateStore } from '../../connectors/registry.js';
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { EXIT_OK, RbError } from '../errors.js';
 import { resolveEndpoint } from '../run/endpoints.js';
 import { printError, table } from './output.js';
 
-async function withDestination<T>(file: string, json: boolean, body: (config: PipelineConfig, dst: pg.Client, exists: boolean) => Promise<T>): Promise<T | number> {
-  let dst: pg.Client | undefined;
+async function withDestination<T>(file: string, json: boolean, body: (config: PipelineConfig, state: StateStore, exists: boolean) => Promise<T>): Promise<T | number> {
+  let opened: Awaited<ReturnType<typeof openStateStore>> | undefined;
   try {
     const config = loadPipelineConfig(file);
-    dst = await connect(await resolveEndpoint(config.destination.config, 'destination'), 'destination', 'rb state');
-    return await body(config, dst, await stateSchemaExists(dst, config.state.schema));
+    opened = await openStateStore(await resolveEndpoint(config.destination.config, 'destination'), { schema: config.state.schema, pipeline: config.pipeline });
+    return await body(config, opened.state, await opened.state.readable());
   } catch (e) {
     if (!(e instanceof RbError)) throw e;
     printError(e, json);
     return e.exitCode;
   } finally {
-    await dst?.end().catch(() => {});
+    await opened?.close();
   }
 }
 
 export async function stateShowCommand(file: string, o: { json?: boolean }): Promise<number> {
-  const r = await withDestination(file, !!o.json, async (config, dst, exists) => {
-    const t = new StateTables(config.state.schema);
-    const states = exists ? await readStreamStates(dst, t, config.pipeline) : [];
-    const runs = exists ? await recentRuns(dst, t, config.pipeline) : [];
+  const r = await withDestination(file, !!o.json, async (config, state, exists) => {
+    const states = exists ? await state.streamStates() : [];
+    const runs = exists ? await state.recentRuns() : [];
     const byStream = new Map(states.map((s) => [s.stream, s]));
     const statusOf = new Map(runs.map((r) => [r.run_id as string, r.status as string]));
     const streams = config.source.streams.map((s) => {
@@ -89,7 +87,7 @@ export async function stateShowCommand(file: string, o: { json?: boolean }): Pro
 }
 
 export async function stateResetCommand(file: string, o: { stream?: string[]; yes?: boolean; json?: boolean }): Promise<number> {
-  return withDestination(file, !!o.json, async (config, dst, exists) => {
+  return withDestination(file, !!o.json, async (config, state, exists) => {
     const names = config.source.streams.map((s) => s.name);
     const unknown = (o.stream ?? []).filter((s) => !names.includes(s));
     if (unknown.length) throw new RbError('usage', `--stream ${unknown[0]}: not a stream of ${config.pipeline} (streams: ${names.join(', ')})`);
@@ -104,7 +102,7 @@ export async function stateResetCommand(file: string, o: { stream?: string[]; ye
         return EXIT_OK;
       }
     }
-    const n = exists ? await resetStreamStates(dst, new StateTables(config.state.schema), config.pipeline, o.stream?.length ? o.stream : null) : 0;
+    const n = exists ? await state.resetStreams(o.stream?.length ? o.stream : null) : 0;
     if (o.json) process.stdout.write(`${JSON.stringify({ pipeline: config.pipeline, reset: n, streams: o.stream ?? names })}\n`);
     else process.stdout.write(`rb: reset ${n} stream state row(s) of ${config.pipeline} (${which}); the next run reads ${n ? 'them' : 'every stream'} from scratch\n`);
     return EXIT_OK;

@@ -82,12 +82,20 @@ async function succeededRuns(dst: TestDb, pipeline: string): Promise<number> {
   return (await dst.query(`select count(*)::int as n from _rb.runs where pipeline = $1 and status = 'succeeded'`, [pipeline])).rows[0].n as number;
 }
 
-/** How long a whole uninterrupted run of `file` takes here, now (the machine's load varies). */
-async function timeRun(file: string): Promise<number> {
-  const t0 = performance.now();
-  const r = await runAndKill(file, 600_000);
-  expect(r.code).toBe(0);
-  return performance.now() - t0;
+/**
+ * How long a whole uninterrupted run of `file` takes here, now (the machine's load varies): the
+ * shortest of `runs` runs, as a first run may pay one-time costs (from the sources, tsx compiles
+ * what changed) that the trials do not, and kills calibrated to it would land after the end.
+ */
+async function timeRun(file: string, runs = 2): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const r = await runAndKill(file, 600_000);
+    expect(r.code).toBe(0);
+    times.push(performance.now() - t0);
+  }
+  return Math.min(...times);
 }
 
 /** A kill moment somewhere in a run that lasts `durationMs`: start-up, plan, move or finish. */
@@ -161,7 +169,8 @@ describe('kill -9 at random points, then a plain rb run', () => {
       await src.query(`insert into events (id, v) select g, md5(g::text) from generate_series(${30001 + trial * 100}, ${30000 + (trial + 1) * 100}) g`);
     };
     await change(TRIALS);
-    const duration = await timeRun(file);
+    // One run: the first run above already paid the one-time costs (a second would find nothing new).
+    const duration = await timeRun(file, 1);
     let interrupted = 0;
     let checkpointedKills = 0;
     for (let trial = 0; trial < TRIALS; trial++) {

@@ -3,9 +3,10 @@
  * projection, and decide the destination name and key. Nothing is written anywhere here, so a
  * mistake found at this stage leaves the destination exactly as it was.
  */
-import type pg from 'pg';
-import { discoverTable, type ColumnInfo, type TableInfo } from '../../connectors/postgres/catalog.js';
+import type { ColumnInfo, TableInfo } from '../../connectors/contract/catalog.js';
+import type { SnapshotSource } from '../../connectors/contract/connector.js';
 import { displayName, parseQualifiedName, type QualifiedName } from '../../connectors/postgres/identifiers.js';
+import { INTEGER_TYPES } from '../../connectors/source-postgres/plan-shards.js';
 import { RbError } from '../errors.js';
 import type { PipelineConfig, SyncMode } from '../config/index.js';
 
@@ -22,14 +23,14 @@ export interface StreamPlan {
   partitionKey?: string;
 }
 
-export async function planStreams(config: PipelineConfig, src: pg.Client): Promise<StreamPlan[]> {
+export async function planStreams(config: PipelineConfig, source: SnapshotSource): Promise<StreamPlan[]> {
   const destSchema = config.destination.config.schema ?? 'public';
   const plans: StreamPlan[] = [];
   for (const [index, s] of config.source.streams.entries()) {
     const qn = parseQualifiedName(s.name);
     let table: TableInfo;
     try {
-      table = await discoverTable(src, qn);
+      table = await source.discover(qn);
     } catch (e) {
       if (e instanceof RbError) {
         e.stream ??= s.name;
@@ -68,8 +69,14 @@ export async function planStreams(config: PipelineConfig, src: pg.Client): Promi
     if (config.destination.write_mode === 'upsert' && key.length === 0) {
       throw new RbError('config_invalid', `destination.primary_key: required for write_mode upsert (stream ${s.name} has no primary key to default to)`, { stream: s.name });
     }
-    if (s.partition_key && !table.columns.some((c) => c.name === s.partition_key)) {
-      throw new RbError('source_missing_column', `source.streams[${index}].partition_key: column ${JSON.stringify(s.partition_key)} does not exist in ${displayName(qn)}`, { stream: s.name });
+    if (s.partition_key) {
+      const col = table.columns.find((c) => c.name === s.partition_key);
+      if (!col) {
+        throw new RbError('source_missing_column', `source.streams[${index}].partition_key: column ${JSON.stringify(s.partition_key)} does not exist in ${displayName(qn)}`, { stream: s.name });
+      }
+      if (!INTEGER_TYPES.has(col.typeOid)) {
+        throw new RbError('config_invalid', `source.streams[${index}].partition_key: column ${JSON.stringify(s.partition_key)} is ${col.typeName}; key-range shards need an integer column (smallint, integer, bigint) — leave partition_key out to shard by ctid`, { stream: s.name });
+      }
     }
     plans.push({
       name: s.name,

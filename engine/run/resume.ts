@@ -17,25 +17,11 @@
  *                     nothing to resume: every checkpoint committed its rows with the cursor, so
  *                     the next read simply starts at the stored cursor.
  */
-import type pg from 'pg';
-import { deleteLedgerRows, latestRun, readStreamStates, undoCommittedShards, type LedgerRow, type StateTables, type StoredRun } from '../../connectors/dest-postgres/state-store.js';
-import type { WriteContract } from '../../connectors/dest-postgres/write-contract.js';
-import { quoteQualified } from '../../connectors/postgres/identifiers.js';
-import {
-  cursorAfter,
-  cursorAtMost,
-  cursorFromLookback,
-  cursorOrder,
-  cursorValueAtMost,
-  lookbackFor,
-  readHighWater,
-  type CursorPosition,
-  type CursorSpec,
-} from '../../connectors/source-postgres/incremental.js';
+import type { CheckpointSpec, CursorPosition, CursorSpec, ShardKind, ShardSpec, SnapshotSource } from '../../connectors/contract/connector.js';
+import type { LedgerRow, StateStore, StoredRun } from '../../connectors/contract/state.js';
+import type { WriteContract } from '../../connectors/contract/write-contract.js';
 import type { PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
-import { planShards, type ShardKind, type ShardSpec } from '../plan/plan-shards.js';
-import type { CheckpointSpec } from '../runtime/shard-task.js';
 import type { StreamPlan } from './plan-streams.js';
 
 /** A stream's read as stored in `runs.plan`, so that a resumed run reads the very same shards. */
@@ -63,12 +49,12 @@ export interface ReadPlan {
   /** Incremental reads after the first: how the shard checkpoints. */
   checkpoint?: (contract: WriteContract) => CheckpointSpec;
   /** Incremental reads after the first: the predicates to continue after a checkpointed cursor. */
-  continueAfter?: (cursor: CursorPosition) => string[];
+  continueAfter?: (cursor: CursorPosition) => Promise<string[]>;
 }
 
 /** The pipeline's latest run when it did not finish (running = died, failed, cancelled), else null. */
-export async function previousRunToResume(dst: pg.Client, state: StateTables, pipeline: string): Promise<StoredRun | null> {
-  const last = await latestRun(dst, state, pipeline);
+export async function previousRunToResume(state: StateStore): Promise<StoredRun | null> {
+  const last = await state.latestRun();
   return last && (last.status === 'running' || last.status === 'failed' || last.status === 'cancelled') ? last : null;
 }
 
@@ -76,9 +62,8 @@ export interface PlanReadInput {
   config: PipelineConfig;
   stream: StreamPlan;
   /** Inside the run's snapshot transaction. */
-  src: pg.Client;
-  dst: pg.Client;
-  state: StateTables;
+  source: SnapshotSource;
+  state: StateStore;
   /** False while the state tables do not exist (yet) at this rb's layout: no stored cursors. */
   stateReadable: boolean;
   planId: string;
@@ -91,7 +76,7 @@ export interface PlanReadInput {
 }
 
 export async function planRead(input: PlanReadInput): Promise<ReadPlan> {
-  const { config, stream: s, src, dst, state, planId, resume } = input;
+  const { config, stream: s, source, state, planId, resume } = input;
   const writeMode = config.destination.write_mode;
   const old = (resume?.plan as StoredPlan | null | undefined)?.streams?.[s.name];
   const mine = input.committed.filter((c) => c.stream === s.name);
@@ -102,54 +87,47 @@ export async function planRead(input: PlanReadInput): Promise<ReadPlan> {
   }
   if (resume && mine.length) {
     if (old && writeMode === 'append' && old.writeMode === 'append' && old.kind === 'ctid') {
-      const undone = await undoCommittedShards(dst, state, quoteQualified(s.target), config.pipeline, planId, s.name, mine.map((c) => c.destXid));
+      const undone = await state.undoShards(s.target, planId, s.name, mine);
       input.opts.log?.(`rb: ${s.name}: the unfinished run ${resume.runId} had committed ${mine.length} ctid shard(s); removed their ${undone} row(s) to copy the table again whole`);
     } else {
-      await deleteLedgerRows(dst, state, config.pipeline, planId, s.name);
+      await state.forgetShards(planId, s.name);
     }
   }
 
   if (s.syncMode !== 'incremental') {
-    const shards = await planShards(src, s.source, input.target, { partitionKey: s.partitionKey });
+    const shards = await source.planShards(s.source, input.target, { partitionKey: s.partitionKey });
     return { stored: { ...shards, predicates: [], writeMode }, skipped: new Set() };
   }
   return planIncremental(input);
 }
 
 async function planIncremental(input: PlanReadInput): Promise<ReadPlan> {
-  const { config, stream: s, src, dst, state } = input;
+  const { config, stream: s, source, state } = input;
   const writeMode = config.destination.write_mode;
   const sc = config.source.streams[s.index];
   const spec = cursorSpecFor(s, sc.cursor_field!, sc.tie_breaker_field);
-  const prev = input.stateReadable ? (await readStreamStates(dst, state, config.pipeline)).find((x) => x.stream === s.name) : undefined;
-  const mark = await readHighWater(src, s.source.name, spec);
-  const lookback = input.lookbackClock ? await lookbackFor(src, spec.types[0], input.lookbackClock) : null;
+  const prev = input.stateReadable ? (await state.streamStates()).find((x) => x.stream === s.name) : undefined;
+  const mark = await source.highWater(s.source.name, spec);
+  const lookback = input.lookbackClock ? await source.lookbackFor(spec.types[0], input.lookbackClock) : null;
   const cursor = { fields: spec.fields, mark, lookback };
 
   if (!prev?.cursor || !sameFields(prev.cursorFields, spec.fields)) {
     if (prev?.cursor) input.opts.log?.(`rb: ${s.name}: the cursor fields changed (${prev.cursorFields.join(', ')} → ${spec.fields.join(', ')}); reading the whole table again`);
     // First run: the whole table up to the mark, sharded like a full refresh.
-    const shards = await planShards(src, s.source, input.target, { partitionKey: s.partitionKey });
-    return { stored: { ...shards, predicates: mark ? [cursorAtMost(spec, mark)] : [], writeMode, incremental: 'first', cursor }, skipped: new Set() };
+    const shards = await source.planShards(s.source, input.target, { partitionKey: s.partitionKey });
+    const { predicates } = await source.cursorRead(spec, { after: null, lookback: null, atMost: mark });
+    return { stored: { ...shards, predicates, writeMode, incremental: 'first', cursor }, skipped: new Set() };
   }
 
   // Later runs: after the stored cursor, up to the mark, in cursor order, one shard that checkpoints.
   // Upsert also re-reads from the previous run's lookback (late commits; it absorbs the repeats).
-  // Always one range an index can serve: a lookback at or before the stored cursor covers
-  // everything after it too (`cursor >= lookback`); a later one adds nothing to "after the cursor".
-  const after = cursorAfter(spec, prev.cursor);
-  let from = after;
-  if (writeMode === 'upsert' && prev.lookback) {
-    if (prev.cursor[0] === null) from = `(${after} or ${cursorFromLookback(spec, prev.lookback)})`;
-    else if (await cursorValueAtMost(src, spec.types[0], prev.lookback, prev.cursor[0])) from = cursorFromLookback(spec, prev.lookback);
-  }
-  const predicates = mark ? [from, cursorAtMost(spec, mark, prev.cursor[0] === null)] : ['false'];
+  const { predicates, orderBy } = await source.cursorRead(spec, { after: prev.cursor, lookback: writeMode === 'upsert' ? prev.lookback : null, atMost: mark });
   const finalCursor = mark ?? prev.cursor;
   const r = config.resources;
   return {
-    stored: { kind: 'single', key: null, shards: [{ index: 0, predicate: '', description: 'after the stored cursor' }], predicates, orderBy: cursorOrder(spec, prev.cursor[0] === null), writeMode, incremental: 'next', cursor: { ...cursor, mark: finalCursor } },
+    stored: { kind: 'single', key: null, shards: [{ index: 0, predicate: '', description: 'after the stored cursor' }], predicates, orderBy, writeMode, incremental: 'next', cursor: { ...cursor, mark: finalCursor } },
     skipped: new Set(),
-    continueAfter: (at) => [cursorAfter(spec, at), ...(mark ? [cursorAtMost(spec, mark, at[0] === null)] : ['false'])],
+    continueAfter: async (at) => (await source.cursorRead(spec, { after: at, lookback: null, atMost: mark })).predicates,
     checkpoint: (contract) => {
       const fieldIndexes = spec.fields.map((f) => contract.columns.findIndex((c) => c.name === f));
       return {

@@ -16,22 +16,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type pg from 'pg';
-import { finalizeStream, cleanupStream } from '../../connectors/dest-postgres/finalize.js';
-import { prepareStream } from '../../connectors/dest-postgres/prepare.js';
-import { abandonRun, ensureStateSchema, finishRun, ledgerRows, lockPipeline, readStreamStates, startRun, STATE_VERSION, StateTables, stateVersion, writeStreamState } from '../../connectors/dest-postgres/state-store.js';
-import type { WriteContract } from '../../connectors/dest-postgres/write-contract.js';
-import { connect, type PgEndpoint } from '../../connectors/postgres/connection.js';
+import type { ShardPlan, ShardProgress } from '../../connectors/contract/connector.js';
+import type { StateStore } from '../../connectors/contract/state.js';
+import type { WriteContract } from '../../connectors/contract/write-contract.js';
 import { quoteQualified } from '../../connectors/postgres/identifiers.js';
-import { measureLookbackClock } from '../../connectors/source-postgres/incremental.js';
-import { openSnapshot, shardCopySql } from '../../connectors/source-postgres/snapshot-source.js';
+import { openLeaderSession, type Endpoint, type LeaderSession } from '../../connectors/registry.js';
 import { nativeStatus } from '../../native/index.js';
 import type { PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
-import type { ShardPlan } from '../plan/plan-shards.js';
 import { resolveParallelism, telemetry, type ParallelismPlan } from '../plan/resolve-parallelism.js';
-import { ShardPool, effectiveStageMode, runShardsOnPool, stageModeFromEnv } from '../runtime/shard-pool.js';
-import type { ShardProgress, ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js';
+import { LocalExecutor, type ShardExecutor } from '../runtime/executor.js';
+import { stageModeFromEnv } from '../runtime/shard-pool.js';
+import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js';
 import { resolveEndpoint } from './endpoints.js';
 import { planStreams, type StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
@@ -130,13 +126,10 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     result.phases_ms[name] = Math.round(now - phaseStart);
     phaseStart = now;
   };
-  let src: pg.Client | undefined;
-  let dst: pg.Client | undefined;
+  let session: LeaderSession | undefined;
   const contracts: WriteContract[] = [];
-  let moved = false;
-  let pool: ShardPool | undefined;
-  let poolClosing: Promise<void> | undefined;
-  let state: StateTables | undefined;
+  let executor: ShardExecutor | undefined;
+  let state: StateStore | undefined;
   let recorded = false;
   try {
     // Parallelism depends only on the config, so the pool can boot while the leader plans.
@@ -150,42 +143,35 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       manual: manual === 'auto' ? undefined : manual,
     });
     Object.assign(result, telemetry(plan));
-    const stageMode = effectiveStageMode(stageModeFromEnv(), plan.effective);
-    result.stage_mode = stageMode;
-    pool = new ShardPool(plan.effective);
+    executor = new LocalExecutor(plan.effective, stageModeFromEnv());
+    result.stage_mode = executor.stageMode;
 
     const srcEp = await resolveEndpoint(config.source.config, 'source', { log: opts.log });
     const dstEp = await resolveEndpoint(config.destination.config, 'destination', { log: opts.log });
-    // Both at once (each is a TCP + SCRAM round trip or two); a failure is reported source first,
-    // and whichever client did connect is closed by the finally below.
-    const [srcConn, dstConn] = await Promise.allSettled([connect(srcEp, 'source', 'rb planner'), connect(dstEp, 'destination', 'rb leader')]);
-    if (srcConn.status === 'fulfilled') src = srcConn.value;
-    if (dstConn.status === 'fulfilled') dst = dstConn.value;
-    if (srcConn.status === 'rejected') throw srcConn.reason;
-    if (dstConn.status === 'rejected') throw dstConn.reason;
-    src = srcConn.value;
-    dst = dstConn.value;
+    session = await openLeaderSession(srcEp, dstEp, { schema: config.state.schema, pipeline: config.pipeline });
+    const { source, sink } = session;
+    state = session.state;
+    const store = state;
 
     // The pipeline's state: one run at a time; an unfinished earlier run is resumed.
     // Nothing is written before the plan holds: the state tables are created (or upgraded) only
     // when the run is recorded; until then an older or missing layout reads as "no earlier run".
-    await lockPipeline(dst, config.pipeline);
-    const readable = (await stateVersion(dst, config.state.schema)) === STATE_VERSION;
-    const tables = new StateTables(config.state.schema);
-    const unfinished = readable ? await previousRunToResume(dst, tables, config.pipeline) : null;
+    await store.lock();
+    const readable = await store.readable();
+    const unfinished = readable ? await previousRunToResume(store) : null;
     const resume = opts.fresh ? null : unfinished;
     const planId = resume?.planId ?? runId;
-    const committed = resume ? await ledgerRows(dst, tables, config.pipeline, planId) : [];
+    const committed = resume ? await store.ledger(planId) : [];
     // Late commits are measured before the snapshot is taken (incremental.ts).
-    const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await measureLookbackClock(src) : null;
+    const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await source.lookbackClock() : null;
 
     // Coordinator: one snapshot for every shard of the run (docs/design.md section 5).
-    const snapshot = await openSnapshot(src);
-    const streams = await planStreams(config, src);
+    const snapshot = await source.openSnapshot();
+    const streams = await planStreams(config, source);
 
     const reads = new Map<string, ReadPlan>();
     for (const s of streams) {
-      reads.set(s.name, await planRead({ config, stream: s, src, dst, state: tables, stateReadable: readable, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, opts }));
+      reads.set(s.name, await planRead({ config, stream: s, source, state: store, stateReadable: readable, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, opts }));
     }
     opts.onPlanned?.(
       streams.map((s) => ({ name: s.name, estimatedRows: s.source.estimatedRows, estimatedBytes: s.source.relationBytes, shards: reads.get(s.name)!.stored.shards.length })),
@@ -197,14 +183,14 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
 
     phase('plan');
     const stored: StoredPlan = { streams: Object.fromEntries([...reads].map(([name, r]) => [name, r.stored])) };
-    state = await ensureStateSchema(dst, config.state.schema);
-    await startRun(dst, state, { runId, planId, pipeline: config.pipeline, resumedFrom: resume?.runId ?? null, plan: stored, snapshots: result.snapshots });
+    await store.ensure();
+    await store.startRun({ runId, planId, resumedFrom: resume?.runId ?? null, plan: stored, snapshots: result.snapshots });
     recorded = true;
-    if (unfinished) await abandonRun(dst, state, unfinished.runId, resume ? `resumed by run ${runId}` : `not resumed: run ${runId} started with --fresh`);
+    if (unfinished) await store.abandonRun(unfinished.runId, resume ? `resumed by run ${runId}` : `not resumed: run ${runId} started with --fresh`);
     // Leader-first: every stream's destination is prepared before any worker starts.
     for (const s of streams) {
       contracts.push(
-        await prepareStream(dst, src, {
+        await sink.prepare({
           stream: s.name,
           source: s.source,
           columns: s.columns,
@@ -219,34 +205,30 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
 
     phase('prepare');
     const tasks = buildTasks({ runId, planId, streams, contracts, reads, snapshot, source: srcEp, dest: dstEp, config });
-    moved = true;
     const ledgerOf = new Map(committed.map((c) => [`${c.stream}\u0000${c.shard}`, c]));
-    const shardResults = await runShardsOnPool(pool, tasks, {
+    const shardResults = await executor.execute(tasks, {
       onProgress: opts.onProgress,
-      stageMode,
       retry: {
         maxRetries: config.resources.max_retries,
         baseDelayMs: opts.retryBaseDelayMs ?? (Number(process.env.RB_RETRY_BASE_MS) || DEFAULT_RETRY_BASE_MS),
         committed: async (task) => {
-          const rows = await ledgerRows(dst!, state!, config.pipeline, planId);
-          const row = rows.find((r) => r.stream === task.stream && r.shard === task.ledger?.shard);
+          const row = (await store.ledger(planId)).find((r) => r.stream === task.stream && r.shard === task.ledger?.shard);
           return row ? { stream: task.stream, shardIndex: task.shardIndex, rows: row.rows, bytes: row.bytes, durationMs: 0, skipped: true } : null;
         },
         refresh: async (task) => {
           const read = reads.get(task.stream)!;
           if (!task.checkpoint || !read.continueAfter) return task;
-          const st = (await readStreamStates(dst!, state!, config.pipeline)).find((x) => x.stream === task.stream);
+          const st = (await store.streamStates()).find((x) => x.stream === task.stream);
           // Only a cursor this run stored moves the start: an older one is where the plan began.
           if (!st?.cursor || st.runId !== runId) return task;
-          const contract = task.contract;
-          return { ...task, copyOutSql: shardCopySql({ table: streams[task.streamIndex].source.name, columns: contract.columns, format: contract.format, predicates: read.continueAfter(st.cursor), orderBy: read.stored.orderBy }) };
+          return { ...task, read: { ...task.read, predicates: await read.continueAfter(st.cursor) } };
         },
         onRetry: (task, attempt, err, delayMs) => opts.log?.(`rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`),
       },
     });
     // The workers are done: let them go while the leader finishes (awaited in the finally).
-    poolClosing = pool.destroy().catch(() => {});
-    await src.query('commit').catch(() => {});
+    void executor.release();
+    await source.closeSnapshot();
     phase('move');
 
     for (const [i, s] of streams.entries()) {
@@ -259,14 +241,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       const mine = [...shardResults.filter((r) => r.stream === s.name), ...earlier];
       const cursor = read.stored.cursor;
       // An incremental stream's position commits with the finish that makes its rows visible.
-      await finalizeStream(
-        dst,
-        contracts[i],
-        cursor
-          ? (client) =>
-              writeStreamState(client, config.state.schema, config.pipeline, { stream: s.name, syncMode: 'incremental', cursorFields: cursor.fields, cursor: cursor.mark, lookback: cursor.lookback, runId })
-          : undefined,
-      );
+      await sink.finalize(contracts[i], cursor ? { stream: s.name, syncMode: 'incremental', cursorFields: cursor.fields, cursor: cursor.mark, lookback: cursor.lookback, runId } : undefined);
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
       result.retries += retries;
       result.streams.push({
@@ -299,22 +274,25 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       ...(err.shard !== undefined ? { shard: err.shard } : {}),
       ...(err.pg?.sqlstate ? { sqlstate: err.pg.sqlstate } : {}),
     };
-    if (dst) for (const c of contracts) await cleanupStream(dst, c);
+    if (session) for (const c of contracts) await session.sink.cleanup(c);
     (result as RunResult & { exitCode?: number }).exitCode = err.exitCode;
   } finally {
     result.duration_ms = Math.round(performance.now() - started);
-    if (dst && state && recorded) {
-      await finishRun(dst, state, runId, {
-        status: result.status,
-        rowsWritten: result.rows_written,
-        bytesWritten: result.bytes_written,
-        streams: result.streams,
-        error: result.error,
-        retries: result.retries,
-      }).catch((e) => opts.log?.(`rb: could not record the run in ${state!.runs}: ${(e as Error).message}`));
+    if (state && recorded) {
+      const runs = state.runsTable;
+      await state
+        .finishRun(runId, {
+          status: result.status,
+          rowsWritten: result.rows_written,
+          bytesWritten: result.bytes_written,
+          streams: result.streams,
+          error: result.error,
+          retries: result.retries,
+        })
+        .catch((e) => opts.log?.(`rb: could not record the run in ${runs}: ${(e as Error).message}`));
     }
-    const closing = poolClosing ?? pool?.destroy().catch(() => {});
-    await Promise.all([src?.end().catch(() => {}), dst?.end().catch(() => {}), opts.leavePoolClosing ? undefined : closing]);
+    const closing = executor?.release();
+    await Promise.all([session?.close(), opts.leavePoolClosing ? undefined : closing]);
   }
   return result;
 }
@@ -329,8 +307,8 @@ interface TaskInputs {
   contracts: WriteContract[];
   reads: Map<string, ReadPlan>;
   snapshot: string;
-  source: PgEndpoint;
-  dest: PgEndpoint;
+  source: Endpoint;
+  dest: Endpoint;
   config: PipelineConfig;
 }
 
@@ -354,8 +332,14 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         source,
         dest,
         snapshot,
-        copyOutSql: shardCopySql({ table: s.source.name, columns: contract.columns, format: contract.format, predicates: [shard.predicate, ...plan.predicates], orderBy: plan.orderBy }),
-        preferIndexScan: plan.kind === 'range' && plan.shards.length > 1,
+        read: {
+          table: s.source.name,
+          columns: contract.columns,
+          format: contract.format,
+          predicates: [shard.predicate, ...plan.predicates],
+          orderBy: plan.orderBy,
+          preferIndexScan: plan.kind === 'range' && plan.shards.length > 1,
+        },
         contract,
         chunkBytes,
         maxInflightChunks: Math.max(1, Math.min(config.resources.max_inflight_batches, 4)),

@@ -1,65 +1,64 @@
 /**
- * The channel between a shard's source stage and its destination stage, as two small interfaces
- * with two implementations:
+ * The channel between a shard's source stage and its destination stage: the FrameSink and
+ * FrameSource of the connector contract (connectors/contract/frames.ts), with two implementations:
  *
- *   joined mode (one thread):   source stage ─ChunkSink─► AsyncQueue ─ChunkSource─► destination stage
- *   split mode (two threads):   source stage ─ChunkSink─► RingChannel (SharedArrayBuffer) ─ChunkSource─► destination stage
+ *   joined mode (one thread):   source stage ─FrameSink─► AsyncQueue ─FrameSource─► destination stage
+ *   split mode (two threads):   source stage ─FrameSink─► RingChannel (SharedArrayBuffer) ─FrameSource─► destination stage
  *
- * Contract, whichever implementation:
+ * Contract, whichever implementation (split-mode.test.ts runs the same checks on both):
  *   - `push` waits while the channel is full (backpressure) and throws once the consumer stopped;
- *   - `pull` returns chunks in push order, then `null` after `end()` — never before every pushed
- *     chunk was pulled — so the destination commits only after a clean end;
+ *   - `pull` returns frames in push order — kind, rows and LSN as pushed — then `end` after
+ *     `end()`, never before every pushed frame was pulled, so the destination commits only after
+ *     a clean end;
  *   - `fail(err)` on the sink makes the next `pull` throw `err` (the source's error travels to the
  *     destination, which aborts its COPY and reports it); `fail(err)` on the source makes the next
- *     (or current, blocked) `push` throw, so the producer stops.
+ *     (or current, blocked) `push` throw, so the producer stops;
+ *   - `acknowledge(lsn)` on the source side is seen by `acknowledged()` on the sink side (the
+ *     return path of change frames), and never moves back.
  *
- * Ring framing (split mode): a frame carries at most the ring's maxFrameBytes, while a chunk can be
- * larger (one huge row: the reader grows its buffer to hold it). Such a chunk travels as several
- * frames: every frame but the last has rows = 0, the last carries the chunk's row count (a chunk
- * always holds at least one row, so rows = 0 means "continued in the next frame"). COPY FROM data
- * may be split anywhere between CopyData messages, so a COPY destination writes the pieces as they
- * come; a destination that needs whole tuples (the INSERT path) asks for `wholeChunks` and gets
- * the pieces concatenated.
+ * Ring framing (split mode): a frame carries at most the ring's maxFrameBytes, while a copy frame
+ * can be larger (one huge row: the reader grows its buffer to hold it). Such a frame travels as
+ * several ring frames: every one but the last has rows = 0, the last carries the frame's row count
+ * (a copy frame always holds at least one row, so rows = 0 means "continued in the next frame").
+ * COPY FROM data may be split anywhere between CopyData messages, so a COPY destination writes
+ * the pieces as they come; a destination that needs whole tuples (the INSERT path) asks for
+ * `wholeChunks` and gets the pieces concatenated. A changes frame is never split into pieces
+ * (its records decode only whole): one larger than a ring frame is refused.
  */
-import type { CopyChunk } from '../../connectors/source-postgres/copy-out-reader.js';
+import type { DataFrame, Frame, FrameSink, FrameSource } from '../../connectors/contract/frames.js';
 import { RbError, type SerializedRbError } from '../errors.js';
 import { AsyncQueue } from './async-queue.js';
 import type { RingChannel } from './ring-channel.js';
 
-export interface ChunkSink {
-  /** Hands one tuple-aligned chunk to the destination; waits while the channel is full. */
-  push(chunk: CopyChunk): Promise<void>;
-  /** No more chunks: the destination sees `null` after the last one. */
-  end(): void;
-  /** The source stage failed: the destination's next pull throws `err`. Never throws. */
-  fail(err: RbError): void;
-}
+export type { FrameSink, FrameSource };
 
-export interface ChunkSource {
-  /** The next chunk (its bytes are the caller's to keep), or `null` after the source's end. */
-  pull(): Promise<CopyChunk | null>;
-  /** The destination stage failed: the source's current or next push throws. Never throws. */
-  fail(err: RbError): void;
-}
+const END: Frame = Object.freeze({ kind: 'end' });
 
 /** The joined-mode channel: both ends in one thread. `firstFailure` is whichever stage failed first. */
 export interface QueueChannel {
-  sink: ChunkSink;
-  source: ChunkSource;
+  sink: FrameSink;
+  source: FrameSource;
   firstFailure(): RbError | null;
 }
 
 export function queueChannel(capacity: number): QueueChannel {
-  const queue = new AsyncQueue<CopyChunk>(capacity);
+  const queue = new AsyncQueue<DataFrame>(capacity);
   let first: RbError | null = null;
+  let acked = 0n;
   const fail = (err: RbError) => {
     // Whichever stage fails first owns the error; the other stage's failure is its consequence.
     first ??= err;
     queue.fail(first);
   };
   return {
-    sink: { push: (chunk) => queue.push(chunk), end: () => queue.close(), fail },
-    source: { pull: () => queue.pop(), fail },
+    sink: { push: (frame) => queue.push(frame), end: () => queue.close(), fail, acknowledged: () => acked },
+    source: {
+      pull: async () => (await queue.pop()) ?? END,
+      fail,
+      acknowledge: (lsn) => {
+        if (lsn > acked) acked = lsn;
+      },
+    },
     firstFailure: () => first,
   };
 }
@@ -72,13 +71,20 @@ export interface RingSinkOptions {
   cancelled: () => RbError;
 }
 
-/** The producing end of a split shard: chunks become frames (split when larger than a frame). */
-export function ringSink(ring: RingChannel, opts: RingSinkOptions): ChunkSink {
+/** The producing end of a split shard: frames become ring frames (copy frames split when larger). */
+export function ringSink(ring: RingChannel, opts: RingSinkOptions): FrameSink {
   const maxFrame = ring.maxFrameBytes;
   const meta = { rows: 0, stream: opts.streamIndex, shard: opts.shardIndex };
   return {
     async push(chunk) {
       const total = chunk.bytes.byteLength;
+      if (chunk.kind === 'changes') {
+        if (total > maxFrame) throw new RbError('internal', `ring: a changes frame of ${total} bytes exceeds the ring's ${maxFrame}-byte frames`);
+        const status = await ring.writeAsync(chunk.bytes, { rows: chunk.rows, stream: opts.streamIndex, shard: opts.shardIndex, tag: 'changes', lsn: chunk.lsn });
+        if (status !== 'ok') throw opts.cancelled();
+        chunk.release?.();
+        return;
+      }
       if (total === 0) return;
       for (let off = 0; off < total; off += maxFrame) {
         const end = Math.min(total, off + maxFrame);
@@ -90,6 +96,7 @@ export function ringSink(ring: RingChannel, opts: RingSinkOptions): ChunkSink {
     },
     end: () => void ring.end(),
     fail: (err) => void ring.fail(JSON.stringify(err.toJSON())),
+    acknowledged: () => ring.acknowledged(),
   };
 }
 
@@ -107,15 +114,15 @@ export interface RingSourceOptions {
  * released at once: a socket write may keep a reference to the buffer it was given after the
  * write call returns, and the producer may reuse released ring bytes immediately.
  */
-export function ringSource(ring: RingChannel, opts: RingSourceOptions): ChunkSource {
+export function ringSource(ring: RingChannel, opts: RingSourceOptions): FrameSource {
   return {
-    async pull() {
+    async pull(): Promise<Frame> {
       let pieces: Buffer[] | null = null;
       for (;;) {
         const r = await ring.readAsync();
         if (r.kind === 'end') {
           if (pieces) throw new RbError('internal', `ring: the source ended inside a chunk (${pieces.length} frames without a row count)`);
-          return null;
+          return END;
         }
         if (r.kind === 'error') throw errorFromRing(r.error);
         if (r.kind !== 'data') throw opts.cancelled(); // 'cancelled' ('timeout' is not asked for)
@@ -124,17 +131,22 @@ export function ringSource(ring: RingChannel, opts: RingSourceOptions): ChunkSou
         }
         const bytes = Buffer.from(r.payload);
         ring.release();
-        if (!opts.wholeChunks) return { bytes, rows: r.rows };
+        if (r.tag === 'changes') {
+          if (pieces) throw new RbError('internal', `ring: a changes frame arrived inside a copy chunk (${pieces.length} frames without a row count)`);
+          return { kind: 'changes', bytes, rows: r.rows, lsn: r.lsn };
+        }
+        if (!opts.wholeChunks) return { kind: 'copy', bytes, rows: r.rows };
         if (r.rows === 0) {
           (pieces ??= []).push(bytes);
           continue;
         }
-        if (!pieces) return { bytes, rows: r.rows };
+        if (!pieces) return { kind: 'copy', bytes, rows: r.rows };
         pieces.push(bytes);
-        return { bytes: Buffer.concat(pieces), rows: r.rows };
+        return { kind: 'copy', bytes: Buffer.concat(pieces), rows: r.rows };
       }
     },
     fail: () => void ring.cancel(),
+    acknowledge: (lsn) => ring.acknowledge(lsn),
   };
 }
 

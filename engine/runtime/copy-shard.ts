@@ -1,7 +1,7 @@
 /**
- * Moves one shard in one thread ("joined" stage mode): the source stage (source-stage.ts) and the
- * destination stage (dest-stage.ts) run side by side in this task, joined by a bounded in-thread
- * queue, so chunks pass from one to the other without a copy.
+ * Moves one shard in one thread ("joined" stage mode): the source stage (the connector's
+ * ShardReader) and the destination stage (its ShardWriter) run side by side in this task, joined
+ * by a bounded in-thread queue, so frames pass from one to the other without a copy.
  *
  *   source socket ──CopyOutReader──► AsyncQueue (maxInflightChunks) ──► CopyInWriter / InsertWriter ──► destination socket
  *
@@ -12,16 +12,13 @@
  *
  * Split stage mode runs the same two stages in two pool tasks instead (shard-pool.ts).
  */
+import type { StageHooks } from '../../connectors/contract/connector.js';
+import { shardReader, shardWriter } from '../../connectors/registry.js';
 import { RbError } from '../errors.js';
 import { queueChannel } from './chunk-channel.js';
-import { runDestStage } from './dest-stage.js';
-import { runSourceStage } from './source-stage.js';
-import { cancelledError, type ShardProgress, type ShardResult, type ShardTask } from './shard-task.js';
+import { cancelledError, type ShardResult, type ShardTask } from './shard-task.js';
 
-export interface ShardHooks {
-  onProgress?: (p: ShardProgress) => void;
-  signal?: AbortSignal;
-}
+export type ShardHooks = StageHooks;
 
 export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promise<ShardResult> {
   const started = performance.now();
@@ -35,8 +32,8 @@ export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promis
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
   if (hooks.signal?.aborted) onAbort();
   try {
-    const reading = runSourceStage(task, channel.sink, { signal: stopSource.signal });
-    const writing = runDestStage(task, channel.source, { onProgress: hooks.onProgress, signal: stopDest.signal });
+    const reading = shardReader.readShard(task, channel.sink, { signal: stopSource.signal });
+    const writing = shardWriter.writeShard(task, channel.source, { onProgress: hooks.onProgress, signal: stopDest.signal });
     // The source may be waiting on its server, not on the queue: end its socket.
     writing.catch(() => stopSource.abort());
     const [read, written] = await Promise.allSettled([reading, writing]);

@@ -77,6 +77,7 @@ import {
   ERROR_REGION_OFFSET,
   FRAME_ALIGN_BYTES,
   FRAME_HEADER_BYTES,
+  FRAME_KIND_CHANGES,
   FRAME_KIND_DATA,
   FRAME_KIND_PAD,
   MAX_FRAME_BYTES_LIMIT,
@@ -94,6 +95,7 @@ import {
   kConsumerWaitingField,
   kErrorBytesField,
   kFramesReadField,
+  kAcknowledgedBigField,
   kFramesWrittenField,
   kHeadField,
   kMagicField,
@@ -125,7 +127,13 @@ export interface FrameMeta {
   rows: number;
   stream?: number;
   shard?: number;
+  /** 'changes': change records ending at `lsn` (default 'copy': COPY bytes). */
+  tag?: 'copy' | 'changes';
+  /** The position a changes frame ends at (u64). */
+  lsn?: bigint;
 }
+
+const MAX_LSN = 0xffff_ffff_ffff_ffffn;
 
 export type WriteStatus = 'ok' | 'cancelled' | 'timeout';
 
@@ -175,6 +183,7 @@ export class RingChannel {
   readonly ringBytes: number;
   private readonly sab: SharedArrayBuffer;
   private readonly ctrl: Int32Array;
+  private readonly ctrl64: BigInt64Array;
   private readonly ring: FrameRing;
 
   // Producer-local state (only the producing thread's object uses these).
@@ -197,6 +206,7 @@ export class RingChannel {
     this.maxFrameBytes = maxFrameBytes;
     this.ringBytes = ringBytesFor(capacity, maxFrameBytes);
     this.ctrl = new Int32Array(sab, 0, CONTROL_INT32S);
+    this.ctrl64 = new BigInt64Array(sab, 0, CONTROL_INT32S / 2);
     this.ring = new FrameRing(sab, RING_OFFSET, this.ringBytes);
     this.headBytes = Atomics.load(this.ctrl, kHeadField) * FRAME_ALIGN_BYTES;
     this.readPos = Atomics.load(this.ctrl, kTailField) * FRAME_ALIGN_BYTES;
@@ -300,11 +310,14 @@ export class RingChannel {
     if (!isInt32(rows) || rows < 0 || !isInt32(stream) || !isInt32(shard)) {
       throw new RangeError(`ring-channel: frame meta must be int32 (rows >= 0), got rows=${rows} stream=${stream} shard=${shard}`);
     }
+    const changes = meta.tag === 'changes';
+    const lsn = changes ? (meta.lsn ?? 0n) : 0n;
+    if (lsn < 0n || lsn > MAX_LSN) throw new RangeError(`ring-channel: frame lsn must be a u64, got ${lsn}`);
     this.pendingPos = -1;
     if (Atomics.load(this.ctrl, kStateField) === STATE_CANCELLED) return 'cancelled';
     if (this.pendingPadAt >= 0) this.ring.writePad(this.pendingPadAt);
     const seq = this.writeSeq;
-    this.ring.writeHeader(pos, FRAME_KIND_DATA, bytesWritten, stream, shard, rows, seq);
+    this.ring.writeHeader(pos, changes ? FRAME_KIND_CHANGES : FRAME_KIND_DATA, bytesWritten, stream, shard, rows, seq, lsn);
     const next = pos + frameSpanBytes(bytesWritten);
     this.headBytes = next === this.ringBytes ? 0 : next;
     this.writeSeq = (seq + 1) | 0;
@@ -371,6 +384,23 @@ export class RingChannel {
       const used = (head - this.readPos + this.ringBytes) % this.ringBytes;
       if (used <= this.ringBytes / 2) Atomics.notify(this.ctrl, kConsumerSignalField);
     }
+  }
+
+  /**
+   * The return path (consumer → producer): everything up to `lsn` is committed downstream. Only
+   * moves forward; the producer reads it with `acknowledged()` (e.g. to confirm a replication
+   * slot's position to the source server). Never blocks and never wakes anyone.
+   */
+  acknowledge(lsn: bigint): void {
+    if (lsn < 0n || lsn > MAX_LSN) throw new RangeError(`ring-channel: acknowledged lsn must be a u64, got ${lsn}`);
+    // Stored as the signed view of the u64; only the consumer writes it.
+    const signed = BigInt.asIntN(64, lsn);
+    if (BigInt.asUintN(64, Atomics.load(this.ctrl64, kAcknowledgedBigField)) < lsn) Atomics.store(this.ctrl64, kAcknowledgedBigField, signed);
+  }
+
+  /** The highest position the consumer acknowledged (0n before any). */
+  acknowledged(): bigint {
+    return BigInt.asUintN(64, Atomics.load(this.ctrl64, kAcknowledgedBigField));
   }
 
   // ---------------------------------------------------------------- either side

@@ -3,7 +3,8 @@
  * protocol in ring-channel.ts): where the next frame fits, and reading and writing headers at the
  * positions the channel hands over. Nothing here touches head, tail or waiting.
  *
- *   DATA frame: i32 kind=1 | i32 payloadBytes | i32 stream | i32 shard | i32 rows | i32 seq | 8 bytes unused | payload | pad to 32
+ *   DATA frame: i32 kind | i32 payloadBytes | i32 stream | i32 shard | i32 rows | i32 seq | u32 lsn high | u32 lsn low | payload | pad to 32
+ *               kind 1 = COPY bytes (lsn 0), kind 3 = change records ending at lsn
  *   PAD  frame: i32 kind=2 | i32 bytes to the ring's end after this header | ... up to the ring's end
  *
  * Headers are plain (non-atomic) stores: they are published by the channel's Atomics.store of
@@ -14,9 +15,12 @@ import { Errors } from '../errors.js';
 import {
   FRAME_ALIGN_BYTES,
   FRAME_HEADER_BYTES,
+  FRAME_KIND_CHANGES,
   FRAME_KIND_DATA,
   FRAME_KIND_PAD,
   kFrameKindField,
+  kFrameLsnHighField,
+  kFrameLsnLowField,
   kFramePayloadBytesField,
   kFrameRowsField,
   kFrameSeqField,
@@ -26,11 +30,17 @@ import {
 
 export interface RingDataFrame {
   kind: 'data';
+  /** What the payload holds: COPY bytes, or change records ending at `lsn`. */
+  tag: 'copy' | 'changes';
   payload: Uint8Array;
   rows: number;
   stream: number;
   shard: number;
+  /** 0n for copy frames. */
+  lsn: bigint;
 }
+
+const U32 = 0x1_0000_0000n;
 
 /** tryReserve-style result: no contiguous room for the frame yet. */
 export const NO_SPACE = -1;
@@ -62,7 +72,7 @@ export class FrameRing {
     this.ringBytes = ringBytes;
   }
 
-  writeHeader(pos: number, kind: number, payloadBytes: number, stream: number, shard: number, rows: number, seq: number): void {
+  writeHeader(pos: number, kind: number, payloadBytes: number, stream: number, shard: number, rows: number, seq: number, lsn = 0n): void {
     const w = this.words;
     const at = pos >> 2;
     w[at + kFrameKindField] = kind;
@@ -71,6 +81,8 @@ export class FrameRing {
     w[at + kFrameShardField] = shard;
     w[at + kFrameRowsField] = rows;
     w[at + kFrameSeqField] = seq;
+    w[at + kFrameLsnHighField] = Number(lsn / U32) | 0;
+    w[at + kFrameLsnLowField] = Number(lsn % U32) | 0;
   }
 
   /** Marks [pos, ringEnd) as skipped: the next frame starts at 0. */
@@ -95,7 +107,7 @@ export class FrameRing {
     const kind = w[at + kFrameKindField];
     const payloadBytes = w[at + kFramePayloadBytesField];
     const seq = w[at + kFrameSeqField];
-    if (kind !== FRAME_KIND_DATA || payloadBytes < 0 || pos + FRAME_HEADER_BYTES + payloadBytes > this.ringBytes || seq !== expectedSeq) {
+    if ((kind !== FRAME_KIND_DATA && kind !== FRAME_KIND_CHANGES) || payloadBytes < 0 || pos + FRAME_HEADER_BYTES + payloadBytes > this.ringBytes || seq !== expectedSeq) {
       throw Errors.internal(
         `ring-channel: corrupt frame at ring offset ${pos}: expected a data frame with sequence ${expectedSeq}, ` +
           `found kind ${kind}, sequence ${seq}, ${payloadBytes} payload bytes (ring of ${this.ringBytes} bytes)`,
@@ -104,10 +116,12 @@ export class FrameRing {
     const start = pos + FRAME_HEADER_BYTES;
     return {
       kind: 'data',
+      tag: kind === FRAME_KIND_CHANGES ? 'changes' : 'copy',
       payload: this.bytes.subarray(start, start + payloadBytes),
       rows: w[at + kFrameRowsField],
       stream: w[at + kFrameStreamField],
       shard: w[at + kFrameShardField],
+      lsn: kind === FRAME_KIND_CHANGES ? BigInt(w[at + kFrameLsnHighField] >>> 0) * U32 + BigInt(w[at + kFrameLsnLowField] >>> 0) : 0n,
     };
   }
 }

@@ -11,11 +11,13 @@
  *   line 1 (bytes 64-127)   head + producer doorbell        — written by the producer only
  *   line 2 (bytes 128-191)  tail + consumer doorbell        — written by the consumer only
  *   line 3 (bytes 192-255)  producer-waiting flag;  line 4 (bytes 256-319)  consumer-waiting flag
+ *   line 5 (bytes 320-383)  acknowledged position (BigInt64) — written by the consumer only: the
+ *                           return path of change frames (the destination committed up to it)
  */
 
 /** 'RBCH' — checked by `attach` so a foreign SharedArrayBuffer is rejected, not misread. */
 export const RING_MAGIC = 0x52424348;
-export const RING_LAYOUT_VERSION = 1;
+export const RING_LAYOUT_VERSION = 2;
 
 // Line 0: geometry, state.
 export const kMagicField = 0;
@@ -52,6 +54,10 @@ export const kProducerWaitingField = 48;
 /** 1 while the consumer waits for a frame or a state change. */
 export const kConsumerWaitingField = 64;
 
+// Line 5: consumer-owned, 64-bit.
+/** Index in a BigInt64Array over the control block: the highest position the consumer acknowledged. */
+export const kAcknowledgedBigField = 40;
+
 export const CONTROL_BYTES = 512;
 export const CONTROL_INT32S = CONTROL_BYTES / 4;
 
@@ -78,11 +84,17 @@ export const kFrameShardField = 3;
 export const kFrameRowsField = 4;
 /** Frame sequence number (int32, wraps): the consumer checks it, so a lost or doubled frame is caught. */
 export const kFrameSeqField = 5;
+/** A changes frame's position (u64 LSN) as two uint32 halves, high first; 0 in copy frames. */
+export const kFrameLsnHighField = 6;
+export const kFrameLsnLowField = 7;
 export const FRAME_HEADER_INT32S = FRAME_HEADER_BYTES / 4;
 
+/** A data frame carrying COPY bytes (snapshot and incremental reads). */
 export const FRAME_KIND_DATA = 1;
 /** Covers the rest of the ring up to its end; the next frame starts at position 0. */
 export const FRAME_KIND_PAD = 2;
+/** A data frame carrying change records that end at the header's LSN (CDC). */
+export const FRAME_KIND_CHANGES = 3;
 
 export const STATE_OPEN = 0;
 /** The producer called end(): the consumer drains what is left, then sees `end`. */

@@ -20,11 +20,11 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import { RbError } from '../errors.js';
+import { isTransient, RbError } from '../errors.js';
 import { COMPILED, entryFile } from '../paths.js';
 import { RingChannel } from './ring-channel.js';
 import type { ShardOutcome } from './shard-worker.js';
-import { isTransient, STAGE_MODES, type ShardJob, type ShardProgress, type ShardResult, type ShardTask, type StageMode } from './shard-task.js';
+import { STAGE_MODES, type ShardJob, type ShardProgress, type ShardResult, type ShardTask, type StageMode } from './shard-task.js';
 
 const WORKER_FILE = entryFile('engine/runtime/shard-worker');
 

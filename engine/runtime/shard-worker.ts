@@ -6,10 +6,9 @@
  */
 import { RbError, type SerializedRbError } from '../errors.js';
 import { ringSink, ringSource } from './chunk-channel.js';
+import { shardReader, shardWriter } from '../../connectors/registry.js';
 import { copyShard } from './copy-shard.js';
-import { runDestStage } from './dest-stage.js';
 import { RingChannel } from './ring-channel.js';
-import { runSourceStage } from './source-stage.js';
 import { cancelledError, type ShardJob, type ShardProgress, type ShardResult } from './shard-task.js';
 
 export type ShardOutcome = { ok: true; result: ShardResult } | { ok: false; error: SerializedRbError };
@@ -36,8 +35,8 @@ export default async function runShard(job: ShardJob): Promise<ShardOutcome> {
       const ends = { streamIndex: job.streamIndex, shardIndex: job.shardIndex, cancelled: () => cancelledError(job) };
       const moved =
         job.role === 'source'
-          ? await runSourceStage(job, ringSink(ring, ends))
-          : await runDestStage(job, ringSource(ring, { ...ends, wholeChunks: job.contract.loadMethod !== 'copy' || job.checkpoint !== undefined }), { onProgress });
+          ? await shardReader.readShard(job, ringSink(ring, ends))
+          : await shardWriter.writeShard(job, ringSource(ring, { ...ends, wholeChunks: job.contract.loadMethod !== 'copy' || job.checkpoint !== undefined }), { onProgress });
       result = { stream: job.stream, shardIndex: job.shardIndex, rows: moved.rows, bytes: moved.bytes, durationMs: performance.now() - started, ...('checkpoints' in moved && typeof moved.checkpoints === 'number' && moved.checkpoints ? { checkpoints: moved.checkpoints } : {}) };
     }
     if (job.role !== 'source') channel?.postMessage({ stream: job.stream, shardIndex: job.shardIndex, rows: result.rows, bytes: result.bytes });

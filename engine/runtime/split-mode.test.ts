@@ -11,6 +11,7 @@ import { pipelineYaml } from '../testing/pipeline-yaml.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
 import { quickChecksum } from '../verify/index.js';
 import { exitCodeOf, runPipeline } from '../run/run-pipeline.js';
+import type { DataFrame, Frame, FrameSink, FrameSource } from '../../connectors/contract/frames.js';
 import { queueChannel, ringSink, ringSource } from './chunk-channel.js';
 import { RbError } from '../errors.js';
 import { RingChannel } from './ring-channel.js';
@@ -111,7 +112,7 @@ describe('stage mode selection', () => {
 });
 
 describe('chunk channels', () => {
-  const chunkOf = (bytes: number, rows: number, seed: number) => ({ bytes: Buffer.from(Array.from({ length: bytes }, (_, i) => (i * 7 + seed) & 0xff)), rows });
+  const chunkOf = (bytes: number, rows: number, seed: number) => ({ kind: 'copy' as const, bytes: Buffer.from(Array.from({ length: bytes }, (_, i) => (i * 7 + seed) & 0xff)), rows });
   const cancelled = () => new RbError('cancelled', 'cancelled');
 
   it('a ring carries a chunk larger than a frame as pieces, or whole when asked', async () => {
@@ -125,7 +126,7 @@ describe('chunk channels', () => {
         sink.end();
       })();
       const got: Array<{ bytes: Buffer; rows: number }> = [];
-      for (let c = await source.pull(); c; c = await source.pull()) got.push(c);
+      for (let c = await source.pull(); c.kind !== 'end'; c = await source.pull()) got.push(c);
       await producing;
       if (wholeChunks) {
         expect(got).toEqual(chunks);
@@ -158,12 +159,64 @@ describe('chunk channels', () => {
     expect(((await blocked) as RbError).code).toBe('cancelled');
   });
 
+  // One contract, two implementations: the same frames in, the same frames out.
+  const channels: Array<[string, () => { sink: FrameSink; source: FrameSource }]> = [
+    ['queue', () => queueChannel(2)],
+    [
+      'ring',
+      () => {
+        const ring = RingChannel.create({ capacity: 2, maxFrameBytes: 4096 });
+        return { sink: ringSink(ring, { streamIndex: 1, shardIndex: 3, cancelled }), source: ringSource(ring, { streamIndex: 1, shardIndex: 3, wholeChunks: true, cancelled }) };
+      },
+    ],
+  ];
+  for (const [name, open] of channels) {
+    it(`${name} channel: copy and changes frames arrive in order with their rows and LSNs, then end; acknowledgements travel back`, async () => {
+      const { sink, source } = open();
+      const frames: DataFrame[] = [
+        chunkOf(100, 2, 1),
+        { kind: 'changes', bytes: Buffer.from('first transaction'), rows: 3, lsn: 0x16b3748n },
+        // LSNs are u64: above 2^32 and up to the largest.
+        { kind: 'changes', bytes: Buffer.from('second'), rows: 1, lsn: 0x1_0000_0001n },
+        { kind: 'changes', bytes: Buffer.alloc(0), rows: 0, lsn: 0xffff_ffff_ffff_fffen },
+        chunkOf(4000, 7, 2),
+      ];
+      expect(sink.acknowledged()).toBe(0n);
+      const producing = (async () => {
+        for (const f of frames) await sink.push(f);
+        sink.end();
+      })();
+      const got: Frame[] = [];
+      for (;;) {
+        const f = await source.pull();
+        got.push(f);
+        if (f.kind === 'end') break;
+        if (f.kind === 'changes') source.acknowledge(f.lsn);
+      }
+      await producing;
+      expect(got.map((f) => (f.kind === 'end' ? ['end'] : [f.kind, f.rows, f.kind === 'changes' ? f.lsn : null, f.bytes.toString('hex')]))).toEqual([
+        ...frames.map((f) => [f.kind, f.rows, f.kind === 'changes' ? f.lsn : null, f.bytes.toString('hex')]),
+        ['end'],
+      ]);
+      expect(sink.acknowledged()).toBe(0xffff_ffff_ffff_fffen);
+      // Never back: a late or repeated acknowledgement of an older position changes nothing.
+      source.acknowledge(5n);
+      expect(sink.acknowledged()).toBe(0xffff_ffff_ffff_fffen);
+    });
+  }
+
+  it('a ring refuses a changes frame larger than its frames (records decode only whole)', async () => {
+    const ring = RingChannel.create({ capacity: 2, maxFrameBytes: 4096 });
+    const sink = ringSink(ring, { streamIndex: 0, shardIndex: 0, cancelled });
+    await expect(sink.push({ kind: 'changes', bytes: Buffer.alloc(5000), rows: 1, lsn: 1n })).rejects.toThrow('a changes frame of 5000 bytes exceeds');
+  });
+
   it('the queue channel keeps the first failure', async () => {
     const ch = queueChannel(1);
     ch.source.fail(new RbError('dest_query', 'first'));
     ch.sink.fail(new RbError('source_query', 'second'));
     expect(ch.firstFailure()?.message).toBe('first');
-    await expect(ch.sink.push({ bytes: Buffer.alloc(1), rows: 1 })).rejects.toThrow('first');
+    await expect(ch.sink.push({ kind: 'copy', bytes: Buffer.alloc(1), rows: 1 })).rejects.toThrow('first');
   });
 });
 

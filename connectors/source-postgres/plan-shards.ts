@@ -9,28 +9,17 @@
  *   one shard     tables under the size threshold, or when only one shard is wanted.
  */
 import type pg from 'pg';
-import type { TableInfo } from '../../connectors/postgres/catalog.js';
-import { quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
-import { sqlKeyBounds } from '../../connectors/postgres/sql.js';
+import type { TableInfo } from '../contract/catalog.js';
+import type { ShardPlan, ShardSpec } from '../contract/connector.js';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import { sqlKeyBounds } from '../postgres/sql.js';
+
+export type { ShardKind, ShardPlan, ShardSpec } from '../contract/connector.js';
 
 /** Tables smaller than this are copied as one shard (RB_SHARD_MIN_BYTES overrides, for tests). */
 export const DEFAULT_SHARD_MIN_BYTES = 8 * 1024 * 1024;
-const INTEGER_TYPES = new Set([20, 21, 23]); // int8, int2, int4
-
-export type ShardKind = 'single' | 'range' | 'ctid';
-
-export interface ShardSpec {
-  index: number;
-  /** SQL predicate (empty for a single shard). */
-  predicate: string;
-  description: string;
-}
-
-export interface ShardPlan {
-  kind: ShardKind;
-  key: string | null;
-  shards: ShardSpec[];
-}
+/** Column types a table can be range-sharded on: int8, int2, int4. */
+export const INTEGER_TYPES = new Set([20, 21, 23]);
 
 export function shardMinBytes(): number {
   const env = Number(process.env.RB_SHARD_MIN_BYTES);

@@ -2,10 +2,8 @@
  * The immutable contract between the leader (which prepares a stream's destination once) and the
  * workers (which only write). Plain data, so it crosses into worker threads by structured clone.
  */
-import type { CopyFormat, LoadMethod, WriteMode } from '../contract/domain.js';
-import type { QualifiedName } from '../postgres/identifiers.js';
-
-export type { CopyFormat, LoadMethod, WriteMode };
+import type { CopyFormat, LoadMethod, WriteMode } from './domain.js';
+import type { QualifiedName } from './qualified-name.js';
 
 export interface ContractColumn {
   name: string;

@@ -1,7 +1,8 @@
 /**
- * A shard's source stage: `COPY (SELECT ...) TO STDOUT` under the run's exported snapshot, read in
- * tuple-aligned chunks (CopyOutReader: bulk CopyData de-framing) and pushed into a ChunkSink,
- * which is an in-thread queue (joined mode) or a ring channel to another thread (split mode).
+ * A shard's source stage (ShardReader, connectors/contract/connector.ts): `COPY (SELECT ...) TO
+ * STDOUT` under the run's exported snapshot, read in tuple-aligned frames (CopyOutReader: bulk
+ * CopyData de-framing) and pushed into a FrameSink — an in-thread queue (joined mode) or a ring
+ * channel to another thread (split mode).
  *
  *   source socket ──CopyOutReader──► sink.push (waits while the channel is full) ──► … ──► sink.end()
  *
@@ -11,23 +12,25 @@
  * destination stopped it and owns the error.
  */
 import type pg from 'pg';
-import { connect, queryError } from '../../connectors/postgres/connection.js';
-import { CopyOutReader } from '../../connectors/source-postgres/copy-out-reader.js';
-import { RbError } from '../errors.js';
-import type { ChunkSink } from './chunk-channel.js';
-import { explainedBy, stageError, watchClientErrors, type ShardTask } from './shard-task.js';
+import type { ReadResult, ReadTask, ShardRead, StageHooks } from '../contract/connector.js';
+import { RbError } from '../contract/errors.js';
+import type { FrameSink } from '../contract/frames.js';
+import { connect, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
+import { quoteQualified } from '../postgres/identifiers.js';
+import { explainedBy, stageError, watchClientErrors } from '../postgres/stage-errors.js';
+import { CopyOutReader } from './copy-out-reader.js';
+import { selectList } from './select-list.js';
 
-export interface SourceStageHooks {
-  /** Aborting ends the stage's socket: whatever it waits on (its server, the sink) stops. */
-  signal?: AbortSignal;
+/** The COPY statement that reads one shard. */
+export function shardCopySql(r: ShardRead): string {
+  const preds = r.predicates.filter(Boolean);
+  const where = preds.length ? ` where ${preds.map((p) => (preds.length > 1 ? `(${p})` : p)).join(' and ')}` : '';
+  const order = r.orderBy ? ` order by ${r.orderBy}` : '';
+  const fmt = r.format === 'binary' ? ' (format binary)' : '';
+  return `copy (select ${selectList(r.columns)} from ${quoteQualified(r.table)}${where}${order}) to stdout${fmt}`;
 }
 
-export interface SourceStageResult {
-  rows: number;
-  bytes: number;
-}
-
-export async function runSourceStage(task: ShardTask, sink: ChunkSink, hooks: SourceStageHooks = {}): Promise<SourceStageResult> {
+export async function readShard(task: ReadTask<PgEndpoint>, sink: FrameSink, hooks: StageHooks = {}): Promise<ReadResult> {
   const where = { stream: task.stream, shard: task.shardIndex };
   const label = `${task.stream} shard ${task.shardIndex}`;
   let src: pg.Client | undefined;
@@ -43,20 +46,20 @@ export async function runSourceStage(task: ShardTask, sink: ChunkSink, hooks: So
     try {
       await src.query('begin isolation level repeatable read read only');
       if (task.snapshot) await src.query(`set transaction snapshot '${task.snapshot.replace(/'/g, "''")}'`);
-      if (task.preferIndexScan) await src.query('set local enable_seqscan = off');
+      if (task.read.preferIndexScan) await src.query('set local enable_seqscan = off');
     } catch (e) {
       // A backend killed between these statements: report the server's reason, not pg's "not queryable".
       throw queryError(explainedBy(e, clientError()), 'source', `${label}: starting the snapshot transaction`, where);
     }
     doing = 'reading';
-    const reader = new CopyOutReader(task.copyOutSql, { format: task.contract.format, fieldCount: task.contract.columns.length, chunkBytes: task.chunkBytes });
+    const reader = new CopyOutReader(shardCopySql(task.read), { format: task.read.format, fieldCount: task.read.columns.length, chunkBytes: task.chunkBytes });
     src.query(reader as unknown as pg.QueryConfig);
     let rows = 0;
     let bytes = 0;
-    for await (const chunk of reader) {
-      await sink.push(chunk);
-      rows += chunk.rows;
-      bytes += chunk.bytes.length;
+    for await (const frame of reader) {
+      await sink.push(frame);
+      rows += frame.rows;
+      bytes += frame.bytes.length;
     }
     if (reader.rowCount >= 0 && reader.rowCount !== rows) {
       throw new RbError('internal', `${label}: source reports ${reader.rowCount} rows, rb read ${rows}`, where);
@@ -73,9 +76,4 @@ export async function runSourceStage(task: ShardTask, sink: ChunkSink, hooks: So
     hooks.signal?.removeEventListener('abort', onAbort);
     await src?.end().catch(() => {});
   }
-}
-
-/** Ends a client's socket at once (whatever query or COPY it is in); the server rolls back. */
-export function destroySocket(client: pg.Client | undefined): void {
-  (client as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
 }

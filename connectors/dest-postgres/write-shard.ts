@@ -1,47 +1,43 @@
 /**
- * A shard's destination stage: pulls chunks from a ChunkSource and writes them in one destination
- * transaction, so a shard is written whole or not at all.
+ * A shard's destination stage (ShardWriter, connectors/contract/connector.ts): pulls frames from a
+ * FrameSource and writes them in one destination transaction, so a shard is written whole or not
+ * at all (an incremental checkpoint commits the rows so far together with their cursor).
  *
  *   … ──► source.pull ──► CopyInWriter (COPY ... FROM STDIN) / InsertWriter ──► destination socket
  *
  * Fast path (load_method copy): chunks pass through untouched; the server's row count must equal
  * the rows the chunks carried. Decode path (load_method insert): chunks are decoded into columnar
  * batches, viewed as Arrow RecordBatches (where transforms will run), and written as INSERT
- * parameters. COMMIT happens only after the source delivered its end (`pull` returned null, which
+ * parameters. COMMIT happens only after the source delivered its end (`pull` returned `end`, which
  * the source stage does only after the server's `COPY n` matched what it read). On failure the
  * stage aborts its COPY, stops the source (fail) and reports its error — or the source's error
  * when that is what stopped it.
  */
 import type pg from 'pg';
-import { CopyInWriter } from '../../connectors/dest-postgres/copy-in-writer.js';
-import { parseCopyTextRows } from '../../connectors/dest-postgres/copy-text.js';
-import { InsertWriter } from '../../connectors/dest-postgres/insert-writer.js';
-import { applyCheckpoint, cursorTexts } from '../../connectors/dest-postgres/checkpoint.js';
-import { insertLedgerRow } from '../../connectors/dest-postgres/state-store.js';
-import { connect, queryError } from '../../connectors/postgres/connection.js';
-import { lastRowFields, type RawField } from '../../connectors/dest-postgres/copy-last-row.js';
 import { arrowToBatch, batchToArrow, loadArrow } from '../../native/arrow.js';
 import { codecs } from '../../native/index.js';
 import { codecForType } from '../../native/type-codecs.js';
-import { RbError } from '../errors.js';
-import type { ChunkSource } from './chunk-channel.js';
-import { destroySocket } from './source-stage.js';
-import { explainedBy, stageError, watchClientErrors, type ShardProgress, type ShardTask } from './shard-task.js';
+import type { ShardProgress, StageHooks, WriteResult, WriteTask } from '../contract/connector.js';
+import { RbError } from '../contract/errors.js';
+import type { CopyFrame, FrameSource } from '../contract/frames.js';
+import { connect, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
+import { explainedBy, stageError, watchClientErrors } from '../postgres/stage-errors.js';
+import { applyCheckpoint, cursorTexts } from './checkpoint.js';
+import { CopyInWriter } from './copy-in-writer.js';
+import { lastRowFields, type RawField } from './copy-last-row.js';
+import { parseCopyTextRows } from './copy-text.js';
+import { InsertWriter } from './insert-writer.js';
+import { insertLedgerRow } from './state-store.js';
 
-export interface DestStageHooks {
-  onProgress?: (p: ShardProgress) => void;
-  /** Aborting ends the stage's socket: whatever it waits on stops, the server rolls back. */
-  signal?: AbortSignal;
+/** The next COPY frame, or null at the end: this writer takes snapshot and incremental reads. */
+async function nextCopyFrame(source: FrameSource, label: string): Promise<CopyFrame | null> {
+  const f = await source.pull();
+  if (f.kind === 'end') return null;
+  if (f.kind !== 'copy') throw new RbError('internal', `${label}: the COPY writer received a ${f.kind} frame`);
+  return f;
 }
 
-export interface DestStageResult {
-  rows: number;
-  bytes: number;
-  /** Checkpoint commits (incremental), the final one included. */
-  checkpoints?: number;
-}
-
-export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: DestStageHooks = {}): Promise<DestStageResult> {
+export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSource, hooks: StageHooks = {}): Promise<WriteResult> {
   const where = { stream: task.stream, shard: task.shardIndex };
   const label = `${task.stream} shard ${task.shardIndex}`;
   let dst: pg.Client | undefined;
@@ -54,7 +50,7 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
   const progress = (chunk: { bytes: Uint8Array; rows: number }) => {
     rows += chunk.rows;
     bytes += chunk.bytes.length;
-    hooks.onProgress?.({ stream: task.stream, shardIndex: task.shardIndex, rows, bytes });
+    hooks.onProgress?.({ stream: task.stream, shardIndex: task.shardIndex, rows, bytes } satisfies ShardProgress);
   };
   try {
     if (hooks.signal?.aborted) throw new RbError('cancelled', `${label}: cancelled`, where);
@@ -95,7 +91,7 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
       let writerRows = 0;
       try {
         for (;;) {
-          const chunk = await source.pull();
+          const chunk = await nextCopyFrame(source, label);
           if (!chunk) break;
           // The cursor is read before the chunk is written: once drained, its memory is reused.
           const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, task.contract.columns.length, cp!.fieldIndexes) : null;
@@ -129,7 +125,7 @@ export async function runDestStage(task: ShardTask, source: ChunkSource, hooks: 
       const fields = task.contract.columns.map((c) => ({ name: c.name, typeOid: c.sourceTypeOid, typeName: c.typeSql }));
       if (task.contract.format === 'binary') await loadArrow();
       for (;;) {
-        const chunk = await source.pull();
+        const chunk = await nextCopyFrame(source, label);
         if (!chunk) break;
         const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, task.contract.columns.length, cp!.fieldIndexes) : null;
         if (task.contract.format === 'binary') {

@@ -1,0 +1,31 @@
+/**
+ * The PostgreSQL Sink (connectors/contract/connector.ts) on the leader's destination connection:
+ * prepare (prepare.ts; user types are read from the source's catalog), finish (finalize.ts: swap
+ * or merge, with the stream's state row in the same transaction) and clean-up after a failure.
+ */
+import type pg from 'pg';
+import type { PrepareInput, Sink } from '../contract/connector.js';
+import type { StreamStateWrite } from '../contract/state.js';
+import type { WriteContract } from '../contract/write-contract.js';
+import { cleanupStream, finalizeStream } from './finalize.js';
+import { prepareStream } from './prepare.js';
+import { writeStreamState } from './state-store.js';
+
+export class PostgresSink implements Sink {
+  constructor(
+    readonly client: pg.Client,
+    /** The source's connection: prepare copies user-defined types from its catalog. */
+    private readonly sourceCatalog: pg.Client,
+    private readonly state: { schema: string; pipeline: string },
+  ) {}
+
+  prepare(input: PrepareInput): Promise<WriteContract> {
+    return prepareStream(this.client, this.sourceCatalog, input);
+  }
+  async finalize(contract: WriteContract, state?: StreamStateWrite): Promise<void> {
+    await finalizeStream(this.client, contract, state ? (c) => writeStreamState(c, this.state.schema, this.state.pipeline, state) : undefined);
+  }
+  cleanup(contract: WriteContract): Promise<void> {
+    return cleanupStream(this.client, contract);
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Which connector implements each capability (connectors/contract/connector.ts). `use: postgres`
+ * is the only source and destination rb has, so this is where the engine gets the PostgreSQL
+ * implementations without importing their modules one by one; another connector registers here.
+ */
+import type { ShardReader, ShardWriter, SnapshotSource, Sink } from './contract/connector.js';
+import type { StateStore } from './contract/state.js';
+import { PostgresSink } from './dest-postgres/postgres-sink.js';
+import { PostgresStateStore } from './dest-postgres/state-store.js';
+import { writeShard } from './dest-postgres/write-shard.js';
+import { connect, type PgEndpoint } from './postgres/connection.js';
+import { PostgresSnapshotSource } from './source-postgres/postgres-source.js';
+import { readShard } from './source-postgres/read-shard.js';
+
+export type Endpoint = PgEndpoint;
+
+export const shardReader: ShardReader<Endpoint> = { readShard };
+export const shardWriter: ShardWriter<Endpoint> = { writeShard };
+
+/** The leader's side of a run: one source connection, one destination connection. */
+export interface LeaderSession {
+  source: SnapshotSource;
+  sink: Sink;
+  state: StateStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to both ends at once (each is a TCP + SCRAM round trip or two); a failure is reported
+ * source first, and whichever side did connect is closed.
+ */
+export async function openLeaderSession(source: Endpoint, dest: Endpoint, state: { schema: string; pipeline: string }): Promise<LeaderSession> {
+  const [s, d] = await Promise.allSettled([connect(source, 'source', 'rb planner'), connect(dest, 'destination', 'rb leader')]);
+  if (s.status === 'rejected' || d.status === 'rejected') {
+    await Promise.all([s.status === 'fulfilled' ? s.value.end().catch(() => {}) : null, d.status === 'fulfilled' ? d.value.end().catch(() => {}) : null]);
+    throw s.status === 'rejected' ? s.reason : (d as PromiseRejectedResult).reason;
+  }
+  const src = s.value;
+  const dst = d.value;
+  return {
+    source: new PostgresSnapshotSource(src),
+    sink: new PostgresSink(dst, src, state),
+    state: new PostgresStateStore(dst, state.schema, state.pipeline),
+    close: async () => {
+      await Promise.all([src.end().catch(() => {}), dst.end().catch(() => {})]);
+    },
+  };
+}
+
+/** The destination alone, for `rb state`: the pipeline's StateStore. */
+export async function openStateStore(dest: Endpoint, state: { schema: string; pipeline: string }): Promise<{ state: StateStore; close(): Promise<void> }> {
+  const dst = await connect(dest, 'destination', 'rb state');
+  return { state: new PostgresStateStore(dst, state.schema, state.pipeline), close: () => dst.end().catch(() => {}) };
+}

@@ -1,0 +1,42 @@
+/**
+ * The PostgreSQL SnapshotSource (connectors/contract/connector.ts): the leader's source
+ * connection and the run's coordinator transaction, whose exported snapshot every shard imports
+ * (docs/design.md section 5), so all shards see one moment of the source.
+ */
+import type pg from 'pg';
+import type { TableInfo } from '../contract/catalog.js';
+import type { CursorPosition, CursorRange, CursorRead, CursorSpec, ShardPlan, SnapshotSource } from '../contract/connector.js';
+import type { QualifiedName } from '../contract/qualified-name.js';
+import { discoverTable } from '../postgres/catalog.js';
+import { cursorRead, lookbackFor, measureLookbackClock, readHighWater } from './incremental.js';
+import { planShards } from './plan-shards.js';
+
+export class PostgresSnapshotSource implements SnapshotSource {
+  constructor(readonly client: pg.Client) {}
+
+  discover(name: QualifiedName): Promise<TableInfo> {
+    return discoverTable(this.client, name);
+  }
+  lookbackClock(): Promise<string> {
+    return measureLookbackClock(this.client);
+  }
+  async openSnapshot(): Promise<string> {
+    await this.client.query('begin isolation level repeatable read read only');
+    return (await this.client.query('select pg_export_snapshot() as s')).rows[0].s as string;
+  }
+  planShards(table: TableInfo, target: number, opts: { partitionKey?: string } = {}): Promise<ShardPlan> {
+    return planShards(this.client, table, target, opts);
+  }
+  highWater(table: QualifiedName, spec: CursorSpec): Promise<CursorPosition | null> {
+    return readHighWater(this.client, table, spec);
+  }
+  lookbackFor(cursorType: string, clock: string): Promise<string | null> {
+    return lookbackFor(this.client, cursorType, clock);
+  }
+  cursorRead(spec: CursorSpec, range: CursorRange): Promise<CursorRead> {
+    return cursorRead(this.client, spec, range);
+  }
+  async closeSnapshot(): Promise<void> {
+    await this.client.query('commit').catch(() => {});
+  }
+}
