@@ -7,7 +7,7 @@ import type { CopyFormat } from '../contract/domain.js';
 import { RbError } from '../contract/errors.js';
 import { displayName, quoteQualified, type QualifiedName } from './identifiers.js';
 import type { ColumnInfo, TableInfo } from '../contract/catalog.js';
-import { SQL_PRIMARY_KEY, SQL_RESOLVE_TABLE, SQL_TABLE_COLUMNS, SQL_TABLE_SIZE, SQL_UNIQUE_KEYS } from './sql.js';
+import { SQL_BTREE_INDEX_KEYS, SQL_PRIMARY_KEY, SQL_RESOLVE_TABLE, SQL_TABLE_COLUMNS, SQL_TABLE_SIZE, SQL_UNIQUE_KEYS } from './sql.js';
 
 export type { ColumnInfo, TableInfo } from '../contract/catalog.js';
 
@@ -118,4 +118,19 @@ async function domainPortable(client: pg.Client, typeOid: number): Promise<boole
 /** The COPY format a table uses: binary when every column's binary form is portable. */
 export function copyFormatFor(columns: readonly ColumnInfo[]): CopyFormat {
   return columns.every((c) => c.binaryPortable) ? 'binary' : 'text';
+}
+
+/**
+ * The index an incremental read over `fields` (cursor column, then tie-breakers) can use: one
+ * whose key columns start with all of them serves both the range and the order ('all'); one that
+ * starts with the cursor column serves the range only ('cursor', the rest is sorted). Null: none,
+ * every incremental run scans the whole table.
+ */
+export async function cursorIndex(client: pg.Client, tableOid: number, fields: readonly string[]): Promise<{ name: string; covers: 'all' | 'cursor' } | null> {
+  const r = await client.query(SQL_BTREE_INDEX_KEYS, [tableOid]);
+  const indexes = r.rows as Array<{ name: string; cols: Array<string | null> }>;
+  const full = indexes.find((i) => fields.every((f, n) => i.cols[n] === f));
+  if (full) return { name: full.name, covers: 'all' };
+  const partly = indexes.find((i) => i.cols[0] === fields[0]);
+  return partly ? { name: partly.name, covers: 'cursor' } : null;
 }

@@ -103,3 +103,18 @@ export const sqlKeyBounds = (qualified: string, quotedKey: string): string =>
 export const SQL_SECONDARY_INDEXES = `
 select pg_get_indexdef(i.indexrelid) as def
 from pg_index i where i.indrelid = $1::oid and not i.indisprimary`;
+
+/**
+ * The valid, non-partial B-tree indexes of a table with their key columns in order (INCLUDE
+ * columns left out; an expression column is NULL).
+ */
+export const SQL_BTREE_INDEX_KEYS = `
+select c.relname as name,
+       array(select a.attname::text from unnest(x.indkey[0:x.indnkeyatts - 1]) with ordinality k(attnum, n)
+               left join pg_attribute a on a.attrelid = x.indrelid and a.attnum = k.attnum
+              order by k.n) as cols
+from pg_index x
+join pg_class c on c.oid = x.indexrelid
+join pg_am am on am.oid = c.relam
+where x.indrelid = $1::oid and am.amname = 'btree' and x.indisvalid and x.indpred is null
+order by x.indisprimary desc, c.relname`;

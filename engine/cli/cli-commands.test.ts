@@ -93,6 +93,24 @@ describe('rb CLI commands', () => {
     expect(human.out).toMatch(/total\s+numeric\(12,2\)\s+not null/);
   });
 
+  it('discover says which index an incremental stream reads through, and when there is none', async () => {
+    await src.query('create table public.ev (id bigint primary key, updated_at timestamptz, v text)');
+    const body = pipelineYaml({ name: 'cmd_incr', srcUrl: src.url, dstUrl: dst.url, streams: ['public.ev'], writeMode: 'upsert', destSchema: 'public', primaryKey: ['id'] }).replace(
+      '    - name: public.ev',
+      '    - name: public.ev\n      sync_mode: incremental\n      cursor_field: updated_at',
+    );
+    const file = pipelineFile('discover-incr.yaml', body);
+    const incremental = () => JSON.parse(rb(['discover', file, '--json']).out).tables.find((t: { name: string }) => t.name === 'public.ev').incremental;
+    expect(incremental()).toMatchObject({ stream: 'public.ev', cursor_fields: ['updated_at', 'id'], index: null, index_covers: null });
+    expect(incremental().note).toContain('create index on "public"."ev" ("updated_at", "id")');
+    expect(rb(['discover', file]).out).toMatch(/WARNING: public\.ev: no index starts with \(updated_at, id\): every incremental run scans the whole table/);
+    await src.query('create index ev_updated on public.ev (updated_at)');
+    expect(incremental()).toMatchObject({ index: 'ev_updated', index_covers: 'cursor' });
+    await src.query('create index ev_updated_id on public.ev (updated_at, id) include (v)');
+    expect(incremental()).toMatchObject({ index: 'ev_updated_id', index_covers: 'all' });
+    await src.query('drop table public.ev');
+  });
+
   it('runs from the TypeScript sources when started outside the repository (workers find tsx)', async () => {
     const own = await createTestDatabase('cmdsources'); // its own destination: the other tests expect dst empty
     const body = pipelineYaml({ name: 'cmd_sources', srcUrl: src.url, dstUrl: own.url, streams: ['public.orders'], writeMode: 'replace', destSchema: 'public', primaryKey: ['id'] });
