@@ -2,7 +2,7 @@
  * Incremental sync, measured (issue 10): how much faster an incremental run that delivers 1% changed
  * rows is than a full refresh of the same table, and what checkpoints cost.
  *
- *   npx tsx bench/incremental/incremental.ts [--rows 10000000] [--iters 3] [--json out.json]
+ *   npx tsx bench/incremental/incremental.ts [--rows 10000000] [--iters 3] [--only speedup|checkpoints] [--json out.json]
  *
  * Databases: two embedded clusters of their own (`.rb/incr-src`, `.rb/incr-dst`, database
  * `rb_incr`). The source table `incr_<rows>` (bigint id primary key, text, timestamptz updated_at,
@@ -11,9 +11,14 @@
  * Rounds, alternating, each an `rb run --json` started as the README says (node engine/cli/bin.js,
  * never npx), timed from outside:
  *   full          full_refresh append of the whole table into an empty table
- *   incremental   upsert, after 1% of the rows got a new updated_at (the cursor)
+ *   incremental   upsert, after 1% of the rows got a new updated_at (the cursor); A/B of its lone
+ *                 shard in rb's main thread (default) and on a pool thread (RB_IN_PROCESS=0)
  *   big delta     upsert of a 50% delta with checkpoint_interval_bytes 64mb, vs the same delta with
- *                 checkpoints off (0): the ratio is the checkpoints' cost
+ *                 checkpoints off (0): the ratio is the checkpoints' cost (a merge per checkpoint);
+ *                 the same for an incremental append (a commit per checkpoint, no merge)
+ * Before every measured delta run the destination tables are vacuumed (every upsert leaves the
+ * rows it replaced dead: the next merge would probe more dead index entries than the one before)
+ * and autovacuum is off on them (it would start in the middle of one run and not of the other).
  * Reported as medians and ratios; nothing is asserted.
  */
 import { spawnSync } from 'node:child_process';
@@ -45,7 +50,10 @@ async function query(url: string, sql: string): Promise<pg.QueryResult> {
   }
 }
 
-function pipeline(name: string, srcUrl: string, dstUrl: string, table: string, mode: 'full' | 'incremental', checkpointBytes: string): string {
+type Mode = 'full' | 'upsert' | 'append';
+
+function pipeline(name: string, srcUrl: string, dstUrl: string, table: string, mode: Mode, checkpointBytes: string): string {
+  const schema = mode === 'full' ? 'full_copy' : mode === 'append' ? 'appended' : 'public';
   return `version: "1.0"
 pipeline: ${name}
 source:
@@ -53,26 +61,28 @@ source:
   config: { url: "${srcUrl}" }
   streams:
     - name: ${table}
-${mode === 'incremental' ? '      sync_mode: incremental\n      cursor_field: updated_at\n' : ''}destination:
+${mode === 'full' ? '' : '      sync_mode: incremental\n      cursor_field: updated_at\n'}destination:
   use: postgres
-  config: { url: "${dstUrl}", schema: ${mode === 'full' ? 'full_copy' : 'public'} }
-  write_mode: ${mode === 'full' ? 'append' : 'upsert'}
-${mode === 'full' ? '' : '  primary_key: [id]\n'}resources: { checkpoint_interval_bytes: ${checkpointBytes} }
+  config: { url: "${dstUrl}", schema: ${schema} }
+  write_mode: ${mode === 'upsert' ? 'upsert' : 'append'}
+${mode === 'upsert' ? '  primary_key: [id]\n' : ''}resources: { checkpoint_interval_bytes: ${checkpointBytes} }
 `;
 }
 
 /** One `rb run --json`: wall ms and the rows it wrote. */
-function timedRun(file: string): { ms: number; rows: number; checkpoints: number } {
+function timedRun(file: string, env: Record<string, string> = {}): { ms: number; rows: number; checkpoints: number; executor: string } {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [BIN, 'run', file, '--json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [BIN, 'run', file, '--json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`rb run ${file} failed (${r.status}): ${r.stderr}${r.stdout}`);
-  const j = JSON.parse(r.stdout) as { rows_written: number; streams: Array<{ checkpoints?: number }> };
-  return { ms, rows: j.rows_written, checkpoints: j.streams[0]?.checkpoints ?? 0 };
+  const j = JSON.parse(r.stdout) as { rows_written: number; executor?: string; streams: Array<{ checkpoints?: number }> };
+  return { ms, rows: j.rows_written, checkpoints: j.streams[0]?.checkpoints ?? 0, executor: j.executor ?? 'pool' };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rows: { type: 'string', default: '10000000' }, iters: { type: 'string', default: '3' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { rows: { type: 'string', default: '10000000' }, iters: { type: 'string', default: '3' }, only: { type: 'string' }, json: { type: 'string' } } });
+  const only = values.only;
+  if (only !== undefined && only !== 'speedup' && only !== 'checkpoints') throw new Error(`--only: expected speedup or checkpoints, found ${only}`);
   const rows = Number(values.rows);
   const iters = Number(values.iters);
   await ensureCompiled(log);
@@ -100,53 +110,84 @@ async function main(): Promise<void> {
     return f;
   };
   const fullFile = write('full', pipeline('incr_bench_full', srcUrl, dstUrl, table, 'full', '64mb'));
-  const incFile = write('inc', pipeline('incr_bench_inc', srcUrl, dstUrl, table, 'incremental', '64mb'));
-  const incNoCpFile = write('inc_nocp', pipeline('incr_bench_inc', srcUrl, dstUrl, table, 'incremental', '0'));
-  await query(dstUrl, `drop schema if exists full_copy cascade; drop table if exists public.${table}; drop schema if exists _rb cascade`);
-  log('bench: first incremental run (the whole table; not timed)');
+  const incFile = write('inc', pipeline('incr_bench_inc', srcUrl, dstUrl, table, 'upsert', '64mb'));
+  const incNoCpFile = write('inc_nocp', pipeline('incr_bench_inc', srcUrl, dstUrl, table, 'upsert', '0'));
+  const appFile = write('app', pipeline('incr_bench_app', srcUrl, dstUrl, table, 'append', '64mb'));
+  const appNoCpFile = write('app_nocp', pipeline('incr_bench_app', srcUrl, dstUrl, table, 'append', '0'));
+  await query(dstUrl, `drop schema if exists full_copy cascade; drop schema if exists appended cascade; drop table if exists public.${table}; drop schema if exists _rb cascade`);
+  log('bench: first incremental runs (the whole table; not timed)');
   timedRun(incFile);
+  timedRun(appFile);
+  const targets = [`public.${table}`, `appended.${table}`];
+  for (const t of targets) await query(dstUrl, `alter table ${t} set (autovacuum_enabled = off)`);
 
   let bump = 0;
-  /** Moves `fraction` of the rows forward (a new cursor value), spread over the table. */
-  const change = async (fraction: number) => {
+  /**
+   * Moves `fraction` of the rows forward (a new cursor value), spread over the table: the rows with
+   * `id % (1 / fraction) = part` (default: the next part in turn).
+   */
+  const change = async (fraction: number, part?: number) => {
     bump++;
     const every = Math.round(1 / fraction);
     // The clock, as an application's `updated_at = now()` would: a cursor in the future would sit
     // inside every later run's late-commit lookback (which starts at the clock) and be re-read.
-    await query(srcUrl, `update ${table} set updated_at = clock_timestamp() where id % ${every} = ${bump % every}`);
+    await query(srcUrl, `update ${table} set updated_at = clock_timestamp() where id % ${every} = ${part ?? bump % every}`);
     await query(srcUrl, `vacuum analyze ${table}`);
+    for (const t of targets) await query(dstUrl, `vacuum analyze ${t}`);
   };
   const full: number[] = [];
   const inc: number[] = [];
-  const withCp: number[] = [];
-  const noCp: number[] = [];
+  const incPool: number[] = [];
+  const cp = { upsert: { with: [] as number[], without: [] as number[] }, append: { with: [] as number[], without: [] as number[] } };
   let cps = 0;
   for (let i = 0; i < iters; i++) {
     await query(dstUrl, `drop schema if exists full_copy cascade`);
     full.push(timedRun(fullFile).ms);
-    await change(0.01);
-    const r = timedRun(incFile);
-    inc.push(r.ms);
-    log(`bench: round ${i + 1}: full ${Math.round(full[i])} ms, incremental ${Math.round(r.ms)} ms (${r.rows} rows)`);
-    // Checkpoint cost: the same size of delta with and without checkpoints, alternating order.
-    for (const [file, out] of (i % 2 ? [[incNoCpFile, noCp], [incFile, withCp]] : [[incFile, withCp], [incNoCpFile, noCp]]) as Array<[string, number[]]>) {
-      await change(0.5);
-      const d = timedRun(file);
-      out.push(d.ms);
-      if (file === incFile) cps = d.checkpoints;
+    if (only !== 'checkpoints') {
+      // A/B of the lone shard in the main thread (default) against a pool thread (RB_IN_PROCESS=0).
+      const order: Array<[Record<string, string>, number[]]> = i % 2 ? [[{ RB_IN_PROCESS: '0' }, incPool], [{}, inc]] : [[{}, inc], [{ RB_IN_PROCESS: '0' }, incPool]];
+      for (const [env, out] of order) {
+        await change(0.01);
+        const r = timedRun(incFile, env);
+        out.push(r.ms);
+        timedRun(appFile); // catch up: its next delta is only what changes after this
+        log(`bench: round ${i + 1}: incremental ${Math.round(r.ms)} ms (${r.rows} rows, ${r.executor})`);
+      }
+      log(`bench: round ${i + 1}: full ${Math.round(full[i])} ms`);
     }
-    log(`bench: round ${i + 1}: 50% delta with checkpoints ${Math.round(withCp[i])} ms (${cps} commits), without ${Math.round(noCp[i])} ms`);
+    if (only === 'speedup') continue;
+    // Checkpoint cost: the same size of delta with and without checkpoints, alternating order; the
+    // other pipeline catches up untimed after each change, so every measured delta is the same size.
+    for (const mode of ['upsert', 'append'] as const) {
+      const [withFile, withoutFile, other] = mode === 'upsert' ? [incFile, incNoCpFile, appFile] : [appFile, appNoCpFile, incFile];
+      // Which half of the rows a delta is matters (their heap and index order differ after earlier
+      // rounds: measured ~20% apart), so each side gets each half in turn, not always the same one.
+      const order: Array<[string, number[], number]> =
+        i % 2 ? [[withoutFile, cp[mode].without, 0], [withFile, cp[mode].with, 1]] : [[withFile, cp[mode].with, 0], [withoutFile, cp[mode].without, 1]];
+      for (const [file, out, half] of order) {
+        await change(0.5, half);
+        const d = timedRun(file);
+        out.push(d.ms);
+        if (file === withFile) cps = d.checkpoints;
+        timedRun(other);
+      }
+      log(`bench: round ${i + 1}: ${mode} of a 50% delta with checkpoints ${Math.round(cp[mode].with[i])} ms (${cps} commits), without ${Math.round(cp[mode].without[i])} ms`);
+    }
   }
+  const cost = (m: 'upsert' | 'append') => ({
+    with_checkpoints_64mb_ms: Math.round(median(cp[m].with)),
+    without_checkpoints_ms: Math.round(median(cp[m].without)),
+    checkpoint_cost: +(median(cp[m].with) / median(cp[m].without) - 1).toFixed(3),
+    checkpoint_cost_vs_full_refresh: +((median(cp[m].with) - median(cp[m].without)) / median(full)).toFixed(3),
+  });
   const report = {
     rows,
     iters,
     full_refresh_ms: Math.round(median(full)),
-    incremental_1pct_ms: Math.round(median(inc)),
-    speedup: +(median(full) / median(inc)).toFixed(2),
-    delta_50pct_checkpoints_64mb_ms: Math.round(median(withCp)),
-    delta_50pct_no_checkpoints_ms: Math.round(median(noCp)),
-    checkpoint_cost: +(median(withCp) / median(noCp) - 1).toFixed(3),
-    checkpoint_cost_vs_full_refresh: +((median(withCp) - median(noCp)) / median(full)).toFixed(3),
+    ...(only !== 'checkpoints'
+      ? { incremental_1pct_ms: Math.round(median(inc)), speedup: +(median(full) / median(inc)).toFixed(2), incremental_1pct_on_pool_thread_ms: Math.round(median(incPool)) }
+      : {}),
+    ...(only !== 'speedup' ? { delta_50pct_upsert: cost('upsert'), delta_50pct_append: cost('append') } : {}),
     machine: `${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(2)}`,
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -74,6 +74,8 @@ describe('incremental sync', () => {
     await src.query(`update ${c.name} set v = 'changed', updated_at = timestamptz '2026-02-01' + id * interval '1 second' where id % 100 = 0`);
     const r2 = await c.run();
     expect(r2.streams[0]).toMatchObject({ rows: 50, shards: 1 });
+    // A next read is one shard: it runs in this thread, no pool thread is started for it.
+    expect([r1.executor, r2.executor]).toEqual(['pool', 'in-process']);
     await expectEqual(c);
     const r3 = await c.run();
     expect(r3.streams[0].rows).toBe(0);

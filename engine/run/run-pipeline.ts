@@ -25,7 +25,7 @@ import { nativeStatus } from '../../native/index.js';
 import type { PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
 import { resolveParallelism, telemetry, type ParallelismPlan } from '../plan/resolve-parallelism.js';
-import { LocalExecutor, type ShardExecutor } from '../runtime/executor.js';
+import { LocalExecutor } from '../runtime/executor.js';
 import { stageModeFromEnv } from '../runtime/shard-pool.js';
 import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js';
 import { resolveEndpoint } from './endpoints.js';
@@ -95,6 +95,8 @@ export interface RunResult {
    * one-thread pool runs joined and says so here.
    */
   stage_mode?: StageMode;
+  /** Where the shards ran: the pool's threads, or this process's main thread (a lone shard, no pool started). */
+  executor?: 'pool' | 'in-process';
   /** The unfinished run this one resumed (its committed shards were kept). */
   resumed_from?: string;
   /** Snapshots the written data spans: 2 when a resumed append kept shards of the earlier run. */
@@ -128,7 +130,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   };
   let session: LeaderSession | undefined;
   const contracts: WriteContract[] = [];
-  let executor: ShardExecutor | undefined;
+  let executor: LocalExecutor | undefined;
   let state: StateStore | undefined;
   let recorded = false;
   try {
@@ -145,6 +147,10 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     Object.assign(result, telemetry(plan));
     executor = new LocalExecutor(plan.effective, stageModeFromEnv());
     result.stage_mode = executor.stageMode;
+    // Threads boot while the leader plans when shards are coming. A pipeline of incremental streams
+    // only decides once their state is read: next reads are one shard each, and a lone shard runs
+    // in this thread without starting any (LocalExecutor.execute).
+    if (config.source.streams.some((s) => s.sync_mode !== 'incremental')) executor.warm();
 
     const srcEp = await resolveEndpoint(config.source.config, 'source', { log: opts.log });
     const dstEp = await resolveEndpoint(config.destination.config, 'destination', { log: opts.log });
@@ -162,6 +168,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const resume = opts.fresh ? null : unfinished;
     const planId = resume?.planId ?? runId;
     const committed = resume ? await store.ledger(planId) : [];
+    if (!(await nextReadsOnly(config, store, readable))) executor.warm();
     // Late commits are measured before the snapshot is taken (incremental.ts).
     const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await source.lookbackClock() : null;
 
@@ -226,6 +233,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         onRetry: (task, attempt, err, delayMs) => opts.log?.(`rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`),
       },
     });
+    result.executor = executor.ranInline ? 'in-process' : 'pool';
     // The workers are done: let them go while the leader finishes (awaited in the finally).
     void executor.release();
     await source.closeSnapshot();
@@ -295,6 +303,19 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     await Promise.all([session?.close(), opts.leavePoolClosing ? undefined : closing]);
   }
   return result;
+}
+
+/**
+ * True when every stream is incremental and has a stored cursor for its configured cursor field:
+ * each then reads one shard after it (no sharded first read to start threads early for).
+ */
+async function nextReadsOnly(config: PipelineConfig, store: StateStore, readable: boolean): Promise<boolean> {
+  if (!readable || config.source.streams.some((s) => s.sync_mode !== 'incremental')) return false;
+  const states = await store.streamStates();
+  return config.source.streams.every((s) => {
+    const st = states.find((x) => x.stream === s.name);
+    return !!st?.cursor && st.cursorFields[0] === s.cursor_field;
+  });
 }
 
 /** Default delay before a shard's first retry; doubled for each next one (RetryPolicy). */

@@ -23,7 +23,7 @@ import { Piscina } from 'piscina';
 import { isTransient, RbError } from '../errors.js';
 import { COMPILED, entryFile } from '../paths.js';
 import { RingChannel } from './ring-channel.js';
-import type { ShardOutcome } from './shard-worker.js';
+import runShardJob, { type ShardOutcome } from './shard-worker.js';
 import { STAGE_MODES, type ShardJob, type ShardProgress, type ShardResult, type ShardTask, type StageMode } from './shard-task.js';
 
 const WORKER_FILE = entryFile('engine/runtime/shard-worker');
@@ -70,10 +70,22 @@ export interface ShardPoolOptions {
 }
 
 /**
+ * What runs one job (a whole shard, or one stage of a split shard): the pool's worker threads, or
+ * this thread (InlineRunner: a run of one shard needs no thread started for it).
+ */
+export interface JobRunner {
+  readonly threads: number;
+  run(job: ShardJob, signal: AbortSignal): Promise<ShardOutcome>;
+  /** Calls `listener` with an error that makes the runner unusable (a worker that cannot start). */
+  onStartError(listener: (e: RbError) => void): () => void;
+  destroy(): Promise<void>;
+}
+
+/**
  * The run's worker pool. Created as soon as the effective parallelism is known (before discovery
  * and DDL), so worker start-up overlaps the leader's planning.
  */
-export class ShardPool {
+export class ShardPool implements JobRunner {
   readonly threads: number;
   readonly piscina: Piscina;
   /** The first error of a worker outside any task (it failed to start): the pool cannot work. */
@@ -108,9 +120,29 @@ export class ShardPool {
     return () => this.startErrorListeners.delete(listener);
   }
 
+  run(job: ShardJob, signal: AbortSignal): Promise<ShardOutcome> {
+    return this.piscina.run(job, { signal }) as Promise<ShardOutcome>;
+  }
+
   async destroy(): Promise<void> {
     await this.piscina.destroy();
   }
+}
+
+/**
+ * Runs jobs in this thread, one at a time: for a run of one shard (an incremental stream's next
+ * read), where starting a worker thread (~150–250 ms of CPU here, module loading included) would
+ * cost more than the shard. Joined stages only (one thread).
+ */
+export class InlineRunner implements JobRunner {
+  readonly threads = 1;
+  run(job: ShardJob, signal: AbortSignal): Promise<ShardOutcome> {
+    return runShardJob(job, signal);
+  }
+  onStartError(): () => void {
+    return () => {};
+  }
+  async destroy(): Promise<void> {}
 }
 
 /** `RB_STAGE_MODE`: joined (default) | split. Anything else is a usage error naming the variable. */
@@ -131,8 +163,7 @@ export function ringFrameBytes(chunkBytes: number): number {
   return Math.ceil(Math.max(1, chunkBytes) / FRAME_ROUND_BYTES) * FRAME_ROUND_BYTES;
 }
 
-export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], opts: ShardPoolOptions = {}): Promise<ShardResult[]> {
-  const pool = shardPool.piscina;
+export async function runShardsOnPool(shardPool: JobRunner, tasks: ShardTask[], opts: ShardPoolOptions = {}): Promise<ShardResult[]> {
   const mode = effectiveStageMode(opts.stageMode ?? 'joined', shardPool.threads);
   const threadsPerShard = mode === 'split' ? 2 : 1;
   const progressChannel = `rb-progress-${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -162,7 +193,7 @@ export async function runShardsOnPool(shardPool: ShardPool, tasks: ShardTask[], 
 
   const runJob = async (job: ShardJob): Promise<ShardResult> => {
     try {
-      const outcome = (await pool.run({ ...job, progressChannel }, { signal: abort.signal })) as ShardOutcome;
+      const outcome = await shardPool.run({ ...job, progressChannel }, abort.signal);
       if (!outcome.ok) throw RbError.fromJSON(outcome.error);
       return outcome.result;
     } catch (e) {

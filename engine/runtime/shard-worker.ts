@@ -15,7 +15,8 @@ export type ShardOutcome = { ok: true; result: ShardResult } | { ok: false; erro
 
 const PROGRESS_INTERVAL_MS = 200;
 
-export default async function runShard(job: ShardJob): Promise<ShardOutcome> {
+/** `signal`: only when run in the calling thread (InlineRunner); the pool stops a worker by ending its thread. */
+export default async function runShard(job: ShardJob, signal?: AbortSignal): Promise<ShardOutcome> {
   const started = performance.now();
   const channel = job.progressChannel ? new BroadcastChannel(job.progressChannel) : null;
   let last = 0;
@@ -29,7 +30,7 @@ export default async function runShard(job: ShardJob): Promise<ShardOutcome> {
   try {
     let result: ShardResult;
     if (job.role === 'joined') {
-      result = await copyShard(job, { onProgress });
+      result = await copyShard(job, { onProgress, signal });
     } else {
       const ring = RingChannel.attach(job.ring);
       const ends = { streamIndex: job.streamIndex, shardIndex: job.shardIndex, cancelled: () => cancelledError(job) };
