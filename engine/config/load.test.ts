@@ -135,7 +135,7 @@ resources:
       'pipeline.yaml:12:3 destination.primary_key: required when write_mode is upsert (or give every stream its own primary_key)',
       'pipeline.yaml:13:18 destination.config.url: environment variable DST_URL is not set (set it, or write ${DST_URL:-default})',
       'pipeline.yaml:16:16 resources.parallelism: expected "auto" or an integer >= 1, found 0',
-      'pipeline.yaml:17:20 resources.max_batch_bytes: expected a byte size of at least 64kb (like 64mb, 512kb, 1gb or a number of bytes), found "10kb"',
+      'pipeline.yaml:17:20 resources.max_batch_bytes: expected a byte size from 64kb to 1gb (like 64mb, 512kb, 1gb or a number of bytes), found "10kb"',
     ]);
     const issues = issuesOf(text);
     expect(issues).toHaveLength(8);

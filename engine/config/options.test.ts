@@ -237,8 +237,8 @@ describe('resources', () => {
   it('fills every default', () => {
     expect(parseOk(withLine(16, '', withLine(15, ''))).resources).toEqual({
       parallelism: 'auto',
-      max_inflight_batches: 16,
-      max_batch_bytes: 64 * 1024 * 1024,
+      max_inflight_batches: 4,
+      max_batch_bytes: 8 * 1024 * 1024,
       checkpoint_interval_bytes: 64 * 1024 * 1024,
       checkpoint_interval_rows: 0,
       checkpoint_interval_seconds: 0,
@@ -266,10 +266,11 @@ describe('resources', () => {
     expect(errorLine(resource('max_inflight_batches: 2.5'))).toBe('pipeline.yaml:17:25 resources.max_inflight_batches: expected an integer >= 1, found 2.5');
   });
 
-  it('max_batch_bytes is a byte size of at least 64kb', () => {
+  it('max_batch_bytes is a byte size from 64kb to 1gb', () => {
     expect(parseOk(resource('max_batch_bytes: 128 MB')).resources.max_batch_bytes).toBe(128 * 1024 * 1024);
     expect(parseOk(resource('max_batch_bytes: 65536')).resources.max_batch_bytes).toBe(65536);
-    const expected = 'a byte size of at least 64kb (like 64mb, 512kb, 1gb or a number of bytes)';
+    const expected = 'a byte size from 64kb to 1gb (like 64mb, 512kb, 1gb or a number of bytes)';
+    expect(errorLine(resource('max_batch_bytes: 2gb'))).toBe(`pipeline.yaml:17:20 resources.max_batch_bytes: expected ${expected}, found "2gb"`);
     expect(errorLine(resource('max_batch_bytes: 1kb'))).toBe(`pipeline.yaml:17:20 resources.max_batch_bytes: expected ${expected}, found "1kb"`);
     expect(errorLine(resource('max_batch_bytes: lots'))).toBe(`pipeline.yaml:17:20 resources.max_batch_bytes: expected ${expected}, found "lots"`);
   });

@@ -63,11 +63,12 @@ export function boundedNumber(bounds: NumberBounds) {
 }
 
 /** A byte size (`64mb`, `512kb`, `1gb`, plain integers), parsed to bytes. */
-export function byteSize(minBytes: number) {
-  const expected = minBytes > 0 ? `a byte size of at least ${formatByteSize(minBytes)} (like 64mb, 512kb, 1gb or a number of bytes)` : BYTE_SIZE_EXPECTED;
+export function byteSize(minBytes: number, maxBytes?: number) {
+  const range = maxBytes !== undefined ? `from ${formatByteSize(minBytes)} to ${formatByteSize(maxBytes)}` : `of at least ${formatByteSize(minBytes)}`;
+  const expected = minBytes > 0 || maxBytes !== undefined ? `a byte size ${range} (like 64mb, 512kb, 1gb or a number of bytes)` : BYTE_SIZE_EXPECTED;
   return z.unknown().transform((value, ctx): number => {
     const bytes = parseByteSize(value);
-    if (bytes !== undefined && bytes >= minBytes) return bytes;
+    if (bytes !== undefined && bytes >= minBytes && (maxBytes === undefined || bytes <= maxBytes)) return bytes;
     addTypeIssue(ctx, expected);
     return z.NEVER;
   });

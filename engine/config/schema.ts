@@ -32,9 +32,13 @@ export type { DataErrorPolicy, SchemaEvolutionPolicy, SyncMode, WriteMode } from
 export const TRANSFORM_TYPES = ['validate', 'rename', 'cast', 'filter', 'mask'] as const;
 
 export const DEFAULT_STATE_SCHEMA = '_rb';
-export const DEFAULT_MAX_INFLIGHT_BATCHES = 16;
-export const DEFAULT_MAX_BATCH_BYTES = 64 * BYTES_PER_MB;
+/** Chunks in flight between a shard's two stages (queue or ring capacity). */
+export const DEFAULT_MAX_INFLIGHT_BATCHES = 4;
+/** Target size of a chunk moved between a shard's stages; a shard holds up to inflight × this. */
+export const DEFAULT_MAX_BATCH_BYTES = 8 * BYTES_PER_MB;
 export const MIN_MAX_BATCH_BYTES = 64 * BYTES_PER_KB;
+/** A ring frame's limit (engine/runtime/ring-layout.ts MAX_FRAME_BYTES_LIMIT). */
+export const MAX_MAX_BATCH_BYTES = 1024 * BYTES_PER_MB;
 export const DEFAULT_CHECKPOINT_INTERVAL_BYTES = 64 * BYTES_PER_MB;
 export const DEFAULT_MAX_RETRIES = 3;
 
@@ -95,7 +99,7 @@ const ResourcesSchema = z
   .strictObject({
     parallelism: parallelism().default('auto'),
     max_inflight_batches: boundedNumber({ integer: true, min: 1 }).default(DEFAULT_MAX_INFLIGHT_BATCHES),
-    max_batch_bytes: byteSize(MIN_MAX_BATCH_BYTES).default(DEFAULT_MAX_BATCH_BYTES),
+    max_batch_bytes: byteSize(MIN_MAX_BATCH_BYTES, MAX_MAX_BATCH_BYTES).default(DEFAULT_MAX_BATCH_BYTES),
     checkpoint_interval_bytes: byteSize(0).default(DEFAULT_CHECKPOINT_INTERVAL_BYTES),
     checkpoint_interval_rows: boundedNumber({ integer: true, min: 0 }).default(0),
     checkpoint_interval_seconds: boundedNumber({ integer: false, min: 0 }).default(0),

@@ -335,7 +335,8 @@ interface TaskInputs {
 
 function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source, dest, config }: TaskInputs): ShardTask[] {
   const tasks: ShardTask[] = [];
-  const chunkBytes = Math.max(64 * 1024, Math.min(config.resources.max_batch_bytes, 8 * 1024 * 1024));
+  // The config bounds both (64kb to 1gb; at least one chunk): used as given.
+  const chunkBytes = config.resources.max_batch_bytes;
   const delay = Number(process.env.RB_BENCH_DELAY_MS ?? 0) || 0;
   for (const [i, s] of streams.entries()) {
     const contract = contracts[i];
@@ -363,7 +364,7 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         },
         contract,
         chunkBytes,
-        maxInflightChunks: Math.max(1, Math.min(config.resources.max_inflight_batches, 4)),
+        maxInflightChunks: config.resources.max_inflight_batches,
         delayPerChunkMs: delay,
         ledger: { schema: config.state.schema, pipeline: config.pipeline, planId, runId, stream: s.name, shard: shardId },
         ...(read.checkpoint ? { checkpoint: { ...read.checkpoint(contract), runId } } : {}),
