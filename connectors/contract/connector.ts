@@ -231,7 +231,8 @@ export interface PrepareInput {
  * upsert merges — committing the stream's state in the same transaction.
  */
 export interface Sink {
-  prepare(input: PrepareInput): Promise<WriteContract>;
+  /** Every stream of the run at once, atomically: a failure leaves the destination as it was. */
+  prepare(inputs: readonly PrepareInput[]): Promise<WriteContract[]>;
   finalize(contract: WriteContract, state?: StreamStateWrite): Promise<void>;
   /** After a failed run: drops what prepare made for the run (staging); the target stays as it was. */
   cleanup(contract: WriteContract): Promise<void>;

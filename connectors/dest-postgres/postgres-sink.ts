@@ -8,7 +8,7 @@ import type { PrepareInput, Sink } from '../contract/connector.js';
 import type { StreamStateWrite } from '../contract/state.js';
 import type { WriteContract } from '../contract/write-contract.js';
 import { cleanupStream, finalizeStream } from './finalize.js';
-import { prepareStream } from './prepare.js';
+import { prepareStreams } from './prepare.js';
 import { writeStreamState } from './state-store.js';
 
 export class PostgresSink implements Sink {
@@ -19,8 +19,8 @@ export class PostgresSink implements Sink {
     private readonly state: { schema: string; pipeline: string },
   ) {}
 
-  prepare(input: PrepareInput): Promise<WriteContract> {
-    return prepareStream(this.client, this.sourceCatalog, input);
+  prepare(inputs: readonly PrepareInput[]): Promise<WriteContract[]> {
+    return prepareStreams(this.client, this.sourceCatalog, inputs);
   }
   async finalize(contract: WriteContract, state?: StreamStateWrite): Promise<void> {
     await finalizeStream(this.client, contract, state ? (c) => writeStreamState(c, this.state.schema, this.state.pipeline, state) : undefined);

@@ -1,7 +1,8 @@
 /**
  * Leader-side destination setup for one stream (docs/design.md section 2, "Prepare"): schema, user types,
  * the target table with the source's exact types, the staging table, and the WriteContract.
- * Runs in one transaction: a failure leaves the destination as it was. Workers never run DDL.
+ * Every stream of a run in one transaction (prepareStreams): a failure leaves the destination as
+ * it was. Workers never run DDL.
  *
  * Replace never touches an existing target here: workers fill a staging table and `finalizeStream`
  * swaps it in with one transaction, so a crash before the swap leaves the old table intact.
@@ -26,7 +27,26 @@ export function stagingName(target: QualifiedName, suffix: string): QualifiedNam
   return { schema: target.schema, table: base + tail };
 }
 
-export async function prepareStream(dest: pg.Client, source: pg.Client, input: PrepareInput): Promise<WriteContract> {
+/**
+ * Prepares every stream of a run in one transaction: a failure in any of them (a missing column,
+ * an upsert target without a key) leaves the destination exactly as it was, also for the streams
+ * before it.
+ */
+export async function prepareStreams(dest: pg.Client, source: pg.Client, inputs: readonly PrepareInput[]): Promise<WriteContract[]> {
+  await dest.query('begin');
+  try {
+    const contracts: WriteContract[] = [];
+    for (const input of inputs) contracts.push(await prepareStream(dest, source, input, { inTransaction: true }));
+    await dest.query('commit');
+    return contracts;
+  } catch (e) {
+    await dest.query('rollback').catch(() => {});
+    throw e;
+  }
+}
+
+/** One stream, in a transaction of its own unless `inTransaction` (the caller's, as prepareStreams). */
+export async function prepareStream(dest: pg.Client, source: pg.Client, input: PrepareInput, opts: { inTransaction?: boolean } = {}): Promise<WriteContract> {
   const { stream, target } = input;
   const fail = (msg: string) => new RbError('dest_prepare', `${stream}: ${msg}`, { stream });
   if (input.writeMode === 'upsert' && input.key.length === 0) {
@@ -44,7 +64,7 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
 
   let format = copyFormatFor(input.columns);
   let targetCreated = false;
-  await dest.query('begin');
+  if (!opts.inTransaction) await dest.query('begin');
   try {
     await dest.query(`create schema if not exists ${quoteIdent(target.schema)}`);
     await createUserTypes(dest, typeDefs);
@@ -79,7 +99,7 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
       await dest.query(`drop table if exists ${quoteQualified(staging)}`);
       await dest.query(`create unlogged table ${quoteQualified(staging)} (${columns.map((c) => `${quoteIdent(c.name)} ${c.typeSql}`).join(', ')})`);
     }
-    await dest.query('commit');
+    if (!opts.inTransaction) await dest.query('commit');
     return {
       stream,
       target,
@@ -93,7 +113,7 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
       loadMethod: input.loadMethod,
     };
   } catch (e) {
-    await dest.query('rollback').catch(() => {});
+    if (!opts.inTransaction) await dest.query('rollback').catch(() => {});
     if (e instanceof RbError) throw e;
     throw queryError(e, 'destination', `${stream}: preparing ${displayName(target)}`, { stream });
   }

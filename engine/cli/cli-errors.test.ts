@@ -89,6 +89,28 @@ describe('rb run: bad input', () => {
     });
   }
 
+  it('a stream whose prepare fails leaves the streams before it unprepared too (one transaction)', async () => {
+    await src.query('create table if not exists t2 (id int primary key, a text, extra int)');
+    // The second stream's target exists without a column the source has, and new columns must fail.
+    await dst.query('create schema if not exists landing; create table landing.t2 (id int primary key, a text)');
+    try {
+      const before = await destSnapshot();
+      const yaml = good({ dest: 'append' })
+        .replace('    - name: public.t\n', '    - name: public.t\n    - name: public.t2\n')
+        .replace('  write_mode: append\n', '  write_mode: append\n  schema_evolution: { new_column: fail }\n');
+      const r = rb(['run', file('prepare_fails.yaml', yaml)]);
+      expect(r.err).toMatch(/column "extra" is missing in landing\.t2 \(schema_evolution\.new_column: fail\)/);
+      expect(r.code).toBe(4);
+      // landing.t (the first stream's new table) was not left behind; only rb's own record of the
+      // failed run was written (the run is recorded once planning succeeded).
+      const withoutState = (snap: string) => snap.split(/[,|]/).filter((x) => !x.startsWith('_rb')).join(',');
+      expect(withoutState(await destSnapshot())).toBe(withoutState(before));
+      expect((await dst.query(`select status from _rb.runs where pipeline = 'cli_errors' order by started_at desc limit 1`)).rows[0].status).toBe('failed');
+    } finally {
+      await dst.query('drop schema landing cascade; drop schema _rb cascade');
+    }
+  });
+
   it('wrong password → exit 3, the password is never printed', async () => {
     const info = clusterInfo();
     const secret = 'Sup3rSecretPassw0rd';

@@ -194,10 +194,11 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     await store.startRun({ runId, planId, resumedFrom: resume?.runId ?? null, plan: stored, snapshots: result.snapshots });
     recorded = true;
     if (unfinished) await store.abandonRun(unfinished.runId, resume ? `resumed by run ${runId}` : `not resumed: run ${runId} started with --fresh`);
-    // Leader-first: every stream's destination is prepared before any worker starts.
-    for (const s of streams) {
-      contracts.push(
-        await sink.prepare({
+    // Leader-first: every stream's destination is prepared before any worker starts, in one
+    // transaction (a failure leaves the destination as it was).
+    contracts.push(
+      ...(await sink.prepare(
+        streams.map((s) => ({
           stream: s.name,
           source: s.source,
           columns: s.columns,
@@ -206,9 +207,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
           key: s.key,
           loadMethod: config.destination.config.load_method ?? 'copy',
           schemaEvolution: config.destination.schema_evolution,
-        }),
-      );
-    }
+        })),
+      )),
+    );
 
     phase('prepare');
     const tasks = buildTasks({ runId, planId, streams, contracts, reads, snapshot, source: srcEp, dest: dstEp, config });
