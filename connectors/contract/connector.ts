@@ -123,11 +123,21 @@ export interface ReadResult {
   bytes: number;
 }
 
+/**
+ * Where a shard's committed data reaches in the source's order: an incremental read's cursor (the
+ * position stored with its last commit). A change stream will report its LSN the same way.
+ */
+export interface ShardHighWater {
+  cursor: CursorPosition | null;
+}
+
 export interface WriteResult {
   rows: number;
   bytes: number;
   /** Checkpoint commits (incremental), the final one included. */
   checkpoints?: number;
+  /** Incremental reads: the cursor the shard committed last (the stream's new position). */
+  highWater?: ShardHighWater;
 }
 
 /**

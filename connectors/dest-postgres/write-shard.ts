@@ -154,7 +154,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
     } catch (e) {
       throw queryError(explainedBy(e, clientError()), 'destination', `${label}: commit`, where);
     }
-    return { rows, bytes, checkpoints };
+    return { rows, bytes, checkpoints, ...(cp ? { highWater: { cursor: cp.finalCursor } } : {}) };
   } catch (e) {
     const err = stageError(task, explainedBy(e, clientError()), 'destination', doing);
     source.fail(err);

@@ -73,7 +73,7 @@ describe('incremental sync', () => {
     expect(r1.streams[0]).toMatchObject({ rows: 5000, sync_mode: 'incremental', shards: 2, shard_kind: 'range', cursor: ['2026-01-04 11:20:00+00', '5000'] });
     await src.query(`update ${c.name} set v = 'changed', updated_at = timestamptz '2026-02-01' + id * interval '1 second' where id % 100 = 0`);
     const r2 = await c.run();
-    expect(r2.streams[0]).toMatchObject({ rows: 50, shards: 1 });
+    expect(r2.streams[0]).toMatchObject({ rows: 50, shards: 1, cursor: ['2026-02-01 01:23:20+00', '5000'] });
     // A next read is one shard: it runs in this thread, no pool thread is started for it.
     expect([r1.executor, r2.executor]).toEqual(['pool', 'in-process']);
     await expectEqual(c);

@@ -248,7 +248,10 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         return { stream: s.name, shardIndex: -1, rows: c.rows, bytes: c.bytes, durationMs: 0, skipped: true };
       });
       const mine = [...shardResults.filter((r) => r.stream === s.name), ...earlier];
-      const cursor = read.stored.cursor;
+      // The stream's position: what its shard committed last (incremental next reads report it),
+      // else the plan's high-water mark (a first, sharded read stores the mark at the finish).
+      const reported = mine.find((r) => r.highWater)?.highWater;
+      const cursor = read.stored.cursor && reported ? { ...read.stored.cursor, mark: reported.cursor } : read.stored.cursor;
       // An incremental stream's position commits with the finish that makes its rows visible.
       await sink.finalize(contracts[i], cursor ? { stream: s.name, syncMode: 'incremental', cursorFields: cursor.fields, cursor: cursor.mark, lookback: cursor.lookback, runId } : undefined);
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);

@@ -16,7 +16,7 @@ import type { StageHooks } from '../../connectors/contract/connector.js';
 import { shardReader, shardWriter } from '../../connectors/registry.js';
 import { RbError } from '../errors.js';
 import { queueChannel } from './chunk-channel.js';
-import { cancelledError, type ShardResult, type ShardTask } from './shard-task.js';
+import { cancelledError, shardResult, type ShardResult, type ShardTask } from './shard-task.js';
 
 export type ShardHooks = StageHooks;
 
@@ -41,7 +41,7 @@ export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promis
       const reason = read.status === 'rejected' ? read.reason : (written as PromiseRejectedResult).reason;
       throw channel.firstFailure() ?? reason;
     }
-    return { stream: task.stream, shardIndex: task.shardIndex, rows: written.value.rows, bytes: written.value.bytes, durationMs: performance.now() - started, ...(written.value.checkpoints ? { checkpoints: written.value.checkpoints } : {}) };
+    return shardResult(task, written.value, performance.now() - started);
   } catch (e) {
     if (hooks.signal?.aborted && !(e instanceof RbError && e.code !== 'cancelled')) throw cancelledError(task);
     if (e instanceof RbError) {

@@ -4,7 +4,7 @@
  * A shard task is both halves of the connector contract (connectors/contract/connector.ts): what
  * the source reads (ReadTask) and how the destination writes it (WriteTask).
  */
-import type { CheckpointSpec, ReadTask, ShardProgress, WriteTask } from '../../connectors/contract/connector.js';
+import type { CheckpointSpec, ReadTask, ShardHighWater, ShardProgress, WriteResult, WriteTask } from '../../connectors/contract/connector.js';
 import type { Endpoint } from '../../connectors/registry.js';
 import { RbError } from '../errors.js';
 import type { RingChannelHandle } from './ring-channel.js';
@@ -49,9 +49,24 @@ export interface ShardResult {
   skipped?: boolean;
   /** Checkpoint commits the shard made (incremental). */
   checkpoints?: number;
+  /** Where the shard's committed data reaches (WriteResult.highWater). */
+  highWater?: ShardHighWater;
 }
 
 /** The error for a stage that stopped because the other stage or the run stopped first. */
 export function cancelledError(task: { stream: string; shardIndex: number }): RbError {
   return new RbError('cancelled', `${task.stream} shard ${task.shardIndex}: cancelled`, { stream: task.stream, shard: task.shardIndex });
+}
+
+/** A shard's result from what its destination stage wrote. */
+export function shardResult(task: { stream: string; shardIndex: number }, w: WriteResult, durationMs: number): ShardResult {
+  return {
+    stream: task.stream,
+    shardIndex: task.shardIndex,
+    rows: w.rows,
+    bytes: w.bytes,
+    durationMs,
+    ...(w.checkpoints ? { checkpoints: w.checkpoints } : {}),
+    ...(w.highWater ? { highWater: w.highWater } : {}),
+  };
 }

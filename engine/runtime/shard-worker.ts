@@ -9,7 +9,7 @@ import { ringSink, ringSource } from './chunk-channel.js';
 import { shardReader, shardWriter } from '../../connectors/registry.js';
 import { copyShard } from './copy-shard.js';
 import { RingChannel } from './ring-channel.js';
-import { cancelledError, type ShardJob, type ShardProgress, type ShardResult } from './shard-task.js';
+import { cancelledError, shardResult, type ShardJob, type ShardProgress, type ShardResult } from './shard-task.js';
 
 export type ShardOutcome = { ok: true; result: ShardResult } | { ok: false; error: SerializedRbError };
 
@@ -38,7 +38,7 @@ export default async function runShard(job: ShardJob, signal?: AbortSignal): Pro
         job.role === 'source'
           ? await shardReader.readShard(job, ringSink(ring, ends))
           : await shardWriter.writeShard(job, ringSource(ring, { ...ends, wholeChunks: job.contract.loadMethod !== 'copy' || job.checkpoint !== undefined }), { onProgress });
-      result = { stream: job.stream, shardIndex: job.shardIndex, rows: moved.rows, bytes: moved.bytes, durationMs: performance.now() - started, ...('checkpoints' in moved && typeof moved.checkpoints === 'number' && moved.checkpoints ? { checkpoints: moved.checkpoints } : {}) };
+      result = shardResult(job, moved, performance.now() - started);
     }
     if (job.role !== 'source') channel?.postMessage({ stream: job.stream, shardIndex: job.shardIndex, rows: result.rows, bytes: result.bytes });
     return { ok: true, result };
