@@ -4,11 +4,13 @@
  * implementations without importing their modules one by one; another connector registers here.
  */
 import type { ShardReader, ShardWriter, SnapshotSource, Sink } from './contract/connector.js';
+import type { ChangeSource } from './contract/changes.js';
 import type { StateStore } from './contract/state.js';
 import { PostgresSink } from './dest-postgres/postgres-sink.js';
 import { PostgresStateStore } from './dest-postgres/state-store.js';
 import { writeShard } from './dest-postgres/write-shard.js';
 import { connect, type PgEndpoint } from './postgres/connection.js';
+import { PostgresCdcSource } from './source-postgres/postgres-cdc.js';
 import { PostgresSnapshotSource } from './source-postgres/postgres-source.js';
 import { readShard } from './source-postgres/read-shard.js';
 
@@ -22,6 +24,8 @@ export interface LeaderSession {
   source: SnapshotSource;
   sink: Sink;
   state: StateStore;
+  /** CDC setup and the slot's catch-up read, on the source connection. */
+  changes: ChangeSource;
   close(): Promise<void>;
 }
 
@@ -41,6 +45,7 @@ export async function openLeaderSession(source: Endpoint, dest: Endpoint, state:
     source: new PostgresSnapshotSource(src),
     sink: new PostgresSink(dst, src, state),
     state: new PostgresStateStore(dst, state.schema, state.pipeline),
+    changes: new PostgresCdcSource(src, source),
     close: async () => {
       await Promise.all([src.end().catch(() => {}), dst.end().catch(() => {})]);
     },

@@ -8,13 +8,16 @@
  *   leader (main thread)                          workers (pool threads, or machines later)
  *   SnapshotSource  discover, snapshot, shards,   ShardReader  read one shard   ─► FrameSink
  *                   cursor bounds                 ShardWriter  write one shard  ◄─ FrameSource
- *   Sink            prepare, finish, clean up     ChangeSource stream changes   ─► FrameSink (CDC)
+ *   Sink            prepare, finish, clean up,
+ *                   apply changes (ChangeSink)
+ *   ChangeSource    CDC setup, read a slot (changes.ts)
  *   StateStore      runs, ledger, cursors (state.ts)
  *
  * Tasks are plain data (structured clone, and later a job payload): endpoints, the shard's read,
  * the write contract, the ledger row and checkpoint rules.
  */
 import type { TableInfo, ColumnInfo } from './catalog.js';
+import type { ChangeSink, ChangeTarget } from './changes.js';
 import type { LoadMethod, SchemaEvolutionPolicy, WriteMode } from './domain.js';
 import type { FrameSink, FrameSource } from './frames.js';
 import type { QualifiedName } from './qualified-name.js';
@@ -159,15 +162,6 @@ export interface ShardWriter<E> {
   writeShard(task: WriteTask<E>, source: FrameSource, hooks?: StageHooks): Promise<WriteResult>;
 }
 
-/**
- * Worker side of a CDC source (issue 11 builds it on the pgoutput decoder in native/): streams the
- * changes after `from` into `sink` as ChangesFrames and confirms to its server the positions the
- * destination acknowledged (`sink.acknowledged()`), until stopped.
- */
-export interface ChangeSource<E> {
-  streamChanges(task: { stream: string; source: E; slot: string; publication: string; from: bigint }, sink: FrameSink, hooks?: StageHooks): Promise<ReadResult>;
-}
-
 // ── Leader side ─────────────────────────────────────────────────────────────────────────────────
 
 /** Text forms of a cursor's fields (cursor column, then tie-breakers); null entries are NULLs. */
@@ -208,8 +202,12 @@ export interface SnapshotSource {
   discover(name: QualifiedName): Promise<TableInfo>;
   /** The clock late commits are measured from (before the snapshot: incremental.ts). */
   lookbackClock(): Promise<string>;
-  /** Begins the coordinator transaction and exports its snapshot. */
-  openSnapshot(): Promise<string>;
+  /**
+   * Begins the coordinator transaction and exports its snapshot. `importFrom`: first take the
+   * snapshot another session exported (a new replication slot's), so the shards read exactly the
+   * state the slot's changes start from.
+   */
+  openSnapshot(importFrom?: string): Promise<string>;
   /** In the snapshot: about `target` shards that cover every row exactly once. */
   planShards(table: TableInfo, target: number, opts?: { partitionKey?: string }): Promise<ShardPlan>;
   /** In the snapshot: the highest cursor position (null for an empty table). */
@@ -246,4 +244,6 @@ export interface Sink {
   finalize(contract: WriteContract, state?: StreamStateWrite): Promise<void>;
   /** After a failed run: drops what prepare made for the run (staging); the target stays as it was. */
   cleanup(contract: WriteContract): Promise<void>;
+  /** CDC: applies change records to prepared streams (connectors/contract/changes.ts). */
+  changeSink(targets: readonly ChangeTarget[]): ChangeSink;
 }

@@ -11,3 +11,4 @@ export * from './frames.js';
 export * from './state.js';
 export * from './write-contract.js';
 export * from './connector.js';
+export * from './changes.js';

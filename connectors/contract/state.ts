@@ -28,6 +28,8 @@ export interface StreamState {
   cursor: Array<string | null> | null;
   /** Lower bound a next run must re-read from (late commits): text form of a cursor value. */
   lookback: string | null;
+  /** CDC: the source position everything before which is applied (`X/Y`), else null. */
+  lsn?: string | null;
   updatedAt: Date;
   runId: string;
 }

@@ -7,6 +7,8 @@ import type pg from 'pg';
 import type { PrepareInput, Sink } from '../contract/connector.js';
 import type { StreamStateWrite } from '../contract/state.js';
 import type { WriteContract } from '../contract/write-contract.js';
+import type { ChangeSink, ChangeTarget } from '../contract/changes.js';
+import { ChangeApplier } from './apply-changes.js';
 import { cleanupStream, finalizeStream } from './finalize.js';
 import { prepareStreams } from './prepare.js';
 import { writeStreamState } from './state-store.js';
@@ -27,5 +29,26 @@ export class PostgresSink implements Sink {
   }
   cleanup(contract: WriteContract): Promise<void> {
     return cleanupStream(this.client, contract);
+  }
+
+  /** CDC: a ChangeSink writing into `targets` (contracts from prepare). */
+  changeSink(targets: readonly ChangeTarget[]): ChangeSink {
+    const applier = new ChangeApplier(targets);
+    const writeStates = async (c: pg.Client, states: readonly StreamStateWrite[]) => {
+      for (const st of states) await writeStreamState(c, this.state.schema, this.state.pipeline, st);
+    };
+    return {
+      apply: (txns, states) => applier.apply(this.client, txns, (c) => writeStates(c, states)),
+      storeStates: async (states) => {
+        await this.client.query('begin');
+        try {
+          await writeStates(this.client, states);
+          await this.client.query('commit');
+        } catch (e) {
+          await this.client.query('rollback').catch(() => {});
+          throw e;
+        }
+      },
+    };
   }
 }

@@ -222,6 +222,7 @@ export async function readStreamStates(client: pg.Client, t: StateTables, pipeli
     cursorFields: row.cursor_fields ?? [],
     cursor: row.cursor ?? null,
     lookback: row.lookback ?? null,
+    lsn: row.lsn ?? null,
     updatedAt: row.updated_at,
     runId: row.run_id,
   }));
@@ -231,11 +232,11 @@ export async function readStreamStates(client: pg.Client, t: StateTables, pipeli
 export async function writeStreamState(client: pg.Client, schema: string, pipeline: string, s: StreamStateWrite): Promise<void> {
   const t = new StateTables(schema);
   await client.query(
-    `insert into ${t.streamState} (pipeline, stream, sync_mode, cursor_fields, cursor, lookback, updated_at, run_id)
-     values ($1, $2, $3, $4, $5, $6, now(), $7)
+    `insert into ${t.streamState} (pipeline, stream, sync_mode, cursor_fields, cursor, lookback, lsn, updated_at, run_id)
+     values ($1, $2, $3, $4, $5, $6, $8::pg_lsn, now(), $7)
      on conflict (pipeline, stream) do update set sync_mode = excluded.sync_mode, cursor_fields = excluded.cursor_fields,
-       cursor = excluded.cursor, lookback = excluded.lookback, updated_at = now(), run_id = excluded.run_id`,
-    [pipeline, s.stream, s.syncMode, JSON.stringify(s.cursorFields), s.cursor === null ? null : JSON.stringify(s.cursor), s.lookback, s.runId],
+       cursor = excluded.cursor, lookback = excluded.lookback, lsn = excluded.lsn, updated_at = now(), run_id = excluded.run_id`,
+    [pipeline, s.stream, s.syncMode, JSON.stringify(s.cursorFields), s.cursor === null ? null : JSON.stringify(s.cursor), s.lookback, s.runId, s.lsn ?? null],
   );
 }
 

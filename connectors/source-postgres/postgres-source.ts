@@ -8,6 +8,7 @@ import type { TableInfo } from '../contract/catalog.js';
 import type { CursorPosition, CursorRange, CursorRead, CursorSpec, ShardPlan, SnapshotSource } from '../contract/connector.js';
 import type { QualifiedName } from '../contract/qualified-name.js';
 import { discoverTable } from '../postgres/catalog.js';
+import { quoteLiteral } from '../postgres/identifiers.js';
 import { cursorRead, lookbackFor, measureLookbackClock, readHighWater } from './incremental.js';
 import { planShards } from './plan-shards.js';
 
@@ -20,8 +21,9 @@ export class PostgresSnapshotSource implements SnapshotSource {
   lookbackClock(): Promise<string> {
     return measureLookbackClock(this.client);
   }
-  async openSnapshot(): Promise<string> {
+  async openSnapshot(importFrom?: string): Promise<string> {
     await this.client.query('begin isolation level repeatable read read only');
+    if (importFrom) await this.client.query(`set transaction snapshot ${quoteLiteral(importFrom)}`);
     return (await this.client.query('select pg_export_snapshot() as s')).rows[0].s as string;
   }
   planShards(table: TableInfo, target: number, opts: { partitionKey?: string } = {}): Promise<ShardPlan> {

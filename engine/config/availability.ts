@@ -47,9 +47,6 @@ export function checkStreamFieldModes(stream: unknown, ctx: IssueSink): void {
   if (typeof stream !== 'object' || stream === null) return;
   const s = stream as Record<string, unknown>;
   const mode = s.sync_mode ?? 'full_refresh';
-  if (mode === 'cdc') {
-    addRuleIssue(ctx, ['sync_mode'], notYetMessage('sync_mode: cdc', 'use full_refresh or incremental'), 'full_refresh or incremental');
-  }
   if (mode === 'incremental') return;
   for (const field of ['cursor_field', 'tie_breaker_field'] as const) {
     // A value of the wrong shape has its own issue already.
@@ -69,4 +66,33 @@ export function checkIncrementalWriteMode(config: unknown, ctx: IssueSink): void
       addRuleIssue(ctx, ['source', 'streams', i, 'sync_mode'], 'incremental streams are written with write_mode append or upsert, not replace (replace would drop what earlier runs delivered)', 'full_refresh with write_mode replace');
     }
   });
+}
+
+/**
+ * CDC pipelines (docs/design.md section 8): every stream cdc (one slot for the pipeline; mixing
+ * sync modes in one cdc pipeline is not available yet), written with upsert (each table by its
+ * key); `replication_slot` / `publication` only mean something for them.
+ */
+export function checkCdc(config: unknown, ctx: IssueSink): void {
+  if (typeof config !== 'object' || config === null) return;
+  const c = config as { destination?: { write_mode?: unknown }; source?: { streams?: unknown; config?: Record<string, unknown> } };
+  if (!Array.isArray(c.source?.streams)) return;
+  const modes = c.source.streams.map((s) => (typeof s === 'object' && s !== null ? ((s as { sync_mode?: unknown }).sync_mode ?? 'full_refresh') : 'full_refresh'));
+  const cdc = modes.map((m) => m === 'cdc');
+  if (!cdc.some(Boolean)) {
+    for (const field of ['replication_slot', 'publication'] as const) {
+      if (c.source.config && typeof c.source.config[field] === 'string') {
+        addRuleIssue(ctx, ['source', 'config', field], 'applies only to pipelines whose streams are sync_mode cdc; remove it', 'no replication settings');
+      }
+    }
+    return;
+  }
+  modes.forEach((m, i) => {
+    if (m !== 'cdc') {
+      addRuleIssue(ctx, ['source', 'streams', i, 'sync_mode'], notYetMessage(`sync_mode ${String(m)} beside cdc streams in one pipeline`, 'put the cdc streams in a pipeline of their own'), 'cdc like the other streams');
+    }
+  });
+  if (c.destination?.write_mode !== 'upsert') {
+    addRuleIssue(ctx, ['destination', 'write_mode'], `cdc streams are written with write_mode upsert (each table by its key), found ${String(c.destination?.write_mode ?? 'append')}`, 'upsert');
+  }
 }

@@ -101,7 +101,7 @@ describe('connection forms', () => {
 
   it('rejects unknown connection keys', () => {
     expect(configErrorOf(sourceConfig('  config:', '    { embedded: true, hots: x }')).message).toBe(
-      'pipeline.yaml:6:23 source.config.hots: unknown key; did you mean "host"? (expected one of url, host, port, user, password, database, sslmode, embedded)',
+      'pipeline.yaml:6:23 source.config.hots: unknown key; did you mean "host"? (expected one of url, host, port, user, password, database, sslmode, embedded, replication_slot, publication)',
     );
   });
 });

@@ -50,6 +50,9 @@ export type Connection = UrlConnection | HostConnection | EmbeddedConnection;
 
 export type DestinationConnection = Connection & { schema: string; load_method: LoadMethod };
 
+/** CDC: the slot and publication rb streams from (default `rb_<pipeline>` for both). */
+export type SourceConnection = Connection & { replication_slot?: string; publication?: string };
+
 const POSTGRES_URL = /^postgres(?:ql)?:\/\//i;
 
 const postgresUrl = z.string().superRefine((url, ctx) => {
@@ -106,9 +109,15 @@ function toConnection(raw: RawConnection): Connection {
 }
 
 export const SourceConnectionSchema = z
-  .strictObject(connectionShape)
+  .strictObject({ ...connectionShape, replication_slot: nonEmptyString().optional(), publication: nonEmptyString().optional() })
   .superRefine((raw, ctx) => checkConnection(raw, ctx), ALWAYS)
-  .transform((raw): Connection => toConnection(raw));
+  .transform(
+    (raw): SourceConnection => ({
+      ...toConnection(raw),
+      ...(raw.replication_slot !== undefined ? { replication_slot: raw.replication_slot } : {}),
+      ...(raw.publication !== undefined ? { publication: raw.publication } : {}),
+    }),
+  );
 
 export const DestinationConnectionSchema = z
   .strictObject({

@@ -350,14 +350,32 @@ describe('options not available yet', () => {
       `pipeline.yaml:15:43 destination.schema_evolution.nullability_change: nullability_change: ${policy} ${refused} (leave it out)`,
     );
   });
-  it('source.streams[].sync_mode: cdc', () => {
-    expect(errorLine(withLine(9, '      sync_mode: cdc'))).toBe(
-      `pipeline.yaml:9:18 source.streams[0].sync_mode: sync_mode: cdc ${refused} (use full_refresh or incremental)`,
-    );
+  it('a full_refresh stream beside cdc streams', () => {
+    const yaml = withLine(9, '      sync_mode: cdc\n    - name: public.items', withLine(14, '  write_mode: upsert\n  primary_key: [id]'));
+    expect(errorLine(yaml)).toMatch(new RegExp(`^pipeline.yaml:\\d+:\\d+ source.streams\\[1\\].sync_mode: sync_mode full_refresh beside cdc streams in one pipeline ${refused}`));
   });
   it.each(['cursor_field', 'tie_breaker_field'])('source.streams[].%s on a full_refresh stream', (field) => {
     expect(errorLine(afterLine(9, `      ${field}: updated_at`))).toMatch(
       new RegExp(`^pipeline.yaml:10:\\d+ source.streams\\[0\\].${field}: applies only to sync_mode incremental \\(this stream is full_refresh\\)`),
     );
+  });
+});
+
+describe('sync_mode cdc', () => {
+  const cdc = (writeMode: string, extraSource = '') => {
+    // Highest line first: a replacement of several lines shifts the ones below it.
+    const y = withLine(9, '      sync_mode: cdc', withLine(14, `  write_mode: ${writeMode}${writeMode === 'upsert' ? '\n  primary_key: [id]' : ''}`));
+    return extraSource ? withLine(6, `    url: postgres://app@src:5432/shop\n${extraSource}`, y) : y;
+  };
+  it('is accepted with upsert, with its slot and publication names', () => {
+    const c = parseOk(cdc('upsert', '    replication_slot: rb_slot\n    publication: rb_pub'));
+    expect(c.source.streams[0].sync_mode).toBe('cdc');
+    expect(c.source.config).toMatchObject({ replication_slot: 'rb_slot', publication: 'rb_pub' });
+  });
+  it.each(['append', 'replace'])('is refused with write_mode %s', (mode) => {
+    expect(errorLine(cdc(mode))).toMatch(new RegExp(`destination.write_mode: cdc streams are written with write_mode upsert \\(each table by its key\\), found ${mode}`));
+  });
+  it('replication_slot without cdc streams is refused', () => {
+    expect(errorLine(withLine(6, '    url: postgres://app@src:5432/shop\n    replication_slot: s'))).toMatch(/source.config.replication_slot: applies only to pipelines whose streams are sync_mode cdc/);
   });
 });

@@ -96,6 +96,9 @@ export function checkUpsertKey(config: unknown, ctx: IssueSink): void {
   const streams = isFields(config.source) && Array.isArray(config.source.streams) ? config.source.streams : [];
   const everyStreamHasKey = streams.length > 0 && streams.every((s) => isFields(s) && s.primary_key !== undefined);
   if (everyStreamHasKey) return;
+  // CDC applies each table by its own primary key unless one is given (the planner says when a
+  // table has none).
+  if (streams.length > 0 && streams.every((s) => isFields(s) && s.sync_mode === 'cdc')) return;
   addRuleIssue(
     ctx,
     ['destination', 'primary_key'],

@@ -19,7 +19,7 @@ import {
 } from '../../connectors/contract/domain.js';
 import { BYTES_PER_KB, BYTES_PER_MB } from './bytes.js';
 import { DestinationConnectionSchema, SourceConnectionSchema } from './connection.js';
-import { checkIncrementalWriteMode, checkStreamFieldModes, checkTransformsAvailable, partlyAvailableEnum } from './availability.js';
+import { checkCdc, checkIncrementalWriteMode, checkStreamFieldModes, checkTransformsAvailable, partlyAvailableEnum } from './availability.js';
 import { checkStream, checkStreamName, checkStreamNames, checkUpsertKey } from './rules.js';
 import { ALWAYS, boundedNumber, byteSize, nameList, nonEmptyString, parallelism } from './schema-parts.js';
 
@@ -123,6 +123,7 @@ export const PipelineConfigSchema = z
   .superRefine((config, ctx) => {
     checkUpsertKey(config, ctx);
     checkIncrementalWriteMode(config, ctx);
+    checkCdc(config, ctx);
   }, ALWAYS);
 
 export type PipelineConfig = z.output<typeof PipelineConfigSchema>;

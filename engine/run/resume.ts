@@ -72,6 +72,8 @@ export interface PlanReadInput {
   /** Shards wanted (the resolver's target for this stream). */
   target: number;
   lookbackClock: string | null;
+  /** False for a CDC run that only catches up (its streams were copied by an earlier run): no shards. */
+  copy: boolean;
   opts: { log?: (line: string) => void };
 }
 
@@ -94,6 +96,7 @@ export async function planRead(input: PlanReadInput): Promise<ReadPlan> {
     }
   }
 
+  if (!input.copy) return { stored: { kind: 'single', key: null, shards: [], predicates: [], writeMode }, skipped: new Set() };
   if (s.syncMode !== 'incremental') {
     const shards = await source.planShards(s.source, input.target, { partitionKey: s.partitionKey });
     return { stored: { ...shards, predicates: [], writeMode }, skipped: new Set() };

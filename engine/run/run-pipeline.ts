@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { ShardPlan, ShardProgress } from '../../connectors/contract/connector.js';
-import type { StateStore } from '../../connectors/contract/state.js';
+import type { StateStore, StreamState } from '../../connectors/contract/state.js';
 import type { WriteContract } from '../../connectors/contract/write-contract.js';
 import { quoteQualified } from '../../connectors/postgres/identifiers.js';
 import { openLeaderSession, type Endpoint, type LeaderSession } from '../../connectors/registry.js';
@@ -31,6 +31,7 @@ import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js
 import { resolveEndpoint } from './endpoints.js';
 import { planStreams, type StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
+import { catchUp, cdcPositionsStored, cdcStates, checkCdcStreams, isCdcPipeline, startCdc, type CdcResult } from './run-cdc.js';
 
 export interface RunOptions {
   /** `--parallelism` from the command line; overrides resources.parallelism. */
@@ -70,6 +71,8 @@ export interface StreamResult {
   /** Incremental: the cursor the stream now stands at, and the checkpoints committed. */
   cursor?: Array<string | null> | null;
   checkpoints?: number;
+  /** CDC: the source position (`X/Y`) the stream is applied up to. */
+  lsn?: string;
 }
 
 export interface RunResult {
@@ -103,6 +106,8 @@ export interface RunResult {
   snapshots: number;
   /** Shard attempts retried after a transient failure, over all streams. */
   retries: number;
+  /** CDC: the catch-up from the slot (after the copy, on a first run). */
+  cdc?: CdcResult;
   error?: { code: string; message: string; stream?: string; shard?: number; sqlstate?: string };
 }
 
@@ -150,7 +155,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     // Threads boot while the leader plans when shards are coming. A pipeline of incremental streams
     // only decides once their state is read: next reads are one shard each, and a lone shard runs
     // in this thread without starting any (LocalExecutor.execute).
-    if (config.source.streams.some((s) => s.sync_mode !== 'incremental')) executor.warm();
+    if (config.source.streams.some((s) => s.sync_mode === 'full_refresh')) executor.warm();
 
     const srcEp = await resolveEndpoint(config.source.config, 'source', { log: opts.log });
     const dstEp = await resolveEndpoint(config.destination.config, 'destination', { log: opts.log });
@@ -168,17 +173,31 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const resume = opts.fresh ? null : unfinished;
     const planId = resume?.planId ?? runId;
     const committed = resume ? await store.ledger(planId) : [];
-    if (!(await nextReadsOnly(config, store, readable))) executor.warm();
+    const states = readable ? await store.streamStates() : [];
+    const cdc = isCdcPipeline(config);
+    if (!(cdc ? cdcPositionsStored(config, states) : nextReadsOnly(config, states))) executor.warm();
     // Late commits are measured before the snapshot is taken (incremental.ts).
     const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await source.lookbackClock() : null;
+    // CDC: publication and slot; a first run's copy reads the new slot's snapshot (run-cdc.ts).
+    const cdcStart = cdc ? await startCdc(config, session.changes, states, opts.log) : null;
 
     // Coordinator: one snapshot for every shard of the run (docs/design.md section 5).
-    const snapshot = await source.openSnapshot();
+    let snapshot: string;
+    try {
+      snapshot = await source.openSnapshot(cdcStart?.snapshot?.name);
+    } finally {
+      // Imported (or failed): the replication connection may let it go.
+      await cdcStart?.snapshot?.release();
+    }
     const streams = await planStreams(config, source);
+    if (cdc) checkCdcStreams(streams);
 
     const reads = new Map<string, ReadPlan>();
     for (const s of streams) {
-      reads.set(s.name, await planRead({ config, stream: s, source, state: store, stateReadable: readable, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, opts }));
+      reads.set(
+        s.name,
+        await planRead({ config, stream: s, source, state: store, stateReadable: readable, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, copy: !cdcStart || cdcStart.first, opts }),
+      );
     }
     opts.onPlanned?.(
       streams.map((s) => ({ name: s.name, estimatedRows: s.source.estimatedRows, estimatedBytes: s.source.relationBytes, shards: reads.get(s.name)!.stored.shards.length })),
@@ -253,7 +272,14 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       const reported = mine.find((r) => r.highWater)?.highWater;
       const cursor = read.stored.cursor && reported ? { ...read.stored.cursor, mark: reported.cursor } : read.stored.cursor;
       // An incremental stream's position commits with the finish that makes its rows visible.
-      await sink.finalize(contracts[i], cursor ? { stream: s.name, syncMode: 'incremental', cursorFields: cursor.fields, cursor: cursor.mark, lookback: cursor.lookback, runId } : undefined);
+      await sink.finalize(
+        contracts[i],
+        cursor
+          ? { stream: s.name, syncMode: 'incremental', cursorFields: cursor.fields, cursor: cursor.mark, lookback: cursor.lookback, runId }
+          : cdcStart?.first
+            ? cdcStates(config, runId, cdcStart.from).find((x) => x.stream === s.name)
+            : undefined,
+      );
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
       result.retries += retries;
       result.streams.push({
@@ -273,7 +299,12 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         ...(cursor ? { cursor: cursor.mark, checkpoints: mine.reduce((a, r) => a + (r.checkpoints ?? 0), 0) } : {}),
       });
     }
-    result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0);
+    if (cdcStart) {
+      // The copy (first run) is visible: apply the changes since its snapshot, up to now.
+      result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, opts.log);
+      for (const st of result.streams) st.lsn = result.cdc.to;
+    }
+    result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0) + (result.cdc?.rows_written ?? 0);
     result.bytes_written = result.streams.reduce((a, s) => a + s.bytes, 0);
     result.status = 'succeeded';
     phase('finish');
@@ -313,9 +344,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
  * True when every stream is incremental and has a stored cursor for its configured cursor field:
  * each then reads one shard after it (no sharded first read to start threads early for).
  */
-async function nextReadsOnly(config: PipelineConfig, store: StateStore, readable: boolean): Promise<boolean> {
-  if (!readable || config.source.streams.some((s) => s.sync_mode !== 'incremental')) return false;
-  const states = await store.streamStates();
+function nextReadsOnly(config: PipelineConfig, states: readonly StreamState[]): boolean {
+  if (config.source.streams.some((s) => s.sync_mode !== 'incremental')) return false;
   return config.source.streams.every((s) => {
     const st = states.find((x) => x.stream === s.name);
     return !!st?.cursor && st.cursorFields[0] === s.cursor_field;

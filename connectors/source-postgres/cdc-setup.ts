@@ -1,0 +1,84 @@
+/**
+ * The source side of CDC setup (docs/design.md section 8): the publication that names the
+ * pipeline's tables, the logical slot that keeps their changes, and the checks that say what is
+ * wrong and how to fix it.
+ */
+import type pg from 'pg';
+import type { QualifiedName } from '../contract/qualified-name.js';
+import { RbError } from '../contract/errors.js';
+import { displayName, quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import { parseLsn } from './lsn.js';
+
+/**
+ * Creates the publication for `tables` when it does not exist (returns true then); when it does,
+ * checks that it publishes every table, inserts, updates, deletes and truncates.
+ */
+export async function ensurePublication(client: pg.Client, name: string, tables: readonly QualifiedName[]): Promise<boolean> {
+  const pub = await client.query(`select pubinsert, pubupdate, pubdelete, pubtruncate, puballtables from pg_publication where pubname = $1`, [name]);
+  if (!pub.rows.length) {
+    try {
+      await client.query(`create publication ${quoteIdent(name)} for table ${tables.map(quoteQualified).join(', ')}`);
+    } catch (e) {
+      throw new RbError('source_query', `source.config.publication: cannot create publication ${name}: ${(e as Error).message} (the source user must own the tables, or create it: CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${tables.map(quoteQualified).join(', ')})`, { cause: e });
+    }
+    return true;
+  }
+  const p = pub.rows[0];
+  const missingOps = ['insert', 'update', 'delete', 'truncate'].filter((op) => !p[`pub${op}`]);
+  if (missingOps.length) {
+    throw new RbError('config_invalid', `source.config.publication: publication ${name} does not publish ${missingOps.join(', ')} (ALTER PUBLICATION ${quoteIdent(name)} SET (publish = 'insert, update, delete, truncate'))`);
+  }
+  if (!p.puballtables) {
+    const have = await client.query(`select schemaname, tablename from pg_publication_tables where pubname = $1`, [name]);
+    const set = new Set(have.rows.map((r) => `${r.schemaname}.${r.tablename}`));
+    const missing = tables.filter((t) => !set.has(`${t.schema}.${t.table}`));
+    if (missing.length) {
+      throw new RbError('config_invalid', `source.config.publication: publication ${name} does not publish ${missing.map(displayName).join(', ')} (ALTER PUBLICATION ${quoteIdent(name)} ADD TABLE ${missing.map(quoteQualified).join(', ')})`);
+    }
+  }
+  return false;
+}
+
+export interface SlotInfo {
+  plugin: string;
+  database: string;
+  active: boolean;
+  walStatus: string | null;
+  confirmedFlush: bigint | null;
+}
+
+export async function slotInfo(client: pg.Client, slot: string): Promise<SlotInfo | null> {
+  const r = await client.query(
+    `select plugin, database, active, wal_status, confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = $1 and slot_type = 'logical'`,
+    [slot],
+  );
+  if (!r.rows.length) return null;
+  const x = r.rows[0];
+  return { plugin: x.plugin, database: x.database, active: x.active, walStatus: x.wal_status, confirmedFlush: x.confirmed ? parseLsn(x.confirmed) : null };
+}
+
+/** A slot rb can stream from: pgoutput, this database, not invalidated, not in use. */
+export function checkSlot(slot: string, info: SlotInfo, database: string): void {
+  if (info.plugin !== 'pgoutput') throw new RbError('config_invalid', `source.config.replication_slot: slot ${slot} uses plugin ${info.plugin}; rb needs pgoutput (use another slot name)`);
+  if (info.database !== database) throw new RbError('config_invalid', `source.config.replication_slot: slot ${slot} belongs to database ${info.database}, not ${database}`);
+  if (info.walStatus === 'lost') {
+    throw new RbError(
+      'source_query',
+      `replication slot ${slot} was invalidated by the server (wal_status lost: more WAL than max_slot_wal_keep_size piled up); its changes are gone. Resync: rb state reset <pipeline.yaml> --yes (drops the slot), then rb run takes a new snapshot`,
+    );
+  }
+  if (info.active) throw new RbError('source_query', `replication slot ${slot} is in use by another connection (another rb run, or a subscriber)`);
+}
+
+export async function dropSlot(client: pg.Client, slot: string): Promise<void> {
+  await client.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1`, [slot]);
+}
+
+export async function dropPublication(client: pg.Client, name: string): Promise<void> {
+  await client.query(`drop publication if exists ${quoteIdent(name)}`);
+}
+
+/** The source's current WAL position: a catch-up run stops once everything before it is applied. */
+export async function currentWalLsn(client: pg.Client): Promise<bigint> {
+  return parseLsn((await client.query(`select pg_current_wal_lsn()::text as l`)).rows[0].l as string);
+}

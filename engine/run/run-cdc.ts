@@ -1,0 +1,142 @@
+/**
+ * The CDC part of `rb run` (docs/design.md section 8), through the ChangeSource and ChangeSink
+ * capabilities (connectors/contract/changes.ts):
+ *
+ *   start     first run (a stream without a stored position): publication, and a new slot whose
+ *             exported snapshot the run's coordinator imports, so the sharded copy reads exactly
+ *             the state the slot's changes start from; next runs: check publication and slot
+ *   copy      (first run only) the ordinary sharded full read, upsert; the finish stores the
+ *             slot's consistent point as every stream's position, with the merge
+ *   catch up  read the slot from the stored position up to the source's WAL position at this
+ *             moment, applying whole transactions in groups, each group in one destination
+ *             transaction with the position it ends at; the server is told only what committed
+ *
+ * A kill at any moment: before the finish the next run starts over (new slot, new snapshot; the
+ * upsert target is untouched until the finish), after it the next run continues from the last
+ * committed position and skips what is at or before it.
+ */
+import type { CdcNames, ChangeSource, SlotSnapshot } from '../../connectors/contract/changes.js';
+import type { StreamState, StreamStateWrite } from '../../connectors/contract/state.js';
+import type { Sink } from '../../connectors/contract/connector.js';
+import type { WriteContract } from '../../connectors/contract/write-contract.js';
+import { parseQualifiedName } from '../../connectors/postgres/identifiers.js';
+import { formatLsn, parseLsn } from '../../connectors/source-postgres/lsn.js';
+import { defaultCdcName } from '../../connectors/source-postgres/postgres-cdc.js';
+import type { PipelineConfig } from '../config/index.js';
+import { RbError } from '../errors.js';
+import type { StreamPlan } from './plan-streams.js';
+
+/** Whole transactions per destination transaction: about this many row changes. */
+const GROUP_CHANGES = 20_000;
+
+export interface CdcStart {
+  names: CdcNames;
+  /** True when the run copies the tables first (no stored position). */
+  first: boolean;
+  /** Where the changes start: the new slot's consistent point, or the stored position. */
+  from: bigint;
+  /** First run: the slot's snapshot for the coordinator to import (release once imported). */
+  snapshot: SlotSnapshot | null;
+}
+
+export interface CdcResult {
+  slot: string;
+  publication: string;
+  /** Positions (`X/Y`) the catch-up read from and reached. */
+  from: string;
+  to: string;
+  transactions: number;
+  /** Row changes read (inserts, updates, deletes, truncates) and rows they wrote. */
+  changes: number;
+  rows_written: number;
+}
+
+export function isCdcPipeline(config: PipelineConfig): boolean {
+  // The config refuses mixing sync modes with cdc (availability.ts checkCdc).
+  return config.source.streams.some((s) => s.sync_mode === 'cdc');
+}
+
+export function cdcNames(config: PipelineConfig): CdcNames {
+  const name = defaultCdcName(config.pipeline);
+  return { slot: config.source.config.replication_slot ?? name, publication: config.source.config.publication ?? name };
+}
+
+/** True when every stream has a stored position (a next run: nothing to copy). */
+export function cdcPositionsStored(config: PipelineConfig, states: readonly StreamState[]): boolean {
+  return config.source.streams.every((s) => !!states.find((x) => x.stream === s.name)?.lsn);
+}
+
+export async function startCdc(config: PipelineConfig, changes: ChangeSource, states: readonly StreamState[], log?: (line: string) => void): Promise<CdcStart> {
+  const names = cdcNames(config);
+  const tables = config.source.streams.map((s) => parseQualifiedName(s.name));
+  if (cdcPositionsStored(config, states)) {
+    await changes.checkNext(names, tables);
+    const lsns = config.source.streams.map((s) => parseLsn(states.find((x) => x.stream === s.name)!.lsn!));
+    // Positions move together (one slot, one destination transaction per group).
+    const from = lsns.reduce((a, b) => (b < a ? b : a));
+    return { names, first: false, from, snapshot: null };
+  }
+  const { snapshot } = await changes.setupFirst(names, tables, log);
+  return { names, first: true, from: snapshot.consistentPoint, snapshot };
+}
+
+/** Every stream's state at `lsn` (what a group's transaction stores). */
+export function cdcStates(config: PipelineConfig, runId: string, lsn: bigint): StreamStateWrite[] {
+  return config.source.streams.map((s) => ({ stream: s.name, syncMode: 'cdc', cursorFields: [], cursor: null, lookback: null, lsn: formatLsn(lsn), runId }));
+}
+
+/** Tables with columns the source does not publish cannot be kept equal yet. */
+export function checkCdcStreams(streams: readonly StreamPlan[]): void {
+  for (const s of streams) {
+    const generated = s.columns.find((c) => c.generated);
+    if (generated) {
+      throw new RbError(
+        'config_invalid',
+        `source.streams[${s.index}]: column ${JSON.stringify(generated.name)} of ${s.name} is generated; the source does not publish generated columns to CDC, so cdc of such a column is not available in this version of rb yet (list the other columns in columns:)`,
+        { stream: s.name },
+      );
+    }
+  }
+}
+
+export async function catchUp(
+  config: PipelineConfig,
+  start: CdcStart,
+  changes: ChangeSource,
+  sink: Sink,
+  streams: readonly StreamPlan[],
+  contracts: readonly WriteContract[],
+  runId: string,
+  log?: (line: string) => void,
+): Promise<CdcResult> {
+  const until = await changes.currentWal();
+  const out = sink.changeSink(streams.map((s, i) => ({ source: s.source.name, contract: contracts[i] })));
+  let applied = start.from;
+  let rowsWritten = 0;
+  const r = await changes.readChanges({
+    slot: start.names.slot,
+    publications: [start.names.publication],
+    from: start.from,
+    until,
+    skipThrough: start.from,
+    groupChanges: GROUP_CHANGES,
+    apply: async (txns) => {
+      const end = txns[txns.length - 1].endLsn;
+      rowsWritten += await out.apply(txns, cdcStates(config, runId, end));
+      applied = end;
+    },
+    log,
+  });
+  // Caught up past the last change (other tables' transactions, or none): store that position too,
+  // so the next run starts there.
+  if (r.confirmed > applied) await out.storeStates(cdcStates(config, runId, r.confirmed));
+  return {
+    slot: start.names.slot,
+    publication: start.names.publication,
+    from: formatLsn(start.from),
+    to: formatLsn(r.confirmed > applied ? r.confirmed : applied),
+    transactions: r.transactions,
+    changes: r.changes,
+    rows_written: rowsWritten,
+  };
+}
