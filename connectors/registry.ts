@@ -57,3 +57,9 @@ export async function openStateStore(dest: Endpoint, state: { schema: string; pi
   const dst = await connect(dest, 'destination', 'rb state');
   return { state: new PostgresStateStore(dst, state.schema, state.pipeline), close: () => dst.end().catch(() => {}) };
 }
+
+/** The source alone, for `rb state reset` of a cdc pipeline: its ChangeSource. */
+export async function openChangeSource(source: Endpoint): Promise<{ changes: ChangeSource; close(): Promise<void> }> {
+  const src = await connect(source, 'source', 'rb state');
+  return { changes: new PostgresCdcSource(src, source), close: () => src.end().catch(() => {}) };
+}

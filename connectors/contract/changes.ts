@@ -50,6 +50,8 @@ export interface ChangeSink {
 export interface CdcNames {
   slot: string;
   publication: string;
+  /** The pipeline they belong to (a publication rb creates is marked with it). */
+  pipeline: string;
 }
 
 /** The snapshot a new slot exported: importable until `release()`. */
@@ -95,4 +97,6 @@ export interface ChangeSource {
   checkNext(names: CdcNames, tables: readonly QualifiedName[]): Promise<void>;
   currentWal(): Promise<bigint>;
   readChanges(opts: ChangeReadOptions): Promise<ChangeReadResult>;
+  /** `rb state reset`: drops the slot, and the publication when rb created it for this pipeline. */
+  drop(names: CdcNames): Promise<{ slot: boolean; publication: boolean }>;
 }

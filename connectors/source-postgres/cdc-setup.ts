@@ -6,18 +6,20 @@
 import type pg from 'pg';
 import type { QualifiedName } from '../contract/qualified-name.js';
 import { RbError } from '../contract/errors.js';
-import { displayName, quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import { displayName, quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers.js';
 import { parseLsn } from './lsn.js';
 
 /**
  * Creates the publication for `tables` when it does not exist (returns true then); when it does,
  * checks that it publishes every table, inserts, updates, deletes and truncates.
  */
-export async function ensurePublication(client: pg.Client, name: string, tables: readonly QualifiedName[]): Promise<boolean> {
+export async function ensurePublication(client: pg.Client, name: string, tables: readonly QualifiedName[], pipeline: string): Promise<boolean> {
   const pub = await client.query(`select pubinsert, pubupdate, pubdelete, pubtruncate, puballtables from pg_publication where pubname = $1`, [name]);
   if (!pub.rows.length) {
     try {
       await client.query(`create publication ${quoteIdent(name)} for table ${tables.map(quoteQualified).join(', ')}`);
+      // The mark `rb state reset` drops it by: only a publication rb made goes with the pipeline.
+      await client.query(`comment on publication ${quoteIdent(name)} is ${quoteLiteral(createdMark(pipeline))}`);
     } catch (e) {
       throw new RbError('source_query', `source.config.publication: cannot create publication ${name}: ${(e as Error).message} (the source user must own the tables, or create it: CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${tables.map(quoteQualified).join(', ')})`, { cause: e });
     }
@@ -74,8 +76,16 @@ export async function dropSlot(client: pg.Client, slot: string): Promise<void> {
   await client.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1`, [slot]);
 }
 
-export async function dropPublication(client: pg.Client, name: string): Promise<void> {
-  await client.query(`drop publication if exists ${quoteIdent(name)}`);
+function createdMark(pipeline: string): string {
+  return `created by rb for pipeline ${pipeline}`;
+}
+
+/** Drops the publication if rb created it for `pipeline`; returns whether it did. */
+export async function dropOwnPublication(client: pg.Client, name: string, pipeline: string): Promise<boolean> {
+  const r = await client.query(`select obj_description(oid, 'pg_publication') as c from pg_publication where pubname = $1`, [name]);
+  if (!r.rows.length || r.rows[0].c !== createdMark(pipeline)) return false;
+  await client.query(`drop publication ${quoteIdent(name)}`);
+  return true;
 }
 
 /** The source's current WAL position: a catch-up run stops once everything before it is applied. */

@@ -8,7 +8,7 @@ import type { CdcNames, ChangeReadOptions, ChangeReadResult, ChangeSource, SlotS
 import type { QualifiedName } from '../contract/qualified-name.js';
 import { RbError } from '../contract/errors.js';
 import type { PgEndpoint } from '../postgres/connection.js';
-import { checkSlot, currentWalLsn, dropSlot, ensurePublication, slotInfo } from './cdc-setup.js';
+import { checkSlot, currentWalLsn, dropOwnPublication, dropSlot, ensurePublication, slotInfo } from './cdc-setup.js';
 import { readChanges } from './change-reader.js';
 import { openReplicationConnection, type ReplicationConnection } from './replication-stream.js';
 
@@ -32,7 +32,7 @@ export class PostgresCdcSource implements ChangeSource {
    * of no use (its start cannot be matched to a copy): it is dropped and made again.
    */
   async setupFirst(names: CdcNames, tables: readonly QualifiedName[], log?: (line: string) => void): Promise<{ createdPublication: boolean; snapshot: SlotSnapshot }> {
-    const createdPublication = await ensurePublication(this.client, names.publication, tables);
+    const createdPublication = await ensurePublication(this.client, names.publication, tables, names.pipeline);
     const existing = await this.waitInactive(names.slot);
     if (existing) {
       log?.(`rb: replication slot ${names.slot} exists but no position is stored for it: dropping it and taking a new snapshot`);
@@ -61,7 +61,7 @@ export class PostgresCdcSource implements ChangeSource {
 
   /** A next run: the publication still publishes the tables, the slot exists and is usable. */
   async checkNext(names: CdcNames, tables: readonly QualifiedName[]): Promise<void> {
-    await ensurePublication(this.client, names.publication, tables);
+    await ensurePublication(this.client, names.publication, tables, names.pipeline);
     const info = await this.waitInactive(names.slot);
     if (!info) {
       throw new RbError(
@@ -78,6 +78,13 @@ export class PostgresCdcSource implements ChangeSource {
 
   readChanges(opts: ChangeReadOptions): Promise<ChangeReadResult> {
     return readChanges(this.endpoint, opts);
+  }
+
+  async drop(names: CdcNames): Promise<{ slot: boolean; publication: boolean }> {
+    const info = await this.waitInactive(names.slot);
+    if (info?.active) throw new RbError('source_query', `replication slot ${names.slot} is in use (is the pipeline running?); stop it, then reset`);
+    if (info) await dropSlot(this.client, names.slot);
+    return { slot: !!info, publication: await dropOwnPublication(this.client, names.publication, names.pipeline) };
   }
 
   /** The slot's info once no connection holds it (a killed run's walsender lets go within seconds). */

@@ -5,16 +5,18 @@
  * show:  per configured stream its sync mode, cursor (fields and values), updated_at and the last
  *        run that touched it; then the pipeline's last runs. JSON:
  *        { "pipeline", "state_schema", "streams": [ { name, sync_mode, cursor_fields, cursor,
- *          lookback, updated_at, run_id, last_run_status } ], "runs": [ ... ] }
+ *          lookback, lsn (cdc), updated_at, run_id, last_run_status } ], "runs": [ ... ] }
  * reset: forgets the cursors (all streams, or the named ones), so the next run reads those streams
- *        from scratch. Asks for confirmation on a terminal; elsewhere `--yes` is required.
+ *        from scratch; for a cdc pipeline (all streams) also drops its replication slot, and its
+ *        publication when rb created it. Asks for confirmation on a terminal; elsewhere `--yes`.
  */
 import { createInterface } from 'node:readline/promises';
 import type { StateStore } from '../../connectors/contract/state.js';
-import { openStateStore } from '../../connectors/registry.js';
+import { openChangeSource, openStateStore } from '../../connectors/registry.js';
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { EXIT_OK, RbError } from '../errors.js';
 import { resolveEndpoint } from '../run/endpoints.js';
+import { cdcNames, isCdcPipeline } from '../run/run-cdc.js';
 import { printError, table } from './output.js';
 
 async function withDestination<T>(file: string, json: boolean, body: (config: PipelineConfig, state: StateStore, exists: boolean) => Promise<T>): Promise<T | number> {
@@ -46,6 +48,7 @@ export async function stateShowCommand(file: string, o: { json?: boolean }): Pro
         cursor_fields: st?.cursorFields ?? (s.cursor_field ? [s.cursor_field] : []),
         cursor: st?.cursor ?? null,
         lookback: st?.lookback ?? null,
+        lsn: st?.lsn ?? null,
         updated_at: st?.updatedAt?.toISOString() ?? null,
         run_id: st?.runId ?? null,
         last_run_status: st ? (statusOf.get(st.runId) ?? null) : null,
@@ -70,7 +73,18 @@ export async function stateShowCommand(file: string, o: { json?: boolean }): Pro
     process.stdout.write(
       `${table(
         ['stream', 'sync mode', 'cursor', 'updated at'],
-        streams.map((s) => [s.name, s.sync_mode, s.cursor ? s.cursor_fields.map((f, i) => `${f}=${s.cursor![i] ?? 'NULL'}`).join(', ') : s.sync_mode === 'incremental' ? '(none: the next run reads everything)' : '—', s.updated_at ?? '—']),
+        streams.map((s) => [
+          s.name,
+          s.sync_mode,
+          s.cursor
+            ? s.cursor_fields.map((f, i) => `${f}=${s.cursor![i] ?? 'NULL'}`).join(', ')
+            : s.lsn
+              ? `lsn ${s.lsn}`
+              : s.sync_mode === 'incremental' || s.sync_mode === 'cdc'
+                ? '(none: the next run reads everything)'
+                : '—',
+          s.updated_at ?? '—',
+        ]),
       )}\n`,
     );
     if (runList.length) {
@@ -91,6 +105,8 @@ export async function stateResetCommand(file: string, o: { stream?: string[]; ye
     const names = config.source.streams.map((s) => s.name);
     const unknown = (o.stream ?? []).filter((s) => !names.includes(s));
     if (unknown.length) throw new RbError('usage', `--stream ${unknown[0]}: not a stream of ${config.pipeline} (streams: ${names.join(', ')})`);
+    const cdc = isCdcPipeline(config);
+    if (cdc && o.stream?.length) throw new RbError('usage', `--stream: the streams of cdc pipeline ${config.pipeline} share one replication slot; reset them all (leave --stream out)`);
     const which = o.stream?.length ? o.stream.join(', ') : `every stream of ${config.pipeline}`;
     if (!o.yes) {
       if (!process.stdin.isTTY) throw new RbError('usage', `rb state reset: add --yes to confirm (stdin is not a terminal); this forgets the cursors of ${which}`);
@@ -103,7 +119,19 @@ export async function stateResetCommand(file: string, o: { stream?: string[]; ye
       }
     }
     const n = exists ? await state.resetStreams(o.stream?.length ? o.stream : null) : 0;
-    if (o.json) process.stdout.write(`${JSON.stringify({ pipeline: config.pipeline, reset: n, streams: o.stream ?? names })}\n`);
+    // CDC: the slot keeps WAL for rb until dropped; the next run makes a new one with a new snapshot.
+    let dropped: { slot: boolean; publication: boolean } | undefined;
+    if (cdc) {
+      const slotNames = cdcNames(config);
+      const opened = await openChangeSource(await resolveEndpoint(config.source.config, 'source'));
+      try {
+        dropped = await opened.changes.drop(slotNames);
+      } finally {
+        await opened.close();
+      }
+      if (!o.json) process.stdout.write(`rb: ${dropped.slot ? `dropped replication slot ${slotNames.slot}` : `no replication slot ${slotNames.slot}`}${dropped.publication ? ` and publication ${slotNames.publication}` : ''}\n`);
+    }
+    if (o.json) process.stdout.write(`${JSON.stringify({ pipeline: config.pipeline, reset: n, streams: o.stream ?? names, ...(dropped ? { dropped_slot: dropped.slot, dropped_publication: dropped.publication } : {}) })}\n`);
     else process.stdout.write(`rb: reset ${n} stream state row(s) of ${config.pipeline} (${which}); the next run reads ${n ? 'them' : 'every stream'} from scratch\n`);
     return EXIT_OK;
   });

@@ -5,6 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../config/index.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runRb } from '../testing/cli.js';
 import { pipelineYaml } from '../testing/pipeline-yaml.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
 import { exitCodeOf, runPipeline, type RunResult } from './run-pipeline.js';
@@ -105,5 +109,41 @@ describe('cdc', () => {
     const r2 = await runPipeline(parsePipelineConfig(cdcYaml(`cdc_${k}`, [k]), 'p.yaml', {}), {});
     expect(exitCodeOf(r2)).toBe(2);
     expect(r2.error?.message).toMatch(/primary_key: required for write_mode upsert/);
+  });
+
+  it('rb state reset drops the slot and the publication rb created (not one the user made); the next run copies anew', async () => {
+    const t = `c${++n}`;
+    const u = `c${++n}`;
+    await src.query(`create table ${t} (id int primary key, v text); insert into ${t} select g, 'v' from generate_series(1, 50) g;
+      create table ${u} (id int primary key, v text); insert into ${u} values (1, 'x'); create publication user_pub_${u} for table ${u}`);
+    const dir = mkdtempSync(join(tmpdir(), 'rb-cdc-'));
+    const own = join(dir, 'own.yaml');
+    writeFileSync(own, cdcYaml(`cdc_${t}`, [t]));
+    const theirs = join(dir, 'theirs.yaml');
+    writeFileSync(theirs, cdcYaml(`cdc_${u}`, [u]).replace(`config: { url: "${src.url}" }`, `config: { url: "${src.url}", publication: user_pub_${u} }`));
+    for (const f of [own, theirs]) expect(runRb(['run', f]).code).toBe(0);
+    const exists = async (sql: string, name: string) => (await src.query(sql, [name])).rows.length > 0;
+    const slotSql = 'select 1 from pg_replication_slots where slot_name = $1';
+    const pubSql = 'select 1 from pg_publication where pubname = $1';
+    expect(await exists(slotSql, `rb_cdc_${t}`)).toBe(true);
+    const show = JSON.parse(runRb(['state', 'show', own, '--json']).out);
+    expect(show.streams[0]).toMatchObject({ name: t, sync_mode: 'cdc', lsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });
+
+    expect(runRb(['state', 'reset', own, '--stream', t, '--yes']).err).toMatch(/share one replication slot/);
+    const r = runRb(['state', 'reset', own, '--yes', '--json']);
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ reset: 1, dropped_slot: true, dropped_publication: true });
+    expect(await exists(slotSql, `rb_cdc_${t}`)).toBe(false);
+    expect(await exists(pubSql, `rb_cdc_${t}`)).toBe(false);
+    const r2 = runRb(['state', 'reset', theirs, '--yes', '--json']);
+    expect(JSON.parse(r2.out)).toMatchObject({ dropped_slot: true, dropped_publication: false });
+    expect(await exists(pubSql, `user_pub_${u}`)).toBe(true);
+
+    // Reset: the next run takes a new slot and copies the table again.
+    await src.query(`update ${t} set v = 'after reset'`);
+    const again = runRb(['run', own, '--json']);
+    expect(again.code, again.err).toBe(0);
+    expect(JSON.parse(again.out).streams[0].rows).toBe(50);
+    await expectEqual(t, 'id, v');
   });
 });

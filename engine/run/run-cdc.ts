@@ -58,7 +58,7 @@ export function isCdcPipeline(config: PipelineConfig): boolean {
 
 export function cdcNames(config: PipelineConfig): CdcNames {
   const name = defaultCdcName(config.pipeline);
-  return { slot: config.source.config.replication_slot ?? name, publication: config.source.config.publication ?? name };
+  return { slot: config.source.config.replication_slot ?? name, publication: config.source.config.publication ?? name, pipeline: config.pipeline };
 }
 
 /** True when every stream has a stored position (a next run: nothing to copy). */
