@@ -70,6 +70,31 @@ function rerun(file: string): void {
   expect(r.code, `re-run: ${r.err}${r.out}`).toBe(0);
 }
 
+/**
+ * Starts `rb run` and SIGKILLs it as soon as `ready()` holds (polled every 20 ms), e.g. right after
+ * its first shard committed. Resolves with how it ended.
+ */
+function runAndKillWhen(file: string, ready: () => Promise<boolean>): Promise<{ killed: boolean; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'run', file], { env: { ...process.env, ...ENV }, stdio: 'ignore' });
+    let done = false;
+    const poll = async () => {
+      while (!done) {
+        if (await ready().catch(() => false)) {
+          child.kill('SIGKILL');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    void poll();
+    child.on('exit', (code, signal) => {
+      done = true;
+      resolve({ killed: signal === 'SIGKILL', code });
+    });
+  });
+}
+
 /** Runs that a kill left unfinished and the next run resumed (or, for a fresh plan, abandoned). */
 async function interruptedRuns(dst: TestDb, pipeline: string): Promise<number> {
   return (await dst.query(`select count(*)::int as n from _rb.runs where pipeline = $1 and status = 'abandoned'`, [pipeline])).rows[0].n as number;
@@ -118,16 +143,23 @@ describe('kill -9 at random points, then a plain rb run', () => {
     for (let trial = 0; trial < TRIALS; trial++) {
       const dst = await createTestDatabase('kill_dst');
       const file = fileFor(`${pipeline}_${trial}`, dst);
-      const at = killMoment(duration);
-      moments.push(at);
-      await runAndKill(file, at);
+      if (trial === 0) {
+        // One kill right after the first shard commit, so a resume that keeps a committed shard is
+        // shown every time, not only when a random moment happens to fall there.
+        moments.push(-1);
+        await runAndKillWhen(file, async () => ((await dst.query(`select count(*)::int as n from _rb.shard_ledger`)).rows[0]?.n ?? 0) >= 1);
+      } else {
+        const at = killMoment(duration);
+        moments.push(at);
+        await runAndKill(file, at);
+      }
       rerun(file);
       const runs = await succeededRuns(dst, pipeline);
       interrupted += await interruptedRuns(dst, pipeline);
       kept += (await dst.query(`select count(*)::int as n from _rb.runs where snapshots = 2`)).rows[0].n as number;
       const shape = await dst.query(`select count(*)::int as n, count(distinct ${key})::int as d, max(c)::int as most, min(c)::int as least
                                        from (select ${key}, count(*) as c from ${table} group by ${key}) g`);
-      expect(shape.rows[0], `trial ${trial}, killed at ${at} ms (moments so far: ${moments.join(', ')}); ${runs} succeeded runs`).toEqual({ n: 30000, d: 30000, most: runs, least: runs });
+      expect(shape.rows[0], `trial ${trial}, killed at ${moments[trial]} ms (-1: after the first shard commit; moments so far: ${moments.join(', ')}); ${runs} succeeded runs`).toEqual({ n: 30000, d: 30000, most: runs, least: runs });
     }
     expect(interrupted, `kill moments: ${moments.join(', ')}`).toBeGreaterThanOrEqual(MIN_INTERRUPTED);
     // Key ranges keep the killed run's committed shards; ctid shards are undone and copied again.
