@@ -66,8 +66,12 @@ export interface ChangeReadOptions {
   publications: string[];
   /** Where to start (the stored LSN, or the slot's consistent point). */
   from: bigint;
-  /** Stop once everything before this position was sent (the source's WAL position at start). */
-  until: bigint;
+  /**
+   * Stop once everything before this mark was sent: the position of a logical message the run
+   * wrote (`markEnd`), whose arrival — or a keepalive past it — says every transaction that
+   * committed before it has been received.
+   */
+  until: { lsn: bigint; content: string };
   /** Transactions ending at or before this were applied already. */
   skipThrough: bigint;
   /** About this many changes per call of `apply` (whole transactions only). */
@@ -95,7 +99,13 @@ export interface ChangeSource {
   setupFirst(names: CdcNames, tables: readonly QualifiedName[], log?: (line: string) => void): Promise<{ createdPublication: boolean; snapshot: SlotSnapshot }>;
   /** Next runs: the publication publishes the tables, the slot exists and is usable. */
   checkNext(names: CdcNames, tables: readonly QualifiedName[]): Promise<void>;
-  currentWal(): Promise<bigint>;
+  /**
+   * Writes a non-transactional logical message (prefix `rb`, `content`) into the source's WAL and
+   * returns its position: the end of a catch-up. Unlike pg_current_wal_lsn() — which lags behind
+   * transactions committed with synchronous_commit off until the WAL writer flushes them — every
+   * transaction committed before the call is decoded before the message.
+   */
+  markEnd(content: string): Promise<{ lsn: bigint; content: string }>;
   readChanges(opts: ChangeReadOptions): Promise<ChangeReadResult>;
   /** `rb state reset`: drops the slot, and the publication when rb created it for this pipeline. */
   drop(names: CdcNames): Promise<{ slot: boolean; publication: boolean }>;

@@ -12,8 +12,8 @@
  *            only the columns that came are set, so the destination keeps its value
  * An UPDATE whose key changed deletes the old key. An UPDATE that follows an INSERT or UPDATE of
  * the same key in the group takes the unchanged values from it. TRUNCATE is a barrier: what came
- * before it is written first. Every target has a key (keyless tables are refused when the
- * pipeline is planned).
+ * before it is written first. A table without a key (insert-only, like pgbench_history) gets its
+ * inserts appended in order; an UPDATE or DELETE for it is an error naming the table and the fix.
  */
 import type pg from 'pg';
 import { UNCHANGED, type ChangeTarget, type ChangeValue, type RowChange, type Transaction } from '../contract/changes.js';
@@ -38,6 +38,8 @@ interface TableBatch {
   positions: number[];
   keyIdx: number[];
   byKey: Map<string, Folded>;
+  /** Keyless targets: inserted rows, in order. */
+  appended: ChangeValue[][];
 }
 
 export class ChangeApplier {
@@ -96,8 +98,8 @@ export class ChangeApplier {
         throw new RbError('dest_query', `${target.contract.stream}: the source's table no longer has column ${JSON.stringify(missing.name)} (a change of the table's columns during CDC is not applied yet: rb state reset ${target.contract.stream} and run again)`, { stream: target.contract.stream });
       }
       const keyIdx = target.contract.key.map((k) => target.contract.columns.findIndex((col) => col.name === k));
-      if (!keyIdx.length || keyIdx.includes(-1)) throw new RbError('internal', `${target.contract.stream}: a CDC target without a key`, { stream: target.contract.stream });
-      b = { target, positions, keyIdx, byKey: b?.byKey ?? new Map() };
+      if (keyIdx.includes(-1)) throw new RbError('internal', `${target.contract.stream}: a key column is not among the stream's columns`, { stream: target.contract.stream });
+      b = { target, positions, keyIdx, byKey: b?.byKey ?? new Map(), appended: b?.appended ?? [] };
       this.batches.set(id, b);
     }
     return b;
@@ -108,6 +110,17 @@ export class ChangeApplier {
     if (!b) return;
     const stream = b.target.contract.stream;
     const pick = (vals: ChangeValue[]) => b.positions.map((p) => vals[p]);
+    if (!b.keyIdx.length) {
+      if (c.kind !== 'insert') {
+        throw new RbError(
+          'dest_query',
+          `${stream}: an ${c.kind.toUpperCase()} arrived for a table without a key; rb applies keyless tables as append (inserts only). Give the table a primary key (or name unique columns in primary_key, with ALTER TABLE … REPLICA IDENTITY FULL on the source) and rb state reset`,
+          { stream },
+        );
+      }
+      b.appended.push(pick(c.values));
+      return;
+    }
     const keyOf = (vals: ChangeValue[]) => b.keyIdx.map((i) => vals[i]);
     const id = (key: ChangeValue[]) => JSON.stringify(key.map((v) => (v === UNCHANGED ? '\u0000u' : v)));
     if (c.kind === 'delete') {
@@ -142,6 +155,8 @@ export class ChangeApplier {
       const c = b.target.contract;
       const table = quoteQualified(c.target);
       const cols = c.columns;
+      if (b.appended.length) n += await insertRows(dest, table, cols.map((x) => x.name), cols.map((x) => x.typeSql), b.appended, '');
+      b.appended = [];
       const deletes: ChangeValue[][] = [];
       const full: ChangeValue[][] = [];
       const partial = new Map<string, ChangeValue[][]>();

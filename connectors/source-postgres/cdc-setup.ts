@@ -88,7 +88,10 @@ export async function dropOwnPublication(client: pg.Client, name: string, pipeli
   return true;
 }
 
-/** The source's current WAL position: a catch-up run stops once everything before it is applied. */
-export async function currentWalLsn(client: pg.Client): Promise<bigint> {
-  return parseLsn((await client.query(`select pg_current_wal_lsn()::text as l`)).rows[0].l as string);
+/** The prefix of the logical messages rb writes to mark the end of a catch-up. */
+export const MARK_PREFIX = 'rb';
+
+/** Writes a non-transactional logical message (the catch-up's end mark); returns its LSN. */
+export async function emitMark(client: pg.Client, content: string): Promise<bigint> {
+  return parseLsn((await client.query(`select pg_logical_emit_message(false, $1, $2)::text as l`, [MARK_PREFIX, content])).rows[0].l as string);
 }

@@ -7,8 +7,9 @@
  * is the group's last Commit end LSN confirmed to the server (the slot's flush position). When
  * nothing is pending, a keepalive's WAL end is confirmed instead, so an idle slot keeps no WAL.
  *
- * The read ends once the server has sent everything before `until` (a keepalive at or past it
- * with no transaction open: XLogData arrive before the keepalive that follows them), and
+ * The read ends once the server has sent everything before `until`, a logical message the run
+ * wrote at its start (its arrival, or a keepalive past it, with no transaction open: decoding runs
+ * in WAL order, and XLogData arrive before the keepalive that follows them), and
  * transactions whose end LSN is not after `skipThrough` (applied by an earlier run) are dropped:
  * a restart after a crash applies each transaction exactly once.
  *
@@ -21,6 +22,7 @@ import { ChangeOp, forEachInOrder, OldTupleKind, TupleKind, type PgoutputChangeS
 import { UNCHANGED, type ChangeReadOptions, type ChangeReadResult, type ChangeValue, type RowChange, type Transaction } from '../contract/changes.js';
 import { RbError } from '../contract/errors.js';
 import type { PgEndpoint } from '../postgres/connection.js';
+import { MARK_PREFIX } from './cdc-setup.js';
 import { openReplicationConnection, type ReplicationStream } from './replication-stream.js';
 
 export type { ChangeValue, RowChange, Transaction, TransactionItem } from '../contract/changes.js';
@@ -34,12 +36,13 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
   let stream: ReplicationStream | undefined;
   const result: ChangeReadResult = { transactions: 0, changes: 0, skipped: 0, confirmed: opts.from };
   try {
-    stream = await conn.startReplication(opts.slot, opts.from, { publications: opts.publications, protoVersion: 1, binary: false, streaming: false });
+    stream = await conn.startReplication(opts.slot, opts.from, { publications: opts.publications, protoVersion: 1, binary: false, streaming: false, messages: true });
     const state = newPgoutputState();
     let open: Transaction | null = null;
     let pending: Transaction[] = [];
     let pendingChanges = 0;
     let walEnd = 0n;
+    let marked = false;
     const flush = async () => {
       if (!pending.length) return;
       await opts.apply(pending);
@@ -55,7 +58,7 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
     let lastAsk = performance.now();
     for (;;) {
       const messages = await stream.read(4096, POLL_MS);
-      if (!messages.length && stream.ended) throw stream.failure ?? new RbError('source_query', `replication of slot ${opts.slot} ended before the source's position ${opts.until}`);
+      if (!messages.length && stream.ended) throw stream.failure ?? new RbError('source_query', `replication of slot ${opts.slot} ended before the run's end mark`);
       const data = messages.filter((m) => m.kind === 'xlogdata');
       for (const m of messages) if (m.kind === 'keepalive' && m.walEnd > walEnd) walEnd = m.walEnd;
       if (data.length) {
@@ -92,6 +95,8 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
                 // Nothing of ours in it (another table's transaction): nothing to apply before it.
                 result.confirmed = t.endLsn;
               }
+            } else if (e.kind === 'message') {
+              if (!e.transactional && e.prefix === MARK_PREFIX && Buffer.from(e.content).toString('utf8') === opts.until.content) marked = true;
             } else if (e.kind === 'truncate') {
               if (!open) throw new RbError('internal', 'pgoutput: Truncate outside a transaction');
               open.items.push({ kind: 'truncate', relations: e.relationOids.map((oid) => relationOf(state.relations, oid)), cascade: e.cascade });
@@ -107,10 +112,11 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
         );
       }
       if (pendingChanges >= opts.groupChanges) await flush();
-      if (!open && walEnd >= opts.until) {
+      if (!open && (marked || walEnd > opts.until.lsn)) {
         await flush();
-        // Caught up with nothing pending: the server may release WAL up to its position.
-        if (walEnd > result.confirmed) result.confirmed = walEnd;
+        // Caught up with nothing pending: the server may release WAL up to the mark (or further).
+        const end = walEnd > opts.until.lsn ? walEnd : opts.until.lsn;
+        if (end > result.confirmed) result.confirmed = end;
         stream.sendStatus({ flushed: result.confirmed });
         break;
       }

@@ -66,7 +66,8 @@ export async function planStreams(config: PipelineConfig, source: SnapshotSource
     } else {
       key = table.primaryKey.every((k) => columns.some((c) => c.name === k)) ? table.primaryKey : [];
     }
-    if (config.destination.write_mode === 'upsert' && key.length === 0) {
+    // A cdc stream without a key is applied as append (insert-only tables: run-cdc.ts).
+    if (config.destination.write_mode === 'upsert' && key.length === 0 && s.sync_mode !== 'cdc') {
       throw new RbError('config_invalid', `destination.primary_key: required for write_mode upsert (stream ${s.name} has no primary key to default to)`, { stream: s.name });
     }
     if (s.partition_key) {

@@ -7,8 +7,8 @@
  *             the state the slot's changes start from; next runs: check publication and slot
  *   copy      (first run only) the ordinary sharded full read, upsert; the finish stores the
  *             slot's consistent point as every stream's position, with the merge
- *   catch up  read the slot from the stored position up to the source's WAL position at this
- *             moment, applying whole transactions in groups, each group in one destination
+ *   catch up  read the slot from the stored position up to a mark written into the source's WAL at
+ *             this moment (a logical message), applying whole transactions in groups, each group in one destination
  *             transaction with the position it ends at; the server is told only what committed
  *
  * A kill at any moment: before the finish the next run starts over (new slot, new snapshot; the
@@ -19,6 +19,7 @@ import type { CdcNames, ChangeSource, SlotSnapshot } from '../../connectors/cont
 import type { StreamState, StreamStateWrite } from '../../connectors/contract/state.js';
 import type { Sink } from '../../connectors/contract/connector.js';
 import type { WriteContract } from '../../connectors/contract/write-contract.js';
+import type { WriteMode } from '../../connectors/contract/domain.js';
 import { parseQualifiedName } from '../../connectors/postgres/identifiers.js';
 import { formatLsn, parseLsn } from '../../connectors/source-postgres/lsn.js';
 import { defaultCdcName } from '../../connectors/source-postgres/postgres-cdc.js';
@@ -85,6 +86,17 @@ export function cdcStates(config: PipelineConfig, runId: string, lsn: bigint): S
   return config.source.streams.map((s) => ({ stream: s.name, syncMode: 'cdc', cursorFields: [], cursor: null, lookback: null, lsn: formatLsn(lsn), runId }));
 }
 
+/**
+ * How a cdc stream's destination is prepared. Keyed: upsert (the copy merges at the finish; the
+ * changes apply by key). Keyless (insert-only tables, like pgbench_history): the first run's copy
+ * replaces the target at the finish — nothing of a killed copy is ever visible, so a new copy
+ * never adds to an old one — and the changes are appended; next runs write into the target.
+ */
+export function cdcWriteMode(s: StreamPlan, start: CdcStart): WriteMode {
+  if (s.key.length) return 'upsert';
+  return start.first ? 'replace' : 'append';
+}
+
 /** Tables with columns the source does not publish cannot be kept equal yet. */
 export function checkCdcStreams(streams: readonly StreamPlan[]): void {
   for (const s of streams) {
@@ -109,7 +121,8 @@ export async function catchUp(
   runId: string,
   log?: (line: string) => void,
 ): Promise<CdcResult> {
-  const until = await changes.currentWal();
+  // The end: a mark written now; every transaction committed before it is applied by the end.
+  const until = await changes.markEnd(`catch-up of run ${runId}`);
   const out = sink.changeSink(streams.map((s, i) => ({ source: s.source.name, contract: contracts[i] })));
   let applied = start.from;
   let rowsWritten = 0;

@@ -31,7 +31,7 @@ import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js
 import { resolveEndpoint } from './endpoints.js';
 import { planStreams, type StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
-import { catchUp, cdcPositionsStored, cdcStates, checkCdcStreams, isCdcPipeline, startCdc, type CdcResult } from './run-cdc.js';
+import { catchUp, cdcPositionsStored, cdcStates, cdcWriteMode, checkCdcStreams, isCdcPipeline, startCdc, type CdcResult } from './run-cdc.js';
 
 export interface RunOptions {
   /** `--parallelism` from the command line; overrides resources.parallelism. */
@@ -222,7 +222,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
           source: s.source,
           columns: s.columns,
           target: s.target,
-          writeMode: config.destination.write_mode,
+          writeMode: cdcStart ? cdcWriteMode(s, cdcStart) : config.destination.write_mode,
           key: s.key,
           loadMethod: config.destination.config.load_method ?? 'copy',
           schemaEvolution: config.destination.schema_evolution,
@@ -290,7 +290,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         duration_ms: Math.round(Math.max(0, ...mine.map((r) => r.durationMs))),
         shards: read.stored.shards.length,
         shard_kind: read.stored.kind,
-        write_mode: config.destination.write_mode,
+        write_mode: contracts[i].writeMode,
         format: contracts[i].format,
         load_method: contracts[i].loadMethod,
         sync_mode: s.syncMode,
