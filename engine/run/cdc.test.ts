@@ -104,6 +104,9 @@ describe('cdc', () => {
     const r = await runPipeline(parsePipelineConfig(cdcYaml(`cdc_${g}`, [g]), 'p.yaml', {}), {});
     expect(exitCodeOf(r)).toBe(2);
     expect(r.error?.message).toMatch(/column "w" of c\d+ is generated/);
+    // The source is left as it was: no slot (it would keep WAL), no publication.
+    expect((await src.query(`select count(*)::int as n from pg_replication_slots where slot_name = $1`, [`rb_cdc_${g}`])).rows[0].n).toBe(0);
+    expect((await src.query(`select count(*)::int as n from pg_publication where pubname = $1`, [`rb_cdc_${g}`])).rows[0].n).toBe(0);
   });
 
   it('a keyless table is copied, then its inserts appended (duplicates kept); an UPDATE for it is a clear error', async () => {

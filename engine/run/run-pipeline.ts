@@ -31,7 +31,7 @@ import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js
 import { resolveEndpoint } from './endpoints.js';
 import { planStreams, type StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
-import { catchUp, cdcPositionsStored, cdcStates, cdcWriteMode, checkCdcStreams, isCdcPipeline, startCdc, type CdcResult } from './run-cdc.js';
+import { catchUp, cdcPositionsStored, cdcStates, cdcWriteMode, checkCdcStreams, isCdcPipeline, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
 
 export interface RunOptions {
   /** `--parallelism` from the command line; overrides resources.parallelism. */
@@ -138,6 +138,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   let executor: LocalExecutor | undefined;
   let state: StateStore | undefined;
   let recorded = false;
+  let cdcStart: CdcStart | null = null;
+  /** False until a first cdc run's positions are stored (before that its new slot is of no use). */
+  let cdcPositions = false;
   try {
     // Parallelism depends only on the config, so the pool can boot while the leader plans.
     const manual = opts.parallelism ?? config.resources.parallelism;
@@ -179,7 +182,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     // Late commits are measured before the snapshot is taken (incremental.ts).
     const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await source.lookbackClock() : null;
     // CDC: publication and slot; a first run's copy reads the new slot's snapshot (run-cdc.ts).
-    const cdcStart = cdc ? await startCdc(config, session.changes, states, opts.log) : null;
+    cdcStart = cdc ? await startCdc(config, session.changes, states, opts.log) : null;
 
     // Coordinator: one snapshot for every shard of the run (docs/design.md section 5).
     let snapshot: string;
@@ -299,6 +302,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         ...(cursor ? { cursor: cursor.mark, checkpoints: mine.reduce((a, r) => a + (r.checkpoints ?? 0), 0) } : {}),
       });
     }
+    cdcPositions = true;
     if (cdcStart) {
       // The copy (first run) is visible: apply the changes since its snapshot, up to now.
       result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, opts.log);
@@ -318,6 +322,12 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       ...(err.pg?.sqlstate ? { sqlstate: err.pg.sqlstate } : {}),
     };
     if (session) for (const c of contracts) await session.sink.cleanup(c);
+    // A first cdc run that failed before storing its positions: its new slot would only keep WAL
+    // (the next run makes another); the source is left as it was.
+    if (session && cdcStart?.first && !cdcPositions) {
+      await session.source.closeSnapshot(); // the source connection may still be in the read-only snapshot
+      await session.changes.drop(cdcStart.names).catch((d) => opts.log?.(`rb: could not drop replication slot ${cdcStart!.names.slot}: ${(d as Error).message}`));
+    }
     (result as RunResult & { exitCode?: number }).exitCode = err.exitCode;
   } finally {
     result.duration_ms = Math.round(performance.now() - started);
