@@ -159,22 +159,14 @@ export class ChangeApplier {
       b.appended = [];
       const deletes: ChangeValue[][] = [];
       const full: ChangeValue[][] = [];
+      // Rows with unchanged values, by which columns came ('1') and which did not ('0').
       const partial = new Map<string, ChangeValue[][]>();
       const moves = new Map<string, Array<{ from: ChangeValue[]; values: ChangeValue[] }>>();
       for (const f of b.byKey.values()) {
         if (f.op === 'delete') deletes.push(f.key);
-        else if (f.op === 'move') {
-          if (!f.values.includes(UNCHANGED)) full.push(f.values);
-          else {
-            const shape = f.values.map((v) => (v === UNCHANGED ? '0' : '1')).join('');
-            (moves.get(shape) ?? moves.set(shape, []).get(shape)!).push(f);
-          }
-        }
         else if (!f.values.includes(UNCHANGED)) full.push(f.values);
-        else {
-          const shape = f.values.map((v) => (v === UNCHANGED ? '0' : '1')).join('');
-          (partial.get(shape) ?? partial.set(shape, []).get(shape)!).push(f.values);
-        }
+        else if (f.op === 'move') pushByShape(moves, f.values, f);
+        else pushByShape(partial, f.values, f.values);
       }
       const keyNames = c.key;
       const keyTypes = b.keyIdx.map((i) => cols[i].typeSql);
@@ -195,6 +187,11 @@ export class ChangeApplier {
     }
     return n;
   }
+}
+
+function pushByShape<T>(groups: Map<string, T[]>, values: readonly ChangeValue[], item: T): void {
+  const shape = values.map((v) => (v === UNCHANGED ? '0' : '1')).join('');
+  (groups.get(shape) ?? groups.set(shape, []).get(shape)!).push(item);
 }
 
 function valuesList(rows: readonly ChangeValue[][], types: readonly string[]): { sql: string; params: unknown[] } {

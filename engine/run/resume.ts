@@ -18,7 +18,7 @@
  *                     the next read simply starts at the stored cursor.
  */
 import type { CheckpointSpec, CursorPosition, CursorSpec, ShardKind, ShardSpec, SnapshotSource } from '../../connectors/contract/connector.js';
-import type { LedgerRow, StateStore, StoredRun } from '../../connectors/contract/state.js';
+import type { LedgerRow, StateStore, StoredRun, StreamState } from '../../connectors/contract/state.js';
 import type { WriteContract } from '../../connectors/contract/write-contract.js';
 import type { PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
@@ -64,8 +64,8 @@ export interface PlanReadInput {
   /** Inside the run's snapshot transaction. */
   source: SnapshotSource;
   state: StateStore;
-  /** False while the state tables do not exist (yet) at this rb's layout: no stored cursors. */
-  stateReadable: boolean;
+  /** The pipeline's stream states as the run read them (none while the state tables do not exist yet at this rb's layout). */
+  states: readonly StreamState[];
   planId: string;
   resume: StoredRun | null;
   committed: LedgerRow[];
@@ -105,11 +105,11 @@ export async function planRead(input: PlanReadInput): Promise<ReadPlan> {
 }
 
 async function planIncremental(input: PlanReadInput): Promise<ReadPlan> {
-  const { config, stream: s, source, state } = input;
+  const { config, stream: s, source } = input;
   const writeMode = config.destination.write_mode;
   const sc = config.source.streams[s.index];
   const spec = cursorSpecFor(s, sc.cursor_field!, sc.tie_breaker_field);
-  const prev = input.stateReadable ? (await state.streamStates()).find((x) => x.stream === s.name) : undefined;
+  const prev = input.states.find((x) => x.stream === s.name);
   const mark = await source.highWater(s.source.name, spec);
   const lookback = input.lookbackClock ? await source.lookbackFor(spec.types[0], input.lookbackClock) : null;
   const cursor = { fields: spec.fields, mark, lookback };

@@ -199,7 +199,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     for (const s of streams) {
       reads.set(
         s.name,
-        await planRead({ config, stream: s, source, state: store, stateReadable: readable, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, copy: !cdcStart || cdcStart.first, opts }),
+        await planRead({ config, stream: s, source, state: store, states, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, copy: !cdcStart || cdcStart.first, opts }),
       );
     }
     opts.onPlanned?.(
