@@ -125,6 +125,7 @@ export class ChangeApplier {
     const id = (key: ChangeValue[]) => JSON.stringify(key.map((v) => (v === UNCHANGED ? '\u0000u' : v)));
     if (c.kind === 'delete') {
       const key = keyOf(pick(c.old));
+      if (key.some((v) => v === null || v === UNCHANGED)) throw new RbError('internal', `${stream}: a DELETE without the old row's key values`, { stream });
       b.byKey.set(id(key), { op: 'delete', key });
       return;
     }

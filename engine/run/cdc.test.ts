@@ -98,12 +98,15 @@ describe('cdc', () => {
     await expectEqual(b, 'k, id, v');
   });
 
-  it('refuses a table with a generated column (exit 2)', async () => {
+  it('refuses a table with a generated column, and a key other than the table\'s (exit 2)', async () => {
     const g = `c${++n}`;
     await src.query(`create table ${g} (id int primary key, v int, w int generated always as (v * 2) stored)`);
     const r = await runPipeline(parsePipelineConfig(cdcYaml(`cdc_${g}`, [g]), 'p.yaml', {}), {});
     expect(exitCodeOf(r)).toBe(2);
     expect(r.error?.message).toMatch(/column "w" of c\d+ is generated/);
+    const other = await runPipeline(parsePipelineConfig(cdcYaml(`cdc_${g}_key`, [g]).replace('    - name: ' + g + '\n      sync_mode: cdc', '    - name: ' + g + '\n      sync_mode: cdc\n      primary_key: [v]\n      columns: [id, v]'), 'p.yaml', {}), {});
+    expect(exitCodeOf(other)).toBe(2);
+    expect(other.error?.message).toMatch(/primary_key: a cdc stream is applied by its table's primary key \(id\); another key \(v\) is not available/);
     // The source is left as it was: no slot (it would keep WAL), no publication.
     expect((await src.query(`select count(*)::int as n from pg_replication_slots where slot_name = $1`, [`rb_cdc_${g}`])).rows[0].n).toBe(0);
     expect((await src.query(`select count(*)::int as n from pg_publication where pubname = $1`, [`rb_cdc_${g}`])).rows[0].n).toBe(0);

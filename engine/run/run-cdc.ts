@@ -97,9 +97,18 @@ export function cdcWriteMode(s: StreamPlan, start: CdcStart): WriteMode {
   return start.first ? 'replace' : 'append';
 }
 
-/** Tables with columns the source does not publish cannot be kept equal yet. */
+/** Streams a cdc pipeline cannot keep equal yet: another key than the table's, columns the source does not publish. */
 export function checkCdcStreams(streams: readonly StreamPlan[]): void {
   for (const s of streams) {
+    // Deletes and key changes carry only the replica identity's columns of the old row: another
+    // key could not find the row to delete.
+    if (s.key.length && s.key.join('\u0000') !== s.source.primaryKey.join('\u0000')) {
+      throw new RbError(
+        'config_invalid',
+        `source.streams[${s.index}].primary_key: a cdc stream is applied by its table's primary key (${s.source.primaryKey.join(', ') || 'none'}); another key (${s.key.join(', ')}) is not available in this version of rb yet`,
+        { stream: s.name },
+      );
+    }
     const generated = s.columns.find((c) => c.generated);
     if (generated) {
       throw new RbError(
