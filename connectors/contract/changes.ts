@@ -20,15 +20,6 @@ export type RowChange =
 
 export type TransactionItem = RowChange | { kind: 'truncate'; relations: PgoutputRelation[]; cascade: boolean };
 
-export interface Transaction {
-  xid: number;
-  commitLsn: bigint;
-  /** The end of the commit record: the position to confirm once the transaction is applied. */
-  endLsn: bigint;
-  items: TransactionItem[];
-  changes: number;
-}
-
 /** Where a source table's changes go. */
 export interface ChangeTarget {
   /** The source table, as the change records name it. */
@@ -36,13 +27,20 @@ export interface ChangeTarget {
   contract: WriteContract;
 }
 
-/** Applies change records to the destination. */
+/**
+ * Applies change records to the destination, in one destination transaction at a time: `write`
+ * adds row changes to it (beginning it when none is open) — whole source transactions, or a
+ * piece of a large one, so a transaction of millions of rows never has to be held in memory —
+ * and `commit` ends it together with the streams' new positions. Only whole source transactions
+ * are ever committed: the reader commits at transaction boundaries.
+ */
 export interface ChangeSink {
-  /**
-   * Applies `txns` (whole transactions, commit order) and stores `states` — the streams' new
-   * positions — in the same destination transaction. Returns the rows written.
-   */
-  apply(txns: readonly Transaction[], states: readonly StreamStateWrite[]): Promise<number>;
+  /** Writes `items` (commit order) in the open destination transaction. Returns the rows written. */
+  write(items: readonly TransactionItem[]): Promise<number>;
+  /** Commits the open destination transaction with `states` (opening one if none is). */
+  commit(states: readonly StreamStateWrite[]): Promise<void>;
+  /** Rolls back the open destination transaction, if any. */
+  rollback(): Promise<void>;
   /** Stores positions on their own (a catch-up that ended past the last change). */
   storeStates(states: readonly StreamStateWrite[]): Promise<void>;
 }
@@ -69,16 +67,35 @@ export interface ChangeReadOptions {
   /**
    * Stop once everything before this mark was sent: the position of a logical message the run
    * wrote (`markEnd`), whose arrival — or a keepalive past it — says every transaction that
-   * committed before it has been received.
+   * committed before it has been received. Null: follow until `signal` aborts.
    */
-  until: { lsn: bigint; content: string };
+  until: { lsn: bigint; content: string } | null;
+  /** Stop (follow): the transaction in hand is read to its end, the group committed, then the read ends. */
+  signal?: AbortSignal;
   /** Transactions ending at or before this were applied already. */
   skipThrough: bigint;
-  /** About this many changes per call of `apply` (whole transactions only). */
+  /** About this many changes per destination transaction (it ends at a transaction boundary), and per piece written. */
   groupChanges: number;
-  /** Applies a group of transactions in the destination (committing their position with them). */
-  apply(txns: Transaction[]): Promise<void>;
+  /** Following: a group is committed at the latest this long after its first transaction. */
+  groupMs: number;
+  /** Writes row changes in the open destination transaction (whole transactions or pieces of one). */
+  write(items: TransactionItem[]): Promise<void>;
+  /** Commits the open destination transaction, which holds every transaction ending at or before `end`. */
+  commit(end: bigint): Promise<void>;
+  /** About once a second, and after each commit. */
+  onProgress?(p: ChangeProgress): void;
   log?: (line: string) => void;
+}
+
+export interface ChangeProgress {
+  transactions: number;
+  changes: number;
+  /** The position confirmed (applied, or passed with nothing to apply). */
+  confirmed: bigint;
+  /** Bytes of WAL the server has past `confirmed`. */
+  lagBytes: number;
+  /** Seconds since the commit of the last applied transaction while more is waiting; 0 when caught up. */
+  lagSeconds: number;
 }
 
 export interface ChangeReadResult {
@@ -87,6 +104,10 @@ export interface ChangeReadResult {
   skipped: number;
   /** The last position confirmed to the server. */
   confirmed: bigint;
+  /** The largest transaction read, in row changes (it was written in pieces when over `groupChanges`). */
+  largestTransaction: number;
+  /** The server's WAL end last reported, and the lag at the end. */
+  lagBytes: number;
 }
 
 /**

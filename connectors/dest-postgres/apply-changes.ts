@@ -2,21 +2,25 @@
  * Applying a group of source transactions to the destination in one transaction, together with
  * the position they end at (docs/design.md section 8): a crash before COMMIT leaves neither the
  * changes nor the position, a crash after it leaves both, so a restart from the stored position
- * applies every transaction exactly once.
+ * applies every transaction exactly once. The group arrives in pieces (`write`, any number of
+ * times, in the open transaction; a large source transaction spans several pieces) and ends with
+ * `commit`.
  *
- * Per target table the group's row changes are folded by key in commit order — the last change
+ * Per target table a piece's row changes are folded by key in commit order — the last change
  * of a key wins — and then written as statements over many rows:
  *   delete   `delete … using (values …)` by key
  *   upsert   `insert … on conflict (key) do update` for rows whose every column is known
  *   update   `update … from (values …)` for rows with an unchanged TOAST value ('u', not sent):
  *            only the columns that came are set, so the destination keeps its value
  * An UPDATE whose key changed deletes the old key. An UPDATE that follows an INSERT or UPDATE of
- * the same key in the group takes the unchanged values from it. TRUNCATE is a barrier: what came
+ * the same key in the piece takes the unchanged values from it (one in a later piece finds the
+ * earlier piece's row already written in the open transaction). TRUNCATE is a barrier: what came
  * before it is written first. A table without a key (insert-only, like pgbench_history) gets its
  * inserts appended in order; an UPDATE or DELETE for it is an error naming the table and the fix.
  */
 import type pg from 'pg';
-import { UNCHANGED, type ChangeTarget, type ChangeValue, type RowChange, type Transaction } from '../contract/changes.js';
+import { from as copyFrom } from 'pg-copy-streams';
+import { UNCHANGED, type ChangeTarget, type ChangeValue, type RowChange, type TransactionItem } from '../contract/changes.js';
 import { RbError } from '../contract/errors.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 
@@ -24,6 +28,14 @@ export type { ChangeTarget };
 
 /** Bound parameters per statement stay under PostgreSQL's 65,535. */
 const MAX_PARAMS = 60_000;
+/**
+ * From this many rows a table's upserts, deletes and appends go through COPY (into a temporary
+ * staging table, then one statement against the target); fewer are sent as a VALUES list, which
+ * saves the COPY's round trips.
+ */
+const COPY_MIN_ROWS = 64;
+/** COPY text is sent in pieces of about this many bytes. */
+const COPY_PIECE_BYTES = 1 << 20;
 
 /**
  * What a key's changes in the group come to. `move`: the row's key changed while a TOASTed value
@@ -50,34 +62,76 @@ export class ChangeApplier {
     for (const t of targets) this.bySource.set(`${t.source.schema}.${t.source.table}`, t);
   }
 
+  private open = false;
+  /** Temporary staging tables made in this session, by target and use. */
+  private readonly stages = new Map<string, string>();
+  /** Made in the open transaction: gone if it rolls back. */
+  private stagesInTransaction: string[] = [];
+
   /**
-   * Applies `txns` and runs `alsoInTransaction` (the stream positions), all in one transaction.
-   * Returns the row changes written.
+   * The session's temporary table that `kind` rows of `b`'s target are copied into: the target's
+   * columns (upsert) or its key (delete), with the target's types, and no constraints.
    */
-  async apply(dest: pg.Client, txns: readonly Transaction[], alsoInTransaction: (dest: pg.Client) => Promise<void>): Promise<number> {
+  private async stage(dest: pg.Client, b: TableBatch, kind: 'upsert' | 'delete'): Promise<string> {
+    const c = b.target.contract;
+    const id = `${kind}\u0000${quoteQualified(c.target)}`;
+    let name = this.stages.get(id);
+    if (!name) {
+      name = `rb_cdc_${kind}_${this.stages.size}`;
+      const cols = (kind === 'upsert' ? c.columns.map((x) => x.name) : c.key).map(quoteIdent).join(', ');
+      await dest.query(`create temporary table ${name} as select ${cols} from ${quoteQualified(c.target)} with no data`);
+      this.stages.set(id, name);
+      this.stagesInTransaction.push(id);
+    }
+    return name;
+  }
+
+  /** Writes `items` (commit order) in the open transaction, beginning one if none is. Returns the rows written. */
+  async write(dest: pg.Client, items: readonly TransactionItem[]): Promise<number> {
     let written = 0;
-    await dest.query('begin');
     try {
-      for (const t of txns) {
-        for (const item of t.items) {
-          if (item.kind === 'truncate') {
-            written += await this.flush(dest);
-            const targets = item.relations.map((r) => this.targetOf(r.namespace, r.name)).filter((x): x is ChangeTarget => !!x);
-            if (targets.length) await dest.query(`truncate ${targets.map((x) => quoteQualified(x.contract.target)).join(', ')}`);
-            continue;
-          }
-          this.fold(item);
-        }
+      if (!this.open) {
+        await dest.query('begin');
+        this.open = true;
       }
-      written += await this.flush(dest);
-      await alsoInTransaction(dest);
-      await dest.query('commit');
-      return written;
+      for (const item of items) {
+        if (item.kind === 'truncate') {
+          written += await this.flush(dest);
+          const targets = item.relations.map((r) => this.targetOf(r.namespace, r.name)).filter((x): x is ChangeTarget => !!x);
+          if (targets.length) await dest.query(`truncate ${targets.map((x) => quoteQualified(x.contract.target)).join(', ')}`);
+          continue;
+        }
+        this.fold(item);
+      }
+      return written + (await this.flush(dest));
     } catch (e) {
-      await dest.query('rollback').catch(() => {});
-      this.batches.clear();
+      await this.rollback(dest);
       throw e;
     }
+  }
+
+  /** Runs `alsoInTransaction` (the stream positions) and commits the open transaction (one is begun if none is). */
+  async commit(dest: pg.Client, alsoInTransaction: (dest: pg.Client) => Promise<void>): Promise<void> {
+    try {
+      if (!this.open) await dest.query('begin');
+      this.open = true;
+      await alsoInTransaction(dest);
+      await dest.query('commit');
+      this.open = false;
+      this.stagesInTransaction = [];
+    } catch (e) {
+      await this.rollback(dest);
+      throw e;
+    }
+  }
+
+  async rollback(dest: pg.Client): Promise<void> {
+    this.batches.clear();
+    for (const id of this.stagesInTransaction) this.stages.delete(id);
+    this.stagesInTransaction = [];
+    if (!this.open) return;
+    this.open = false;
+    await dest.query('rollback').catch(() => {});
   }
 
   private targetOf(namespace: string, name: string): ChangeTarget | undefined {
@@ -156,7 +210,8 @@ export class ChangeApplier {
       const c = b.target.contract;
       const table = quoteQualified(c.target);
       const cols = c.columns;
-      if (b.appended.length) n += await insertRows(dest, table, cols.map((x) => x.name), cols.map((x) => x.typeSql), b.appended, '');
+      const names = cols.map((x) => x.name);
+      if (b.appended.length) n += b.appended.length >= COPY_MIN_ROWS ? await copyRows(dest, table, names, b.appended) : await insertRows(dest, table, names, cols.map((x) => x.typeSql), b.appended, '');
       b.appended = [];
       const deletes: ChangeValue[][] = [];
       const full: ChangeValue[][] = [];
@@ -178,8 +233,26 @@ export class ChangeApplier {
         const present = [...shape].map((x) => x === '1');
         n += await moveRows(dest, table, cols.map((x) => x.name), cols.map((x) => x.typeSql), present, keyNames, keyTypes, rows, conflict);
       }
-      if (deletes.length) n += await deleteRows(dest, table, keyNames, keyTypes, deletes);
-      if (full.length) n += await insertRows(dest, table, cols.map((x) => x.name), cols.map((x) => x.typeSql), full, conflict);
+      if (deletes.length) {
+        if (deletes.length < COPY_MIN_ROWS) n += await deleteRows(dest, table, keyNames, keyTypes, deletes);
+        else {
+          const stage = await this.stage(dest, b, 'delete');
+          await copyRows(dest, stage, keyNames, deletes);
+          const on = keyNames.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' and ');
+          n += (await dest.query(`delete from ${table} t using ${stage} s where ${on}`)).rowCount ?? 0;
+          await dest.query(`truncate ${stage}`);
+        }
+      }
+      if (full.length) {
+        if (full.length < COPY_MIN_ROWS) n += await insertRows(dest, table, names, cols.map((x) => x.typeSql), full, conflict);
+        else {
+          const stage = await this.stage(dest, b, 'upsert');
+          await copyRows(dest, stage, names, full);
+          const list = names.map(quoteIdent).join(', ');
+          n += (await dest.query(`insert into ${table} (${list}) select ${list} from ${stage}${conflict}`)).rowCount ?? 0;
+          await dest.query(`truncate ${stage}`);
+        }
+      }
       for (const [shape, rows] of partial) {
         const idx = [...shape].map((s, i) => (s === '1' ? i : -1)).filter((i) => i >= 0);
         n += await updateRows(dest, table, idx.map((i) => cols[i].name), idx.map((i) => cols[i].typeSql), keyNames, rows.map((r) => idx.map((i) => r[i])));
@@ -193,6 +266,41 @@ export class ChangeApplier {
 function pushByShape<T>(groups: Map<string, T[]>, values: readonly ChangeValue[], item: T): void {
   const shape = values.map((v) => (v === UNCHANGED ? '0' : '1')).join('');
   (groups.get(shape) ?? groups.set(shape, []).get(shape)!).push(item);
+}
+
+/** `COPY table (names) FROM STDIN` (text format) of `rows`; returns the rows copied. */
+async function copyRows(dest: pg.Client, table: string, names: string[], rows: readonly ChangeValue[][]): Promise<number> {
+  const stream = dest.query(copyFrom(`copy ${table} (${names.map(quoteIdent).join(', ')}) from stdin`));
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+  });
+  done.catch(() => {});
+  let piece: string[] = [];
+  let bytes = 0;
+  for (const r of rows) {
+    const line = `${r.map(copyText).join('\t')}\n`;
+    piece.push(line);
+    bytes += line.length;
+    if (bytes >= COPY_PIECE_BYTES) {
+      if (!stream.write(piece.join(''))) await new Promise<void>((resolve, reject) => { stream.once('drain', resolve); done.catch(reject); });
+      piece = [];
+      bytes = 0;
+    }
+  }
+  stream.end(piece.join(''));
+  await done;
+  return rows.length;
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** A value in COPY's text format: NULL as \N; backslash, tab, newline and carriage return escaped. */
+export function copyText(v: ChangeValue): string {
+  if (v === null) return '\\N';
+  if (typeof v !== 'string') throw new RbError('internal', 'an unchanged TOAST value cannot be copied');
+  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]) : v;
 }
 
 function valuesList(rows: readonly ChangeValue[][], types: readonly string[]): { sql: string; params: unknown[] } {

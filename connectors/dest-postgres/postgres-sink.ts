@@ -38,7 +38,9 @@ export class PostgresSink implements Sink {
       for (const st of states) await writeStreamState(c, this.state.schema, this.state.pipeline, st);
     };
     return {
-      apply: (txns, states) => applier.apply(this.client, txns, (c) => writeStates(c, states)),
+      write: (items) => applier.write(this.client, items),
+      commit: (states) => applier.commit(this.client, (c) => writeStates(c, states)),
+      rollback: () => applier.rollback(this.client),
       storeStates: async (states) => {
         await this.client.query('begin');
         try {

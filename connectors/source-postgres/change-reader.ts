@@ -1,66 +1,116 @@
 /**
- * Reading a logical replication slot into whole transactions (docs/design.md section 8): the
- * change source of a CDC catch-up. Streams pgoutput (protocol 1, text values) from `from`,
- * decodes it (`codecs.pgoutputDecode`), assembles each transaction between Begin and Commit, and
- * hands complete transactions to `apply` in commit order, in groups of about `groupChanges`
- * changes. Only after `apply` resolved — the destination committed them together with their LSN —
- * is the group's last Commit end LSN confirmed to the server (the slot's flush position). When
- * nothing is pending, a keepalive's WAL end is confirmed instead, so an idle slot keeps no WAL.
+ * Reading a logical replication slot (docs/design.md section 8): the change source of a CDC
+ * catch-up or follow. Streams pgoutput (protocol 1, text values) from `from`, decodes it
+ * (`codecs.pgoutputDecode`) and hands the row changes of each transaction, in commit order, to
+ * `write` — the open destination transaction — in pieces of about `groupChanges` changes, so a
+ * transaction of millions of rows is never held whole (protocol 1 sends a transaction only once
+ * the server decoded its commit, so the rest of a transaction in hand is always on its way).
+ * A group of whole transactions is committed (`commit`, with their position) once it holds
+ * about `groupChanges` changes, or — following — `groupMs` after it began, or when the stream
+ * has nothing more for now. Only after `commit` resolved is the group's last Commit end LSN
+ * confirmed to the server (the slot's flush position). When nothing is pending and no
+ * transaction is open, a keepalive's WAL end is confirmed instead, so an idle slot keeps no WAL.
  *
- * The read ends once the server has sent everything before `until`, a logical message the run
+ * A catch-up ends once the server has sent everything before `until`, a logical message the run
  * wrote at its start (its arrival, or a keepalive past it, with no transaction open: decoding runs
- * in WAL order, and XLogData arrive before the keepalive that follows them), and
- * transactions whose end LSN is not after `skipThrough` (applied by an earlier run) are dropped:
- * a restart after a crash applies each transaction exactly once.
- *
- * A whole transaction is held in memory until it commits (protocol 1 sends it at commit time,
- * after the server decoded it); streaming of large in-progress transactions is not used yet.
+ * in WAL order, and XLogData arrive before the keepalive that follows them). A follow ends when
+ * `signal` aborts: the transaction in hand is read to its end, the group committed and confirmed.
+ * Transactions whose commit is before `skipThrough` (applied by an earlier run) are dropped: a
+ * restart after a crash applies each transaction exactly once.
  */
 import { codecs } from '../../native/index.js';
 import { newPgoutputState } from '../../native/codec-api.js';
-import { ChangeOp, forEachInOrder, OldTupleKind, TupleKind, type PgoutputChangeSet, type PgoutputRelation, type TupleColumns } from '../../native/pgoutput-types.js';
-import { UNCHANGED, type ChangeReadOptions, type ChangeReadResult, type ChangeValue, type RowChange, type Transaction } from '../contract/changes.js';
+import { ChangeOp, forEachInOrder, OldTupleKind, pgTimeToDate, TupleKind, type PgoutputChangeSet, type PgoutputRelation, type TupleColumns } from '../../native/pgoutput-types.js';
+import { UNCHANGED, type ChangeProgress, type ChangeReadOptions, type ChangeReadResult, type ChangeValue, type RowChange, type TransactionItem } from '../contract/changes.js';
 import { RbError } from '../contract/errors.js';
 import type { PgEndpoint } from '../postgres/connection.js';
 import { MARK_PREFIX } from './cdc-setup.js';
 import { openReplicationConnection, type ReplicationStream } from './replication-stream.js';
 
-export type { ChangeValue, RowChange, Transaction, TransactionItem } from '../contract/changes.js';
+export type { ChangeValue, RowChange, TransactionItem } from '../contract/changes.js';
 export { UNCHANGED } from '../contract/changes.js';
 
 /** How often a caught-up reader asks the server for a keepalive (its WAL position). */
 const POLL_MS = 100;
+const PROGRESS_MS = 1000;
+
+/** The source transaction being read (between its Begin and Commit). */
+interface OpenTransaction {
+  xid: number;
+  /** Applied by an earlier run: its changes are dropped. */
+  skip: boolean;
+  changes: number;
+}
 
 export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Promise<ChangeReadResult> {
   const conn = await openReplicationConnection(ep, 'rb cdc');
   let stream: ReplicationStream | undefined;
-  const result: ChangeReadResult = { transactions: 0, changes: 0, skipped: 0, confirmed: opts.from };
+  const result: ChangeReadResult = { transactions: 0, changes: 0, skipped: 0, confirmed: opts.from, largestTransaction: 0, lagBytes: 0 };
   try {
     stream = await conn.startReplication(opts.slot, opts.from, { publications: opts.publications, protoVersion: 1, binary: false, streaming: false, messages: true });
+    const s: ReplicationStream = stream;
     const state = newPgoutputState();
-    let open: Transaction | null = null;
-    let pending: Transaction[] = [];
-    let pendingChanges = 0;
+    let open: OpenTransaction | null = null;
+    // Row changes not written yet, and the group: whole transactions in the destination's open
+    // transaction (written or waiting), ending at `groupEnd`.
+    let waiting: TransactionItem[] = [];
+    let groupTxns = 0;
+    let groupChanges = 0;
+    let groupEnd = 0n;
+    let groupStarted = 0;
+    /** Changes since the last commit (the group's and the open transaction's). */
+    let sinceCommit = 0;
+    let appliedCommitTime = 0;
     let walEnd = 0n;
     let marked = false;
-    const flush = async () => {
-      if (!pending.length) return;
-      await opts.apply(pending);
-      const last = pending[pending.length - 1].endLsn;
-      result.transactions += pending.length;
-      result.changes += pendingChanges;
-      pending = [];
-      pendingChanges = 0;
-      if (last > result.confirmed) result.confirmed = last;
-      stream!.sendStatus({ flushed: result.confirmed });
+    let caughtUp = false;
+    let lastProgress = 0;
+
+    const writeWaiting = async () => {
+      if (!waiting.length) return;
+      const items = waiting;
+      waiting = [];
+      await opts.write(items);
     };
-    stream.sendStatus({ flushed: opts.from, replyRequested: true });
+    const lag = (): ChangeProgress => {
+      const end = s.lastWalEnd > result.confirmed ? s.lastWalEnd : result.confirmed;
+      const idle = caughtUp && !open && !groupTxns && !waiting.length;
+      return {
+        transactions: result.transactions,
+        changes: result.changes,
+        confirmed: result.confirmed,
+        lagBytes: idle ? 0 : Number(end - result.confirmed),
+        lagSeconds: idle || !appliedCommitTime ? 0 : Math.max(0, (Date.now() - appliedCommitTime) / 1000),
+      };
+    };
+    const progress = (force: boolean) => {
+      const now = performance.now();
+      if (!opts.onProgress || (!force && now - lastProgress < PROGRESS_MS)) return;
+      lastProgress = now;
+      opts.onProgress(lag());
+    };
+    const commitGroup = async () => {
+      if (!groupTxns) return;
+      await writeWaiting();
+      await opts.commit(groupEnd);
+      result.transactions += groupTxns;
+      result.changes += groupChanges;
+      if (groupEnd > result.confirmed) result.confirmed = groupEnd;
+      groupTxns = 0;
+      groupChanges = 0;
+      sinceCommit = open ? open.changes : 0;
+      s.sendStatus({ flushed: result.confirmed });
+      progress(true);
+    };
+
+    s.sendStatus({ flushed: opts.from, replyRequested: true });
     let lastAsk = performance.now();
     for (;;) {
-      const messages = await stream.read(4096, POLL_MS);
-      if (!messages.length && stream.ended) throw stream.failure ?? new RbError('source_query', `replication of slot ${opts.slot} ended before the run's end mark`);
+      const messages = await s.read(4096, POLL_MS);
+      if (!messages.length && s.ended) throw s.failure ?? new RbError('source_query', `replication of slot ${opts.slot} ended before ${opts.until ? "the run's end mark" : 'rb stopped'}`);
       const data = messages.filter((m) => m.kind === 'xlogdata');
       for (const m of messages) if (m.kind === 'keepalive' && m.walEnd > walEnd) walEnd = m.walEnd;
+      caughtUp = !data.length;
       if (data.length) {
         const total = data.reduce((a, m) => a + m.payload.length, 0);
         const buf = Buffer.allocUnsafe(total);
@@ -80,52 +130,75 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
           (e) => {
             if (e.kind === 'begin') {
               if (open) throw new RbError('internal', `pgoutput: Begin of xid ${e.xid} inside transaction ${open.xid}`);
-              open = { xid: e.xid, commitLsn: 0n, endLsn: 0n, items: [], changes: 0 };
+              // finalLsn is the commit record's position: one before the stored end was applied.
+              open = { xid: e.xid, skip: e.finalLsn < opts.skipThrough, changes: 0 };
             } else if (e.kind === 'commit') {
               if (!open) throw new RbError('internal', 'pgoutput: Commit outside a transaction');
-              const t: Transaction = open;
-              t.commitLsn = e.commitLsn;
-              t.endLsn = e.endLsn;
+              const t: OpenTransaction = open;
               open = null;
-              if (t.endLsn <= opts.skipThrough) result.skipped++;
-              else if (t.items.length) {
-                pending.push(t);
-                pendingChanges += t.changes;
-              } else if (t.endLsn > result.confirmed && !pending.length) {
+              if (t.changes > result.largestTransaction) result.largestTransaction = t.changes;
+              if (t.skip) result.skipped++;
+              else if (t.changes) {
+                if (!groupTxns) groupStarted = performance.now();
+                groupTxns++;
+                groupChanges += t.changes;
+                groupEnd = e.endLsn;
+                appliedCommitTime = pgTimeToDate(e.commitTimeUs).getTime();
+              } else if (e.endLsn > result.confirmed && !groupTxns && !waiting.length) {
                 // Nothing of ours in it (another table's transaction): nothing to apply before it.
-                result.confirmed = t.endLsn;
+                result.confirmed = e.endLsn;
               }
             } else if (e.kind === 'message') {
-              if (!e.transactional && e.prefix === MARK_PREFIX && Buffer.from(e.content).toString('utf8') === opts.until.content) marked = true;
+              if (opts.until && !e.transactional && e.prefix === MARK_PREFIX && Buffer.from(e.content).toString('utf8') === opts.until.content) marked = true;
             } else if (e.kind === 'truncate') {
               if (!open) throw new RbError('internal', 'pgoutput: Truncate outside a transaction');
-              open.items.push({ kind: 'truncate', relations: e.relationOids.map((oid) => relationOf(state.relations, oid)), cascade: e.cascade });
+              if (open.skip) return;
+              waiting.push({ kind: 'truncate', relations: e.relationOids.map((oid) => relationOf(state.relations, oid)), cascade: e.cascade });
               open.changes++;
+              sinceCommit++;
             }
           },
           (set) => {
             if (!open) throw new RbError('internal', 'pgoutput: a row change outside a transaction');
+            if (open.skip) return;
             const relation = relationOf(state.relations, set.relationOid);
-            for (const c of rowChanges(set, relation)) open.items.push(c);
+            for (const c of rowChanges(set, relation)) waiting.push(c);
             open.changes += set.rowCount;
+            sinceCommit += set.rowCount;
           },
         );
       }
-      if (pendingChanges >= opts.groupChanges) await flush();
-      if (!open && (marked || walEnd > opts.until.lsn)) {
-        await flush();
+      if (sinceCommit >= opts.groupChanges) {
+        // A full group ends at a transaction boundary; inside a large transaction, a piece of it
+        // goes into the open destination transaction and memory stays bounded.
+        if (!open && groupTxns) await commitGroup();
+        else if (waiting.length >= opts.groupChanges) await writeWaiting();
+      }
+      const stopping = opts.until ? marked || walEnd > opts.until.lsn : opts.signal?.aborted === true;
+      if (!open && stopping) {
+        await commitGroup();
         // Caught up with nothing pending: the server may release WAL up to the mark (or further).
-        const end = walEnd > opts.until.lsn ? walEnd : opts.until.lsn;
+        const end = opts.until && opts.until.lsn > walEnd ? opts.until.lsn : walEnd;
         if (end > result.confirmed) result.confirmed = end;
-        stream.sendStatus({ flushed: result.confirmed });
+        s.sendStatus({ flushed: result.confirmed });
         break;
       }
+      // Following: a group waits at most groupMs, and not at all once the stream has nothing more.
+      if (!opts.until && !open && groupTxns && (caughtUp || performance.now() - groupStarted >= opts.groupMs)) await commitGroup();
+      if (!open && !groupTxns && !waiting.length && walEnd > result.confirmed) {
+        // Nothing pending: every transaction before the keepalive's position was received and
+        // applied, or had nothing of ours.
+        result.confirmed = walEnd;
+        s.sendStatus({ flushed: result.confirmed });
+      }
       if (!messages.length || performance.now() - lastAsk >= POLL_MS) {
-        stream.sendStatus({ flushed: result.confirmed, replyRequested: true });
+        s.sendStatus({ flushed: result.confirmed, replyRequested: true });
         lastAsk = performance.now();
       }
+      progress(false);
     }
-    await stream.stop();
+    result.lagBytes = lag().lagBytes;
+    await s.stop();
     return result;
   } finally {
     await conn.close().catch(() => {});

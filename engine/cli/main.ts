@@ -59,7 +59,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(parallelismOption())
     .option('--json', 'print one JSON object with the result on stdout')
     .option('--fresh', 'do not resume an unfinished earlier run of this pipeline: plan and copy everything anew')
-    .action(async (file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean }) => {
+    .option('--follow', 'cdc pipelines: after catching up keep streaming changes until SIGINT/SIGTERM, then commit what is in hand and exit 0')
+    .action(async (file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean; follow?: boolean }) => {
       exitCode = await runCommand(file, o);
     });
 

@@ -3,13 +3,18 @@
  * an ETA from the source's size estimate.
  */
 import cliProgress from 'cli-progress';
+import { formatLsn } from '../../connectors/source-postgres/lsn.js';
+import type { CdcProgress } from '../run/run-cdc.js';
 import type { ShardProgress } from '../runtime/shard-task.js';
+import { formatBytes } from './output.js';
 
 export class RunProgress {
   private readonly multibar: cliProgress.MultiBar | null;
   private readonly bars = new Map<string, cliProgress.SingleBar>();
   private readonly shardRows = new Map<string, Map<number, number>>();
   private readonly started = performance.now();
+  private cdcLine = false;
+  private lastCdcLog = 0;
 
   constructor(enabled: boolean) {
     this.multibar = enabled
@@ -49,7 +54,25 @@ export class RunProgress {
     bar.update(rows, { rate: Math.round(rows / Math.max(secs, 0.001)).toLocaleString('en-US') });
   }
 
+  /**
+   * CDC: one line with the changes applied and the lag — rewritten in place on a terminal; off a
+   * terminal, a follow logs it every 30 s (a catch-up prints its summary at the end).
+   */
+  cdc(p: CdcProgress, follow: boolean): void {
+    const line = `cdc: ${p.transactions.toLocaleString('en-US')} transactions, ${p.changes.toLocaleString('en-US')} changes applied, at ${formatLsn(p.confirmed)}, lag ${formatBytes(p.lagBytes)} / ${p.lagSeconds.toFixed(1)} s`;
+    if (this.multibar) {
+      this.multibar.stop();
+      process.stderr.write(`\r${line}\x1b[K`);
+      this.cdcLine = true;
+    } else if (follow && performance.now() - this.lastCdcLog >= 30_000) {
+      this.lastCdcLog = performance.now();
+      process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    }
+  }
+
   stop(): void {
     this.multibar?.stop();
+    if (this.cdcLine) process.stderr.write('\n');
+    this.cdcLine = false;
   }
 }

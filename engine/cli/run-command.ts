@@ -5,7 +5,7 @@ import { exitCodeOf, runPipeline, type RunResult } from '../run/run-pipeline.js'
 import { formatBytes, formatCount, formatDuration, printError, table } from './output.js';
 import { RunProgress } from './progress.js';
 
-export async function runCommand(file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean }): Promise<number> {
+export async function runCommand(file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean; follow?: boolean }): Promise<number> {
   let config;
   try {
     config = loadPipelineConfig(file);
@@ -17,19 +17,50 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
     throw e;
   }
   const progress = new RunProgress(!o.json && process.stderr.isTTY === true);
+  const stop = o.follow ? stopOnSignals() : null;
   const result = await runPipeline(config, {
     parallelism: o.parallelism,
     fresh: o.fresh,
+    follow: o.follow,
+    signal: stop?.signal,
     log: (line) => process.stderr.write(`${line}\n`),
     onPlanned: (streams) => progress.plan(streams),
     onProgress: (p) => progress.update(p),
+    onCdcProgress: (p) => progress.cdc(p, !!o.follow && !o.json),
     // bin.js exits as soon as the summary is out.
     leavePoolClosing: true,
   });
+  stop?.dispose();
   progress.stop();
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else printSummary(result);
   return exitCodeOf(result);
+}
+
+/**
+ * `--follow`: the first SIGINT/SIGTERM ends the stream after the transaction in hand (its group
+ * is committed and acknowledged, the run recorded, exit 0); a second one exits at once (130) —
+ * the destination then holds the last committed group, and the next run goes on from there.
+ */
+function stopOnSignals(): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const on = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) {
+      process.stderr.write(`rb: ${sig} again: exiting now; the destination holds the changes committed so far, and the next rb run goes on from there\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`rb: ${sig}: committing the changes in hand, then stopping (again to exit at once)\n`);
+    ac.abort();
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+  };
 }
 
 export function printSummary(r: RunResult): void {
@@ -56,4 +87,11 @@ export function printSummary(r: RunResult): void {
     process.stdout.write(`resumed the unfinished run ${r.resumed_from}${r.snapshots > 1 ? ': its committed shards were kept, so the data spans two source snapshots' : ''}\n`);
   }
   if (r.retries) process.stdout.write(`${r.retries} shard attempt(s) failed with a transient error and were retried\n`);
+  if (r.cdc) {
+    const c = r.cdc;
+    process.stdout.write(
+      `changes: ${formatCount(c.transactions)} transactions, ${formatCount(c.changes)} row changes from slot ${c.slot} (${c.from} → ${c.to}), ${formatCount(c.rows_written)} rows written` +
+        `${c.lag_bytes ? `; ${formatBytes(c.lag_bytes)} behind the server's position at the end` : ''}\n`,
+    );
+  }
 }

@@ -84,6 +84,29 @@ describe('cdc', () => {
     expect(st.rows[0].l).toBe(r4.cdc!.to);
   });
 
+  it('many changes of a table go through COPY staging: escapes, NULLs, deletes, keyless appends, a value TOASTed before', async () => {
+    const t = `c${++n}`;
+    const k = `c${++n}`;
+    await src.query(`create table ${t} (id int primary key, v text, j jsonb, big text);
+      alter table ${t} alter column big set storage external;
+      insert into ${t} select g, 'v' || g, null, case when g % 50 = 0 then repeat(md5(g::text), 300) end from generate_series(1, 2000) g;
+      create table ${k} (a int, b text)`);
+    const yaml = cdcYaml(`cdc_${t}`, [t, k]);
+    await run(yaml);
+    // Hundreds of rows per statement kind, with every character COPY's text format escapes.
+    await src.query(`update ${t} set v = E'tab\\there\\nnew line\\\\back\\rslash ' || id, j = jsonb_build_object('k', E'a\\tb', 'n', id) where id <= 500;
+      delete from ${t} where id between 501 and 900;
+      insert into ${t} select g, case when g % 3 = 0 then null else E'\\\\N literal ' || g end, '[]', null from generate_series(3001, 3400) g;
+      update ${t} set v = 'big kept ' || id where id > 900 and id <= 2000;
+      insert into ${k} select g % 7, case when g % 5 = 0 then null else E'k\\t' || g end from generate_series(1, 300) g`);
+    const r = await run(yaml);
+    expect(r.cdc).toMatchObject({ transactions: 1, changes: 500 + 400 + 400 + 1100 + 300 });
+    await expectEqual(t, 'id, v, j::text, md5(big)');
+    const multiset = `select md5(string_agg(t::text, ',' order by t::text)) as h, count(*)::int as n from ${k} t`;
+    expect((await dst.query(multiset)).rows[0]).toEqual((await src.query(multiset)).rows[0]);
+    expect((await dst.query(`select count(*)::int as n from ${t} where big is not null`)).rows[0].n).toBe(32);
+  });
+
   it('two tables, each by its own key, one slot', async () => {
     const a = `c${++n}`;
     const b = `c${++n}`;

@@ -8,14 +8,15 @@
  *   copy      (first run only) the ordinary sharded full read, upsert; the finish stores the
  *             slot's consistent point as every stream's position, with the merge
  *   catch up  read the slot from the stored position up to a mark written into the source's WAL at
- *             this moment (a logical message), applying whole transactions in groups, each group in one destination
- *             transaction with the position it ends at; the server is told only what committed
+ *             this moment (a logical message) — or, following (`rb run --follow`), until stopped —
+ *             applying whole transactions in groups, each group in one destination transaction
+ *             with the position it ends at; the server is told only what committed
  *
  * A kill at any moment: before the finish the next run starts over (new slot, new snapshot; the
  * upsert target is untouched until the finish), after it the next run continues from the last
  * committed position and skips what is at or before it.
  */
-import type { CdcNames, ChangeSource, SlotSnapshot } from '../../connectors/contract/changes.js';
+import type { CdcNames, ChangeProgress, ChangeSource, SlotSnapshot } from '../../connectors/contract/changes.js';
 import type { StreamState, StreamStateWrite } from '../../connectors/contract/state.js';
 import type { Sink } from '../../connectors/contract/connector.js';
 import type { WriteContract } from '../../connectors/contract/write-contract.js';
@@ -27,8 +28,10 @@ import type { PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
 import type { StreamPlan } from './plan-streams.js';
 
-/** Whole transactions per destination transaction: about this many row changes. */
+/** Whole transactions per destination transaction, and pieces of a large one: about this many row changes. */
 const GROUP_CHANGES = 20_000;
+/** Following: a destination transaction waits at most this long for more source transactions. */
+const GROUP_MS = 1000;
 
 export interface CdcStart {
   names: CdcNames;
@@ -50,6 +53,10 @@ export interface CdcResult {
   /** Row changes read (inserts, updates, deletes, truncates) and rows they wrote. */
   changes: number;
   rows_written: number;
+  /** Row changes of the largest source transaction read (written in pieces when large). */
+  largest_transaction: number;
+  /** WAL bytes the server had decoded past the position reached, at the end (0 when caught up). */
+  lag_bytes: number;
 }
 
 export function isCdcPipeline(config: PipelineConfig): boolean {
@@ -120,6 +127,16 @@ export function checkCdcStreams(streams: readonly StreamPlan[]): void {
   }
 }
 
+export interface CatchUpOptions {
+  /** Keep streaming until `signal` aborts (`rb run --follow`), instead of stopping at a mark written at the start. */
+  follow?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: CdcProgress) => void;
+  log?: (line: string) => void;
+}
+
+export type CdcProgress = ChangeProgress;
+
 export async function catchUp(
   config: PipelineConfig,
   start: CdcStart,
@@ -128,27 +145,38 @@ export async function catchUp(
   streams: readonly StreamPlan[],
   contracts: readonly WriteContract[],
   runId: string,
-  log?: (line: string) => void,
+  opts: CatchUpOptions = {},
 ): Promise<CdcResult> {
   // The end: a mark written now; every transaction committed before it is applied by the end.
-  const until = await changes.markEnd(`catch-up of run ${runId}`);
+  const until = opts.follow ? null : await changes.markEnd(`catch-up of run ${runId}`);
   const out = sink.changeSink(streams.map((s, i) => ({ source: s.source.name, contract: contracts[i] })));
   let applied = start.from;
   let rowsWritten = 0;
-  const r = await changes.readChanges({
-    slot: start.names.slot,
-    publications: [start.names.publication],
-    from: start.from,
-    until,
-    skipThrough: start.from,
-    groupChanges: GROUP_CHANGES,
-    apply: async (txns) => {
-      const end = txns[txns.length - 1].endLsn;
-      rowsWritten += await out.apply(txns, cdcStates(config, runId, end));
-      applied = end;
-    },
-    log,
-  });
+  let r;
+  try {
+    r = await changes.readChanges({
+      slot: start.names.slot,
+      publications: [start.names.publication],
+      from: start.from,
+      until,
+      signal: opts.signal,
+      skipThrough: start.from,
+      groupChanges: GROUP_CHANGES,
+      groupMs: GROUP_MS,
+      write: async (items) => {
+        rowsWritten += await out.write(items);
+      },
+      commit: async (end) => {
+        await out.commit(cdcStates(config, runId, end));
+        applied = end;
+      },
+      onProgress: opts.onProgress,
+      log: opts.log,
+    });
+  } catch (e) {
+    await out.rollback();
+    throw e;
+  }
   // Caught up past the last change (other tables' transactions, or none): store that position too,
   // so the next run starts there.
   if (r.confirmed > applied) await out.storeStates(cdcStates(config, runId, r.confirmed));
@@ -160,5 +188,7 @@ export async function catchUp(
     transactions: r.transactions,
     changes: r.changes,
     rows_written: rowsWritten,
+    largest_transaction: r.largestTransaction,
+    lag_bytes: r.lagBytes,
   };
 }

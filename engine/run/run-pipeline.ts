@@ -31,7 +31,7 @@ import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js
 import { resolveEndpoint } from './endpoints.js';
 import { planStreams, type StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
-import { catchUp, cdcPositionsStored, cdcStates, cdcWriteMode, checkCdcStreams, isCdcPipeline, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
+import { catchUp, type CdcProgress, cdcPositionsStored, cdcStates, cdcWriteMode, checkCdcStreams, isCdcPipeline, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
 
 export interface RunOptions {
   /** `--parallelism` from the command line; overrides resources.parallelism. */
@@ -50,6 +50,12 @@ export interface RunOptions {
   fresh?: boolean;
   /** Delay before the first retry of a shard (doubled per retry). RB_RETRY_BASE_MS overrides. */
   retryBaseDelayMs?: number;
+  /** `--follow` (cdc pipelines): after the catch-up keep streaming until `signal` aborts. */
+  follow?: boolean;
+  /** Following: stop streaming, commit the group in hand and finish the run (SIGINT/SIGTERM). */
+  signal?: AbortSignal;
+  /** CDC: positions and lag, about once a second while changes are read. */
+  onCdcProgress?: (p: CdcProgress) => void;
 }
 
 export interface StreamResult {
@@ -106,8 +112,10 @@ export interface RunResult {
   snapshots: number;
   /** Shard attempts retried after a transient failure, over all streams. */
   retries: number;
-  /** CDC: the catch-up from the slot (after the copy, on a first run). */
+  /** CDC: the catch-up from the slot (after the copy, on a first run), or the follow until stopped. */
   cdc?: CdcResult;
+  /** Peak resident memory of this process so far (getrusage maxrss). */
+  peak_rss_bytes?: number;
   error?: { code: string; message: string; stream?: string; shard?: number; sqlstate?: string };
 }
 
@@ -142,6 +150,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   /** False until a first cdc run's positions are stored (before that its new slot is of no use). */
   let cdcPositions = false;
   try {
+    if (opts.follow && !isCdcPipeline(config)) {
+      throw new RbError('config_invalid', `--follow streams changes: it needs a cdc pipeline (sync_mode: cdc on the streams of ${config.pipeline})`);
+    }
     // Parallelism depends only on the config, so the pool can boot while the leader plans.
     const manual = opts.parallelism ?? config.resources.parallelism;
     const plan: ParallelismPlan = resolveParallelism({
@@ -305,7 +316,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     cdcPositions = true;
     if (cdcStart) {
       // The copy (first run) is visible: apply the changes since its snapshot, up to now.
-      result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, opts.log);
+      // The threads are done: a follow streams on this thread alone.
+      if (opts.follow) void executor.release();
+      result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, { follow: opts.follow, signal: opts.signal, onProgress: opts.onCdcProgress, log: opts.log });
       for (const st of result.streams) st.lsn = result.cdc.to;
     }
     result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0) + (result.cdc?.rows_written ?? 0);
@@ -331,6 +344,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     (result as RunResult & { exitCode?: number }).exitCode = err.exitCode;
   } finally {
     result.duration_ms = Math.round(performance.now() - started);
+    result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
     if (state && recorded) {
       const runs = state.runsTable;
       await state
