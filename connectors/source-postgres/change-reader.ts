@@ -58,7 +58,7 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
     let groupChanges = 0;
     let groupEnd = 0n;
     let groupStarted = 0;
-    /** Changes since the last commit (the group's and the open transaction's). */
+    /** Changes of the group in hand (its transactions' and the open one's, written or waiting). */
     let sinceCommit = 0;
     let appliedCommitTime = 0;
     let walEnd = 0n;
@@ -89,18 +89,25 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
       lastProgress = now;
       opts.onProgress(lag());
     };
+    /** Groups that reached `groupChanges` at a commit in the batch being read, to commit after it. */
+    const full: Array<{ items: TransactionItem[]; end: bigint; txns: number; changes: number }> = [];
+    const commitWritten = async (end: bigint, txns: number, changes: number) => {
+      await opts.commit(end);
+      result.transactions += txns;
+      result.changes += changes;
+      if (end > result.confirmed) result.confirmed = end;
+      s.sendStatus({ flushed: result.confirmed });
+      progress(true);
+    };
+    /** Commits the group in hand (no transaction open). */
     const commitGroup = async () => {
       if (!groupTxns) return;
       await writeWaiting();
-      await opts.commit(groupEnd);
-      result.transactions += groupTxns;
-      result.changes += groupChanges;
-      if (groupEnd > result.confirmed) result.confirmed = groupEnd;
+      const [end, txns, changes] = [groupEnd, groupTxns, groupChanges];
       groupTxns = 0;
       groupChanges = 0;
-      sinceCommit = open ? open.changes : 0;
-      s.sendStatus({ flushed: result.confirmed });
-      progress(true);
+      sinceCommit = 0;
+      await commitWritten(end, txns, changes);
     };
 
     s.sendStatus({ flushed: opts.from, replyRequested: true });
@@ -144,6 +151,14 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
                 groupChanges += t.changes;
                 groupEnd = e.endLsn;
                 appliedCommitTime = pgTimeToDate(e.commitTimeUs).getTime();
+                if (sinceCommit >= opts.groupChanges) {
+                  // A full group ends here, at this transaction's commit; what follows starts the next.
+                  full.push({ items: waiting, end: groupEnd, txns: groupTxns, changes: groupChanges });
+                  waiting = [];
+                  groupTxns = 0;
+                  groupChanges = 0;
+                  sinceCommit = 0;
+                }
               } else if (e.endLsn > result.confirmed && !groupTxns && !waiting.length) {
                 // Nothing of ours in it (another table's transaction): nothing to apply before it.
                 result.confirmed = e.endLsn;
@@ -168,12 +183,13 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
           },
         );
       }
-      if (sinceCommit >= opts.groupChanges) {
-        // A full group ends at a transaction boundary; inside a large transaction, a piece of it
-        // goes into the open destination transaction and memory stays bounded.
-        if (!open && groupTxns) await commitGroup();
-        else if (waiting.length >= opts.groupChanges) await writeWaiting();
+      // Full groups (each ended at a commit) go first, then — inside a large transaction — a piece
+      // of the next group goes into the open destination transaction, so memory stays bounded.
+      for (const g of full.splice(0)) {
+        if (g.items.length) await opts.write(g.items);
+        await commitWritten(g.end, g.txns, g.changes);
       }
+      if (waiting.length >= opts.groupChanges) await writeWaiting();
       const stopping = opts.until ? marked || walEnd > opts.until.lsn : opts.signal?.aborted === true;
       if (!open && stopping) {
         await commitGroup();
