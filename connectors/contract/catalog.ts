@@ -14,6 +14,8 @@ export interface ColumnInfo {
   typeName: string;
   notNull: boolean;
   generated: boolean;
+  /** A virtual generated column (PostgreSQL 18+): computed when read, never stored or published. */
+  generatedVirtual: boolean;
   identity: boolean;
   /** 'b' base, 'c' composite, 'd' domain, 'e' enum, 'p' pseudo, 'r' range, 'm' multirange. */
   typtype: string;

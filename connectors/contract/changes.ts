@@ -5,6 +5,7 @@
  * connectors/dest-postgres/apply-changes.ts).
  */
 import type { PgoutputRelation } from '../../native/pgoutput-types.js';
+import type { SchemaEvolutionPolicy } from './domain.js';
 import type { QualifiedName } from './qualified-name.js';
 import type { StreamStateWrite } from './state.js';
 import type { WriteContract } from './write-contract.js';
@@ -25,6 +26,12 @@ export interface ChangeTarget {
   /** The source table, as the change records name it. */
   source: QualifiedName;
   contract: WriteContract;
+  /** What to do when the source's columns change while streaming. */
+  schema: SchemaEvolutionPolicy;
+  /** Every column the source table had when the run planned (selected or not). */
+  sourceColumns: readonly string[];
+  /** The stream lists its columns (`columns:`): a column the source adds is not part of it. */
+  explicitColumns: boolean;
 }
 
 /**
@@ -127,6 +134,8 @@ export interface ChangeSource {
    * transaction committed before the call is decoded before the message.
    */
   markEnd(content: string): Promise<{ lsn: bigint; content: string }>;
+  /** True when the source publishes stored generated columns' values (PostgreSQL 18+). */
+  publishesGeneratedColumns(): Promise<boolean>;
   readChanges(opts: ChangeReadOptions): Promise<ChangeReadResult>;
   /** `rb state reset`: drops the slot, and the publication when rb created it for this pipeline. */
   drop(names: CdcNames): Promise<{ slot: boolean; publication: boolean }>;

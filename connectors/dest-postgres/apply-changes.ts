@@ -20,6 +20,8 @@
  */
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { PgoutputRelation } from '../../native/pgoutput-types.js';
+import type { ContractColumn } from '../contract/write-contract.js';
 import { UNCHANGED, type ChangeTarget, type ChangeValue, type RowChange, type TransactionItem } from '../contract/changes.js';
 import { RbError } from '../contract/errors.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
@@ -34,6 +36,8 @@ const MAX_PARAMS = 60_000;
  * saves the COPY's round trips.
  */
 const COPY_MIN_ROWS = 64;
+/** Objects with oids below this are built in (the same in every database). */
+const FIRST_NORMAL_OID = 16384;
 /** COPY text is sent in pieces of about this many bytes. */
 const COPY_PIECE_BYTES = 1 << 20;
 
@@ -44,10 +48,24 @@ const COPY_PIECE_BYTES = 1 << 20;
  */
 type Folded = { op: 'delete'; key: ChangeValue[] } | { op: 'upsert'; values: ChangeValue[] } | { op: 'move'; from: ChangeValue[]; values: ChangeValue[] };
 
+/** A destination column the changes write, and where its value is in the source's change records. */
+interface ActiveColumn {
+  name: string;
+  typeSql: string;
+  sourceTypeOid: number;
+  /** Position in the Relation's columns. */
+  pos: number;
+}
+
 interface TableBatch {
   target: ChangeTarget;
-  /** Source column position of each contract column (-1: not sent, e.g. generated before PG 18). */
-  positions: number[];
+  /** The Relation message (the source's columns) the shape below was made for. */
+  relation: PgoutputRelation;
+  signature: string;
+  /** The columns written, in the order folded values hold them. */
+  columns: ActiveColumn[];
+  /** Every column the destination table has, as far as this run knows (contract + added). */
+  known: ContractColumn[];
   keyIdx: number[];
   byKey: Map<string, Folded>;
   /** Keyless targets: inserted rows, in order. */
@@ -69,16 +87,16 @@ export class ChangeApplier {
   private stagesInTransaction: string[] = [];
 
   /**
-   * The session's temporary table that `kind` rows of `b`'s target are copied into: the target's
-   * columns (upsert) or its key (delete), with the target's types, and no constraints.
+   * The session's temporary table that `kind` rows of `b`'s target are copied into: the columns
+   * written (upsert) or the key (delete), with the target's types, and no constraints.
    */
   private async stage(dest: pg.Client, b: TableBatch, kind: 'upsert' | 'delete'): Promise<string> {
     const c = b.target.contract;
-    const id = `${kind}\u0000${quoteQualified(c.target)}`;
+    const cols = (kind === 'upsert' ? b.columns.map((x) => x.name) : c.key).map(quoteIdent).join(', ');
+    const id = `${kind}\u0000${quoteQualified(c.target)}\u0000${cols}`;
     let name = this.stages.get(id);
     if (!name) {
       name = `rb_cdc_${kind}_${this.stages.size}`;
-      const cols = (kind === 'upsert' ? c.columns.map((x) => x.name) : c.key).map(quoteIdent).join(', ');
       await dest.query(`create temporary table ${name} as select ${cols} from ${quoteQualified(c.target)} with no data`);
       this.stages.set(id, name);
       this.stagesInTransaction.push(id);
@@ -100,6 +118,10 @@ export class ChangeApplier {
           const targets = item.relations.map((r) => this.targetOf(r.namespace, r.name)).filter((x): x is ChangeTarget => !!x);
           if (targets.length) await dest.query(`truncate ${targets.map((x) => quoteQualified(x.contract.target)).join(', ')}`);
           continue;
+        }
+        if (this.needsShape(item.relation)) {
+          written += await this.flush(dest);
+          await this.shape(dest, item.relation);
         }
         this.fold(item);
       }
@@ -140,30 +162,83 @@ export class ChangeApplier {
 
   private batchFor(c: RowChange): TableBatch | null {
     const rel = c.relation;
-    const target = this.targetOf(rel.namespace, rel.name);
-    if (!target) return null; // a published table that is not one of the pipeline's streams
+    return this.batches.get(`${rel.namespace}.${rel.name}`) ?? null;
+  }
+
+  /**
+   * True when `rel` is a pipeline table whose shape is not known for this Relation message yet
+   * (the first change of the table, or the source sent new column information).
+   */
+  private needsShape(rel: PgoutputRelation): boolean {
+    if (!this.targetOf(rel.namespace, rel.name)) return false; // a published table that is not one of the pipeline's streams
+    return this.batches.get(`${rel.namespace}.${rel.name}`)?.relation !== rel;
+  }
+
+  /**
+   * The columns the changes of `rel` write, by `schema_evolution` when the source's columns
+   * differ from the destination's: a new column is added to the target (`new_column: add`, in
+   * the open transaction, so it lands with the changes that fill it) or not written (`ignore`),
+   * or the run stops (`fail`); a column no longer sent stays in the destination unwritten
+   * (`removed_column: ignore`) or stops the run; a changed type is written as the destination's
+   * type (`type_change: coerce`) or stops the run. Folded rows of the old shape are written first.
+   */
+  private async shape(dest: pg.Client, rel: PgoutputRelation): Promise<void> {
+    const target = this.targetOf(rel.namespace, rel.name)!;
+    const c = target.contract;
+    const stream = c.stream;
     const id = `${rel.namespace}.${rel.name}`;
-    let b = this.batches.get(id);
-    const names = rel.columns.map((x) => x.name);
-    const positions = target.contract.columns.map((col) => names.indexOf(col.name));
-    if (!b || b.positions.some((p, i) => p !== positions[i])) {
-      const missing = target.contract.columns.find((_, i) => positions[i] < 0);
-      if (missing) {
-        throw new RbError('dest_query', `${target.contract.stream}: the source's table no longer has column ${JSON.stringify(missing.name)} (a change of the table's columns during CDC is not applied yet: rb state reset ${target.contract.stream} and run again)`, { stream: target.contract.stream });
-      }
-      const keyIdx = target.contract.key.map((k) => target.contract.columns.findIndex((col) => col.name === k));
-      if (keyIdx.includes(-1)) throw new RbError('internal', `${target.contract.stream}: a key column is not among the stream's columns`, { stream: target.contract.stream });
-      b = { target, positions, keyIdx, byKey: b?.byKey ?? new Map(), appended: b?.appended ?? [] };
-      this.batches.set(id, b);
+    const prev = this.batches.get(id);
+    const signature = rel.columns.map((x) => `${x.name}\u0000${x.typeOid}`).join('\u0001');
+    if (prev && prev.signature === signature) {
+      prev.relation = rel;
+      return;
     }
-    return b;
+    const known = [...(prev?.known ?? c.columns)];
+    const sent = rel.columns.map((x) => x.name);
+    const fail = (what: string, policy: string): never => {
+      throw new RbError('dest_query', `${stream}: ${what} while streaming changes (schema_evolution.${policy}); the destination keeps the changes applied before it`, { stream });
+    };
+    const columns: ActiveColumn[] = [];
+    for (const col of known) {
+      const pos = sent.indexOf(col.name);
+      if (pos < 0) {
+        if (c.key.includes(col.name)) fail(`key column ${JSON.stringify(col.name)} is no longer sent by the source`, 'removed_column cannot ignore a key column');
+        if (target.schema.removed_column === 'fail') fail(`column ${JSON.stringify(col.name)} is no longer sent by the source (dropped or renamed there)`, 'removed_column: fail');
+        continue; // ignore: it stays in the destination, no longer written
+      }
+      const typeOid = rel.columns[pos].typeOid;
+      if (col.sourceTypeOid && typeOid !== col.sourceTypeOid) {
+        if (target.schema.type_change === 'fail') fail(`column ${JSON.stringify(col.name)} changed type in the source (type oid ${col.sourceTypeOid} → ${typeOid})`, 'type_change: fail');
+        // coerce: the source's text form is read by the destination column's type.
+      }
+      columns.push({ name: col.name, typeSql: col.typeSql, sourceTypeOid: typeOid, pos });
+    }
+    for (const [pos, rc] of rel.columns.entries()) {
+      if (known.some((x) => x.name === rc.name)) continue;
+      // A column the source had when the run planned but the stream does not select.
+      if (target.sourceColumns.includes(rc.name) || target.explicitColumns) continue;
+      if (target.schema.new_column === 'ignore') continue;
+      if (target.schema.new_column === 'fail') fail(`the source added column ${JSON.stringify(rc.name)}`, 'new_column: fail');
+      // A user-defined type's oid means nothing in the destination database.
+      if (rc.typeOid >= FIRST_NORMAL_OID) fail(`the source added column ${JSON.stringify(rc.name)} of a user-defined type (oid ${rc.typeOid}), which rb cannot create in the destination; add it there yourself`, 'new_column: add');
+      await this.flush(dest);
+      const typeSql = (await dest.query(`select format_type($1::oid, $2::int) as t`, [rc.typeOid, rc.typmod])).rows[0].t as string;
+      await dest.query(`alter table ${quoteQualified(c.target)} add column if not exists ${quoteIdent(rc.name)} ${typeSql}`);
+      const added: ContractColumn = { name: rc.name, sourceTypeOid: rc.typeOid, typeSql };
+      known.push(added);
+      columns.push({ ...added, pos });
+    }
+    const keyIdx = c.key.map((k) => columns.findIndex((col) => col.name === k));
+    if (keyIdx.includes(-1)) throw new RbError('internal', `${stream}: a key column is not among the stream's columns`, { stream });
+    if (prev && (prev.byKey.size || prev.appended.length)) await this.flush(dest);
+    this.batches.set(id, { target, relation: rel, signature, columns, known, keyIdx, byKey: new Map(), appended: [] });
   }
 
   private fold(c: RowChange): void {
     const b = this.batchFor(c);
     if (!b) return;
     const stream = b.target.contract.stream;
-    const pick = (vals: ChangeValue[]) => b.positions.map((p) => vals[p]);
+    const pick = (vals: ChangeValue[]) => b.columns.map((col) => vals[col.pos]);
     if (!b.keyIdx.length) {
       if (c.kind !== 'insert') {
         throw new RbError(
@@ -209,7 +284,7 @@ export class ChangeApplier {
     for (const b of this.batches.values()) {
       const c = b.target.contract;
       const table = quoteQualified(c.target);
-      const cols = c.columns;
+      const cols = b.columns;
       const names = cols.map((x) => x.name);
       if (b.appended.length) n += b.appended.length >= COPY_MIN_ROWS ? await copyRows(dest, table, names, b.appended) : await insertRows(dest, table, names, cols.map((x) => x.typeSql), b.appended, '');
       b.appended = [];

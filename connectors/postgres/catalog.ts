@@ -48,6 +48,7 @@ export async function discoverTable(client: pg.Client, name: QualifiedName): Pro
       typeName: r.type_name,
       notNull: r.not_null,
       generated: r.generated,
+      generatedVirtual: r.generated_virtual === true,
       identity: r.identity,
       typtype: r.typtype,
       typcategory: r.typcategory,

@@ -14,10 +14,12 @@ import { parseLsn } from './lsn.js';
  * checks that it publishes every table, inserts, updates, deletes and truncates.
  */
 export async function ensurePublication(client: pg.Client, name: string, tables: readonly QualifiedName[], pipeline: string): Promise<boolean> {
-  const pub = await client.query(`select pubinsert, pubupdate, pubdelete, pubtruncate, puballtables from pg_publication where pubname = $1`, [name]);
+  const gencols = await publishesGeneratedColumns(client);
+  const pub = await client.query(`select pubinsert, pubupdate, pubdelete, pubtruncate, puballtables${gencols ? `, pubgencols::text = 's' as gencols` : ''} from pg_publication where pubname = $1`, [name]);
   if (!pub.rows.length) {
     try {
-      await client.query(`create publication ${quoteIdent(name)} for table ${tables.map(quoteQualified).join(', ')}`);
+      // Stored generated columns are published too (PostgreSQL 18+), so their values arrive.
+      await client.query(`create publication ${quoteIdent(name)} for table ${tables.map(quoteQualified).join(', ')}${gencols ? ' with (publish_generated_columns = stored)' : ''}`);
       // The mark `rb state reset` drops it by: only a publication rb made goes with the pipeline.
       await client.query(`comment on publication ${quoteIdent(name)} is ${quoteLiteral(createdMark(pipeline))}`);
     } catch (e) {
@@ -30,6 +32,12 @@ export async function ensurePublication(client: pg.Client, name: string, tables:
   if (missingOps.length) {
     throw new RbError('config_invalid', `source.config.publication: publication ${name} does not publish ${missingOps.join(', ')} (ALTER PUBLICATION ${quoteIdent(name)} SET (publish = 'insert, update, delete, truncate'))`);
   }
+  if (gencols && !p.gencols) {
+    const g = await client.query(`select distinct a.attrelid::regclass::text as t from pg_attribute a where a.attrelid = any($1::regclass[]) and a.attgenerated::text = 's' and not a.attisdropped`, [tables.map(quoteQualified)]);
+    if (g.rows.length) {
+      throw new RbError('config_invalid', `source.config.publication: publication ${name} does not publish the stored generated columns of ${g.rows.map((r) => r.t).join(', ')} (ALTER PUBLICATION ${quoteIdent(name)} SET (publish_generated_columns = stored))`);
+    }
+  }
   if (!p.puballtables) {
     const have = await client.query(`select schemaname, tablename from pg_publication_tables where pubname = $1`, [name]);
     const set = new Set(have.rows.map((r) => `${r.schemaname}.${r.tablename}`));
@@ -39,6 +47,11 @@ export async function ensurePublication(client: pg.Client, name: string, tables:
     }
   }
   return false;
+}
+
+/** PostgreSQL 18+ publishes stored generated columns (publish_generated_columns); before, never. */
+export async function publishesGeneratedColumns(client: pg.Client): Promise<boolean> {
+  return Number((await client.query(`select current_setting('server_version_num') as v`)).rows[0].v) >= 180000;
 }
 
 export interface SlotInfo {

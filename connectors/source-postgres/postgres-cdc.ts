@@ -8,7 +8,7 @@ import type { CdcNames, ChangeReadOptions, ChangeReadResult, ChangeSource, SlotS
 import type { QualifiedName } from '../contract/qualified-name.js';
 import { RbError } from '../contract/errors.js';
 import type { PgEndpoint } from '../postgres/connection.js';
-import { checkSlot, dropOwnPublication, emitMark, dropSlot, ensurePublication, slotInfo } from './cdc-setup.js';
+import { checkSlot, dropOwnPublication, emitMark, dropSlot, ensurePublication, publishesGeneratedColumns, slotInfo } from './cdc-setup.js';
 import { readChanges } from './change-reader.js';
 import { openReplicationConnection, type ReplicationConnection } from './replication-stream.js';
 
@@ -74,6 +74,10 @@ export class PostgresCdcSource implements ChangeSource {
 
   async markEnd(content: string): Promise<{ lsn: bigint; content: string }> {
     return { lsn: await emitMark(this.client, content), content };
+  }
+
+  publishesGeneratedColumns(): Promise<boolean> {
+    return publishesGeneratedColumns(this.client);
   }
 
   readChanges(opts: ChangeReadOptions): Promise<ChangeReadResult> {

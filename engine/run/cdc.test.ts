@@ -40,6 +40,22 @@ async function run(yaml: string): Promise<RunResult> {
   return r;
 }
 
+/** `rb run --follow` in this process: `streaming` once the slot is in use, `stop()` ends it as SIGTERM would. */
+function follow(yaml: string, slot: string): { streaming: Promise<void>; done: Promise<RunResult>; stop(): Promise<RunResult> } {
+  const ac = new AbortController();
+  const done = runPipeline(parsePipelineConfig(yaml, 'p.yaml', {}), { parallelism: 2, availableCores: 2, follow: true, signal: ac.signal });
+  const streaming = until(async () => (await src.query(`select active from pg_replication_slots where slot_name = $1`, [slot])).rows[0]?.active === true);
+  return { streaming, done, stop: () => (ac.abort(), done) };
+}
+
+async function until(ok: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function expectEqual(table: string, cols: string): Promise<void> {
   const q = `select count(*)::int as n, md5(coalesce(string_agg(concat_ws(':', ${cols}), ',' order by id), '')) as h from ${table}`;
   expect((await dst.query(q)).rows[0], table).toEqual((await src.query(q)).rows[0]);
@@ -121,18 +137,94 @@ describe('cdc', () => {
     await expectEqual(b, 'k, id, v');
   });
 
-  it('refuses a table with a generated column, and a key other than the table\'s (exit 2)', async () => {
+  it('keeps a stored generated column right (published by PostgreSQL 18); refuses a virtual one and a key other than the table\'s (exit 2)', async () => {
     const g = `c${++n}`;
-    await src.query(`create table ${g} (id int primary key, v int, w int generated always as (v * 2) stored)`);
-    const r = await runPipeline(parsePipelineConfig(cdcYaml(`cdc_${g}`, [g]), 'p.yaml', {}), {});
-    expect(exitCodeOf(r)).toBe(2);
-    expect(r.error?.message).toMatch(/column "w" of c\d+ is generated/);
-    const other = await runPipeline(parsePipelineConfig(cdcYaml(`cdc_${g}_key`, [g]).replace('    - name: ' + g + '\n      sync_mode: cdc', '    - name: ' + g + '\n      sync_mode: cdc\n      primary_key: [v]\n      columns: [id, v]'), 'p.yaml', {}), {});
+    await src.query(`create table ${g} (id int primary key, v int, w int generated always as (v * 2) stored); insert into ${g} (id, v) select g, g from generate_series(1, 10) g`);
+    const yaml = cdcYaml(`cdc_${g}`, [g]);
+    await run(yaml);
+    await src.query(`update ${g} set v = v + 100 where id <= 5; insert into ${g} (id, v) values (11, 7)`);
+    const r = await run(yaml);
+    expect(r.cdc!.transactions).toBe(1);
+    await expectEqual(g, 'id, v, w');
+    expect((await dst.query(`select w from ${g} where id = 1`)).rows[0].w).toBe(202);
+
+    const vg = `c${++n}`;
+    await src.query(`create table ${vg} (id int primary key, v int, w int generated always as (v * 2) virtual)`);
+    const refused = await runPipeline(parsePipelineConfig(cdcYaml(`cdc_${vg}`, [vg]), 'p.yaml', {}), {});
+    expect(exitCodeOf(refused)).toBe(2);
+    expect(refused.error?.message).toMatch(/column "w" of c\d+ is a virtual generated column; the source does not publish virtual generated columns/);
+    const other = await runPipeline(parsePipelineConfig(cdcYaml(`cdc_${vg}_key`, [vg]).replace('    - name: ' + vg + '\n      sync_mode: cdc', '    - name: ' + vg + '\n      sync_mode: cdc\n      primary_key: [v]\n      columns: [id, v]'), 'p.yaml', {}), {});
     expect(exitCodeOf(other)).toBe(2);
     expect(other.error?.message).toMatch(/primary_key: a cdc stream is applied by its table's primary key \(id\); another key \(v\) is not available/);
     // The source is left as it was: no slot (it would keep WAL), no publication.
-    expect((await src.query(`select count(*)::int as n from pg_replication_slots where slot_name = $1`, [`rb_cdc_${g}`])).rows[0].n).toBe(0);
-    expect((await src.query(`select count(*)::int as n from pg_publication where pubname = $1`, [`rb_cdc_${g}`])).rows[0].n).toBe(0);
+    expect((await src.query(`select count(*)::int as n from pg_replication_slots where slot_name = $1`, [`rb_cdc_${vg}`])).rows[0].n).toBe(0);
+    expect((await src.query(`select count(*)::int as n from pg_publication where pubname = $1`, [`rb_cdc_${vg}`])).rows[0].n).toBe(0);
+  });
+
+  it('a column the source adds while rb follows is added to the target (schema_evolution.new_column: add), between the changes before and after it', async () => {
+    const t = `c${++n}`;
+    await src.query(`create table ${t} (id int primary key, v text); insert into ${t} select g, 'v' from generate_series(1, 100) g`);
+    const yaml = cdcYaml(`cdc_${t}`, [t]);
+    await run(yaml);
+    const f = follow(yaml, `rb_cdc_${t}`);
+    await f.streaming;
+    await src.query(`update ${t} set v = 'before' where id <= 10`);
+    await src.query(`alter table ${t} add column n numeric(10,2) default 1.5, add column tags text[]`);
+    await src.query(`update ${t} set n = id * 2, tags = array['a', id::text] where id <= 20; insert into ${t} values (500, 'after', 3.25, '{x}')`);
+    await until(async () => (await dst.query(`select count(*)::int as n from ${t} where id = 500`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n === 1);
+    const r = await f.stop();
+    expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+    expect(r.cdc!.transactions).toBe(2);
+    const cols = await dst.query(`select attname || ' ' || format_type(atttypid, atttypmod) as c from pg_attribute where attrelid = '${t}'::regclass and attnum > 0 and not attisdropped order by attnum`);
+    expect(cols.rows.map((x) => x.c)).toEqual(['id integer', 'v text', 'n numeric(10,2)', 'tags text[]']);
+    // Rows the source filled with the default when the column was added are not changes: they
+    // keep NULL in the destination until a change writes them (the default is not replayed).
+    await expectEqual(`(select * from ${t} where id <= 20 or id = 500) s`, 'id, v, n, tags');
+    expect((await dst.query(`select count(*)::int as n from ${t} where n is null`)).rows[0].n).toBe(80);
+    // The next run plans with the column: a later change of it is applied as any other.
+    await src.query(`update ${t} set n = 9 where id = 50`);
+    await run(yaml);
+    expect((await dst.query(`select n from ${t} where id = 50`)).rows[0].n).toBe('9.00');
+  });
+
+  it('schema_evolution fail policies stop a follow with exit 4 naming the column; the destination keeps what was applied before', async () => {
+    const t = `c${++n}`;
+    await src.query(`create table ${t} (id int primary key, v text, w text); insert into ${t} select g, 'v', 'w' from generate_series(1, 10) g`);
+    const strict = cdcYaml(`cdc_${t}`, [t], '').replace('  write_mode: upsert', '  write_mode: upsert\n  schema_evolution: { new_column: fail, removed_column: fail, type_change: fail }');
+    await run(strict);
+    const slot = `rb_cdc_${t}`;
+    const f1 = follow(strict, slot);
+    await f1.streaming;
+    await src.query(`update ${t} set v = 'applied' where id = 1`);
+    await until(async () => (await dst.query(`select v from ${t} where id = 1`)).rows[0].v === 'applied');
+    await src.query(`alter table ${t} add column x int; update ${t} set x = 1`);
+    const added = await f1.done;
+    expect(exitCodeOf(added)).toBe(4);
+    expect(added.error?.message).toMatch(new RegExp(`${t}: the source added column "x" while streaming changes \\(schema_evolution.new_column: fail\\)`));
+    expect((await dst.query(`select count(*)::int as n from pg_attribute where attrelid = '${t}'::regclass and attname = 'x'`)).rows[0].n).toBe(0);
+    expect((await dst.query(`select v from ${t} where id = 1`)).rows[0].v).toBe('applied');
+    // The next run (prepare adds x: new_column add) goes on from the stored position.
+    const lenient = strict.replace('new_column: fail, removed_column: fail, type_change: fail', 'new_column: add, removed_column: fail, type_change: fail');
+    await run(lenient);
+    await expectEqual(t, 'id, v, w, x');
+
+    const f2 = follow(lenient, slot);
+    await f2.streaming;
+    await src.query(`alter table ${t} drop column w; update ${t} set v = 'w dropped' where id = 3`);
+    const dropped = await f2.done;
+    expect(exitCodeOf(dropped)).toBe(4);
+    expect(dropped.error?.message).toMatch(/column "w" is no longer sent by the source \(dropped or renamed there\) while streaming changes \(schema_evolution.removed_column: fail\)/);
+    // removed_column: ignore (the default) keeps the column in the destination, unwritten.
+    const ignoring = lenient.replace('removed_column: fail, ', '');
+    const f3 = follow(ignoring, slot);
+    await f3.streaming;
+    await src.query(`update ${t} set v = 'again' where id = 4`);
+    await until(async () => (await dst.query(`select v from ${t} where id = 4`)).rows[0].v === 'again');
+    await src.query(`alter table ${t} alter column v type varchar(20); update ${t} set v = 'typed' where id = 5`);
+    const typed = await f3.done;
+    expect(exitCodeOf(typed)).toBe(4);
+    expect(typed.error?.message).toMatch(/column "v" changed type in the source \(type oid 25 → 1043\) while streaming changes \(schema_evolution.type_change: fail\)/);
+    expect((await dst.query(`select v, w from ${t} where id = 3`)).rows[0]).toEqual({ v: 'w dropped', w: 'w' });
   });
 
   it('a keyless table is copied, then its inserts appended (duplicates kept); an UPDATE for it is a clear error', async () => {

@@ -104,8 +104,8 @@ export function cdcWriteMode(s: StreamPlan, start: CdcStart): WriteMode {
   return start.first ? 'replace' : 'append';
 }
 
-/** Streams a cdc pipeline cannot keep equal yet: another key than the table's, columns the source does not publish. */
-export function checkCdcStreams(streams: readonly StreamPlan[]): void {
+/** Streams a cdc pipeline cannot keep equal yet: another key than the table's, generated columns the source does not publish. */
+export function checkCdcStreams(streams: readonly StreamPlan[], generatedPublished: boolean): void {
   for (const s of streams) {
     // Deletes and key changes carry only the replica identity's columns of the old row: another
     // key could not find the row to delete.
@@ -116,11 +116,12 @@ export function checkCdcStreams(streams: readonly StreamPlan[]): void {
         { stream: s.name },
       );
     }
-    const generated = s.columns.find((c) => c.generated);
+    // Stored generated columns are published from PostgreSQL 18 on; virtual ones never are.
+    const generated = s.columns.find((c) => c.generated && (c.generatedVirtual || !generatedPublished));
     if (generated) {
       throw new RbError(
         'config_invalid',
-        `source.streams[${s.index}]: column ${JSON.stringify(generated.name)} of ${s.name} is generated; the source does not publish generated columns to CDC, so cdc of such a column is not available in this version of rb yet (list the other columns in columns:)`,
+        `source.streams[${s.index}]: column ${JSON.stringify(generated.name)} of ${s.name} is ${generated.generatedVirtual ? 'a virtual generated column' : 'generated'}; the source does not publish ${generated.generatedVirtual ? 'virtual generated columns' : 'generated columns before PostgreSQL 18'} to CDC, so cdc of such a column is not available in this version of rb yet (list the other columns in columns:)`,
         { stream: s.name },
       );
     }
@@ -149,7 +150,15 @@ export async function catchUp(
 ): Promise<CdcResult> {
   // The end: a mark written now; every transaction committed before it is applied by the end.
   const until = opts.follow ? null : await changes.markEnd(`catch-up of run ${runId}`);
-  const out = sink.changeSink(streams.map((s, i) => ({ source: s.source.name, contract: contracts[i] })));
+  const out = sink.changeSink(
+    streams.map((s, i) => ({
+      source: s.source.name,
+      contract: contracts[i],
+      schema: config.destination.schema_evolution,
+      sourceColumns: s.source.columns.map((c) => c.name),
+      explicitColumns: !!config.source.streams[s.index].columns,
+    })),
+  );
   let applied = start.from;
   let rowsWritten = 0;
   let r;

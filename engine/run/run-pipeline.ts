@@ -204,7 +204,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       await cdcStart?.snapshot?.release();
     }
     const streams = await planStreams(config, source);
-    if (cdc) checkCdcStreams(streams);
+    if (cdc) checkCdcStreams(streams, await session.changes.publishesGeneratedColumns());
 
     const reads = new Map<string, ReadPlan>();
     for (const s of streams) {
