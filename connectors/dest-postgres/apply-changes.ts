@@ -75,6 +75,8 @@ interface TableBatch {
 export class ChangeApplier {
   private readonly bySource = new Map<string, ChangeTarget>();
   private readonly batches = new Map<string, TableBatch>();
+  /** By the decoder's Relation object (a new one comes with each Relation message); null: not a stream's table. */
+  private readonly byRelation = new Map<PgoutputRelation, TableBatch | null>();
 
   constructor(targets: readonly ChangeTarget[]) {
     for (const t of targets) this.bySource.set(`${t.source.schema}.${t.source.table}`, t);
@@ -149,6 +151,7 @@ export class ChangeApplier {
 
   async rollback(dest: pg.Client): Promise<void> {
     this.batches.clear();
+    this.byRelation.clear();
     for (const id of this.stagesInTransaction) this.stages.delete(id);
     this.stagesInTransaction = [];
     if (!this.open) return;
@@ -161,8 +164,7 @@ export class ChangeApplier {
   }
 
   private batchFor(c: RowChange): TableBatch | null {
-    const rel = c.relation;
-    return this.batches.get(`${rel.namespace}.${rel.name}`) ?? null;
+    return this.byRelation.get(c.relation) ?? null;
   }
 
   /**
@@ -170,8 +172,13 @@ export class ChangeApplier {
    * (the first change of the table, or the source sent new column information).
    */
   private needsShape(rel: PgoutputRelation): boolean {
-    if (!this.targetOf(rel.namespace, rel.name)) return false; // a published table that is not one of the pipeline's streams
-    return this.batches.get(`${rel.namespace}.${rel.name}`)?.relation !== rel;
+    const known = this.byRelation.get(rel);
+    if (known !== undefined) return false;
+    if (!this.targetOf(rel.namespace, rel.name)) {
+      this.byRelation.set(rel, null); // a published table that is not one of the pipeline's streams
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -191,6 +198,7 @@ export class ChangeApplier {
     const signature = rel.columns.map((x) => `${x.name}\u0000${x.typeOid}`).join('\u0001');
     if (prev && prev.signature === signature) {
       prev.relation = rel;
+      this.byRelation.set(rel, prev);
       return;
     }
     const known = [...(prev?.known ?? c.columns)];
@@ -231,51 +239,51 @@ export class ChangeApplier {
     const keyIdx = c.key.map((k) => columns.findIndex((col) => col.name === k));
     if (keyIdx.includes(-1)) throw new RbError('internal', `${stream}: a key column is not among the stream's columns`, { stream });
     if (prev && (prev.byKey.size || prev.appended.length)) await this.flush(dest);
-    this.batches.set(id, { target, relation: rel, signature, columns, known, keyIdx, byKey: new Map(), appended: [] });
+    const batch: TableBatch = { target, relation: rel, signature, columns, known, keyIdx, byKey: new Map(), appended: [] };
+    this.batches.set(id, batch);
+    this.byRelation.set(rel, batch);
   }
 
   private fold(c: RowChange): void {
     const b = this.batchFor(c);
     if (!b) return;
-    const stream = b.target.contract.stream;
-    const pick = (vals: ChangeValue[]) => b.columns.map((col) => vals[col.pos]);
     if (!b.keyIdx.length) {
       if (c.kind !== 'insert') {
+        const stream = b.target.contract.stream;
         throw new RbError(
           'dest_query',
           `${stream}: an ${c.kind.toUpperCase()} arrived for a table without a key; rb applies keyless tables as append (inserts only). Give the table a primary key (or name unique columns in primary_key, with ALTER TABLE … REPLICA IDENTITY FULL on the source) and rb state reset`,
           { stream },
         );
       }
-      b.appended.push(pick(c.values));
+      b.appended.push(pick(b, c.values));
       return;
     }
-    const keyOf = (vals: ChangeValue[]) => b.keyIdx.map((i) => vals[i]);
-    const id = (key: ChangeValue[]) => JSON.stringify(key.map((v) => (v === UNCHANGED ? '\u0000u' : v)));
     if (c.kind === 'delete') {
-      const key = keyOf(pick(c.old));
-      if (key.some((v) => v === null || v === UNCHANGED)) throw new RbError('internal', `${stream}: a DELETE without the old row's key values`, { stream });
-      b.byKey.set(id(key), { op: 'delete', key });
+      const key = keyOf(b, pick(b, c.old));
+      if (!isFullKey(key)) throw new RbError('internal', `${b.target.contract.stream}: a DELETE without the old row's key values`, { stream: b.target.contract.stream });
+      b.byKey.set(keyId(key), { op: 'delete', key });
       return;
     }
-    const values = pick(c.values);
-    const key = keyOf(values);
-    if (key.some((v) => v === UNCHANGED || v === null)) throw new RbError('internal', `${stream}: a change without its key values`, { stream });
-    let base: Folded | undefined = b.byKey.get(id(key));
+    const values = pick(b, c.values);
+    const key = keyOf(b, values);
+    if (!isFullKey(key)) throw new RbError('internal', `${b.target.contract.stream}: a change without its key values`, { stream: b.target.contract.stream });
+    const id = keyId(key);
+    let base: Folded | undefined = b.byKey.get(id);
     if (c.kind === 'update' && c.old) {
-      const oldKey = keyOf(pick(c.old));
-      if (id(oldKey) !== id(key)) {
+      const oldKey = keyOf(b, pick(b, c.old));
+      const oldId = keyId(oldKey);
+      if (oldId !== id) {
         // The key changed: the old row goes; its unchanged values come from the group's earlier
         // change of it, else from the destination's row at the old key.
-        const before = b.byKey.get(id(oldKey));
-        b.byKey.set(id(oldKey), { op: 'delete', key: oldKey });
+        const before = b.byKey.get(oldId);
+        b.byKey.set(oldId, { op: 'delete', key: oldKey });
         base = values.includes(UNCHANGED) ? (before?.op === 'delete' || !before ? { op: 'move', from: oldKey, values: values.map(() => UNCHANGED) } : before) : undefined;
       }
     }
-    const over = (prev: ChangeValue[]) => values.map((v, i) => (v === UNCHANGED ? prev[i] : v));
-    if (base?.op === 'upsert') b.byKey.set(id(key), { op: 'upsert', values: over(base.values) });
-    else if (base?.op === 'move') b.byKey.set(id(key), { op: 'move', from: base.from, values: over(base.values) });
-    else b.byKey.set(id(key), { op: 'upsert', values });
+    if (base?.op === 'upsert') b.byKey.set(id, { op: 'upsert', values: overlay(values, base.values) });
+    else if (base?.op === 'move') b.byKey.set(id, { op: 'move', from: base.from, values: overlay(values, base.values) });
+    else b.byKey.set(id, { op: 'upsert', values });
   }
 
   /** Writes what was folded so far; returns the rows written. */
@@ -336,6 +344,36 @@ export class ChangeApplier {
     }
     return n;
   }
+}
+
+/** The written columns' values of a change record. */
+function pick(b: TableBatch, vals: readonly ChangeValue[]): ChangeValue[] {
+  const out = new Array<ChangeValue>(b.columns.length);
+  for (let i = 0; i < out.length; i++) out[i] = vals[b.columns[i].pos];
+  return out;
+}
+
+function keyOf(b: TableBatch, vals: readonly ChangeValue[]): ChangeValue[] {
+  const out = new Array<ChangeValue>(b.keyIdx.length);
+  for (let i = 0; i < out.length; i++) out[i] = vals[b.keyIdx[i]];
+  return out;
+}
+
+function isFullKey(key: readonly ChangeValue[]): key is string[] {
+  for (const v of key) if (typeof v !== 'string') return false;
+  return true;
+}
+
+/** A map key for a key's values (all text): the value itself for a one-column key. */
+function keyId(key: readonly ChangeValue[]): string {
+  return key.length === 1 ? (key[0] as string) : JSON.stringify(key);
+}
+
+/** `values` with each unchanged (unsent) value taken from `prev`. */
+function overlay(values: readonly ChangeValue[], prev: readonly ChangeValue[]): ChangeValue[] {
+  const out = values.slice();
+  for (let i = 0; i < out.length; i++) if (out[i] === UNCHANGED) out[i] = prev[i];
+  return out;
 }
 
 function pushByShape<T>(groups: Map<string, T[]>, values: readonly ChangeValue[], item: T): void {
