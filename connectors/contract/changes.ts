@@ -85,6 +85,12 @@ export interface ChangeReadOptions {
   groupChanges: number;
   /** Following: a group is committed at the latest this long after its first transaction. */
   groupMs: number;
+  /**
+   * Decode the next changes while the destination writes the last ones (writes and commits stay
+   * in order on the one destination connection; a position is still confirmed only once its
+   * commit resolved). False: each write is awaited before reading on.
+   */
+  overlap: boolean;
   /** Writes row changes in the open destination transaction (whole transactions or pieces of one). */
   write(items: TransactionItem[]): Promise<void>;
   /** Commits the open destination transaction, which holds every transaction ending at or before `end`. */

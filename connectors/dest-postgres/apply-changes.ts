@@ -83,6 +83,8 @@ export class ChangeApplier {
   }
 
   private open = false;
+  /** A write failed (and was rolled back): no later commit may store a position. */
+  private failed = false;
   /** Temporary staging tables made in this session, by target and use. */
   private readonly stages = new Map<string, string>();
   /** Made in the open transaction: gone if it rolls back. */
@@ -130,12 +132,15 @@ export class ChangeApplier {
       return written + (await this.flush(dest));
     } catch (e) {
       await this.rollback(dest);
+      this.failed = true;
       throw e;
     }
   }
 
   /** Runs `alsoInTransaction` (the stream positions) and commits the open transaction (one is begun if none is). */
   async commit(dest: pg.Client, alsoInTransaction: (dest: pg.Client) => Promise<void>): Promise<void> {
+    // A write of this group failed and was rolled back: its position must never be stored.
+    if (this.failed) throw new RbError('internal', 'a commit after a failed write of the same group');
     try {
       if (!this.open) await dest.query('begin');
       this.open = true;

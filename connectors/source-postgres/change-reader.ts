@@ -33,6 +33,8 @@ export { UNCHANGED } from '../contract/changes.js';
 /** How often a caught-up reader asks the server for a keepalive (its WAL position). */
 const POLL_MS = 100;
 const PROGRESS_MS = 1000;
+/** Overlap: destination jobs (pieces, commits) queued beyond the one running. */
+const MAX_AHEAD = 2;
 
 /** The source transaction being read (between its Begin and Commit). */
 interface OpenTransaction {
@@ -45,6 +47,10 @@ interface OpenTransaction {
 export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Promise<ChangeReadResult> {
   const conn = await openReplicationConnection(ep, 'rb cdc');
   let stream: ReplicationStream | undefined;
+  /** Writes and commits handed to the destination, in order; `inflight` of them not done yet. */
+  let chain: Promise<void> = Promise.resolve();
+  let inflight = 0;
+  let failure: unknown = null;
   const result: ChangeReadResult = { transactions: 0, changes: 0, skipped: 0, confirmed: opts.from, largestTransaction: 0, lagBytes: 0 };
   try {
     stream = await conn.startReplication(opts.slot, opts.from, { publications: opts.publications, protoVersion: 1, binary: false, streaming: false, messages: true });
@@ -66,11 +72,33 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
     let caughtUp = false;
     let lastProgress = 0;
 
+    // Overlap: up to MAX_AHEAD writes and commits queue on the destination connection (in order)
+    // while the next changes are decoded; without it each is awaited before reading on.
+    const maxAhead = opts.overlap ? MAX_AHEAD : 0;
+    const run = async (job: () => Promise<void>) => {
+      if (failure) throw failure;
+      inflight++;
+      // After a failed job nothing runs: a commit queued behind a failed write would store a
+      // position past changes that were rolled back.
+      const p = chain.then(() => (failure ? undefined : job()));
+      chain = p.then(
+        () => void inflight--,
+        (e) => {
+          inflight--;
+          failure ??= e;
+        },
+      );
+      if (inflight > maxAhead) await drain();
+    };
+    const drain = async () => {
+      await chain;
+      if (failure) throw failure;
+    };
     const writeWaiting = async () => {
       if (!waiting.length) return;
       const items = waiting;
       waiting = [];
-      await opts.write(items);
+      await run(() => opts.write(items));
     };
     const lag = (): ChangeProgress => {
       const end = s.lastWalEnd > result.confirmed ? s.lastWalEnd : result.confirmed;
@@ -91,14 +119,15 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
     };
     /** Groups that reached `groupChanges` at a commit in the batch being read, to commit after it. */
     const full: Array<{ items: TransactionItem[]; end: bigint; txns: number; changes: number }> = [];
-    const commitWritten = async (end: bigint, txns: number, changes: number) => {
-      await opts.commit(end);
-      result.transactions += txns;
-      result.changes += changes;
-      if (end > result.confirmed) result.confirmed = end;
-      s.sendStatus({ flushed: result.confirmed });
-      progress(true);
-    };
+    const commitWritten = (end: bigint, txns: number, changes: number) =>
+      run(async () => {
+        await opts.commit(end);
+        result.transactions += txns;
+        result.changes += changes;
+        if (end > result.confirmed) result.confirmed = end;
+        s.sendStatus({ flushed: result.confirmed });
+        progress(true);
+      });
     /** Commits the group in hand (no transaction open). */
     const commitGroup = async () => {
       if (!groupTxns) return;
@@ -114,6 +143,7 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
     let lastAsk = performance.now();
     for (;;) {
       const messages = await s.read(4096, POLL_MS);
+      if (failure) throw failure; // a write or commit failed: nothing after it may be confirmed
       if (!messages.length && s.ended) throw s.failure ?? new RbError('source_query', `replication of slot ${opts.slot} ended before ${opts.until ? "the run's end mark" : 'rb stopped'}`);
       const data = messages.filter((m) => m.kind === 'xlogdata');
       for (const m of messages) if (m.kind === 'keepalive' && m.walEnd > walEnd) walEnd = m.walEnd;
@@ -159,7 +189,7 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
                   groupChanges = 0;
                   sinceCommit = 0;
                 }
-              } else if (e.endLsn > result.confirmed && !groupTxns && !waiting.length) {
+              } else if (e.endLsn > result.confirmed && !groupTxns && !waiting.length && !inflight) {
                 // Nothing of ours in it (another table's transaction): nothing to apply before it.
                 result.confirmed = e.endLsn;
               }
@@ -186,13 +216,14 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
       // Full groups (each ended at a commit) go first, then — inside a large transaction — a piece
       // of the next group goes into the open destination transaction, so memory stays bounded.
       for (const g of full.splice(0)) {
-        if (g.items.length) await opts.write(g.items);
+        if (g.items.length) await run(() => opts.write(g.items));
         await commitWritten(g.end, g.txns, g.changes);
       }
       if (waiting.length >= opts.groupChanges) await writeWaiting();
       const stopping = opts.until ? marked || walEnd > opts.until.lsn : opts.signal?.aborted === true;
       if (!open && stopping) {
         await commitGroup();
+        await drain();
         // Caught up with nothing pending: the server may release WAL up to the mark (or further).
         const end = opts.until && opts.until.lsn > walEnd ? opts.until.lsn : walEnd;
         if (end > result.confirmed) result.confirmed = end;
@@ -201,7 +232,7 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
       }
       // Following: a group waits at most groupMs, and not at all once the stream has nothing more.
       if (!opts.until && !open && groupTxns && (caughtUp || performance.now() - groupStarted >= opts.groupMs)) await commitGroup();
-      if (!open && !groupTxns && !waiting.length && walEnd > result.confirmed) {
+      if (!open && !groupTxns && !waiting.length && !inflight && !failure && walEnd > result.confirmed) {
         // Nothing pending: every transaction before the keepalive's position was received and
         // applied, or had nothing of ours.
         result.confirmed = walEnd;
@@ -217,6 +248,7 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
     await s.stop();
     return result;
   } finally {
+    await chain; // never rejects: a failure is kept in `failure`
     await conn.close().catch(() => {});
   }
 }

@@ -172,6 +172,8 @@ export async function catchUp(
       skipThrough: start.from,
       groupChanges: GROUP_CHANGES,
       groupMs: GROUP_MS,
+      // RB_CDC_OVERLAP=0: decode and apply in turn (the A/B of bench/cdc/README.md).
+      overlap: process.env.RB_CDC_OVERLAP !== '0',
       write: async (items) => {
         rowsWritten += await out.write(items);
       },
