@@ -105,7 +105,7 @@ export interface ChangeProgress {
   changes: number;
   /** The position confirmed (applied, or passed with nothing to apply). */
   confirmed: bigint;
-  /** Bytes of WAL the server has past `confirmed`. */
+  /** Bytes of WAL the source has past `confirmed` (its current position, asked every few seconds, or how far it has decoded). */
   lagBytes: number;
   /** Seconds since the commit of the last applied transaction while more is waiting; 0 when caught up. */
   lagSeconds: number;

@@ -33,6 +33,8 @@ export { UNCHANGED } from '../contract/changes.js';
 /** How often a caught-up reader asks the server for a keepalive (its WAL position). */
 const POLL_MS = 100;
 const PROGRESS_MS = 1000;
+/** How often the source's WAL position is asked for (the lag). */
+const POSITION_MS = 5000;
 /** Overlap: destination jobs (pieces, commits) queued beyond the one running. */
 const MAX_AHEAD = 2;
 
@@ -44,7 +46,11 @@ interface OpenTransaction {
   changes: number;
 }
 
-export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Promise<ChangeReadResult> {
+/**
+ * `sourcePosition`: the source's current WAL position (asked every few seconds for the lag; the
+ * stream itself only tells how far the server has decoded).
+ */
+export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourcePosition?: () => Promise<bigint>): Promise<ChangeReadResult> {
   const conn = await openReplicationConnection(ep, 'rb cdc');
   let stream: ReplicationStream | undefined;
   /** Writes and commits handed to the destination, in order; `inflight` of them not done yet. */
@@ -100,8 +106,19 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
       waiting = [];
       await run(() => opts.write(items));
     };
+    let serverPos = 0n;
+    let askedPos = 0;
+    const askPosition = () => {
+      if (!sourcePosition || performance.now() - askedPos < POSITION_MS) return;
+      askedPos = performance.now();
+      sourcePosition().then(
+        (p) => void (p > serverPos && (serverPos = p)),
+        () => {},
+      );
+    };
     const lag = (): ChangeProgress => {
-      const end = s.lastWalEnd > result.confirmed ? s.lastWalEnd : result.confirmed;
+      let end = s.lastWalEnd > result.confirmed ? s.lastWalEnd : result.confirmed;
+      if (serverPos > end) end = serverPos;
       const idle = caughtUp && !open && !groupTxns && !waiting.length;
       return {
         transactions: result.transactions,
@@ -242,9 +259,11 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions): Prom
         s.sendStatus({ flushed: result.confirmed, replyRequested: true });
         lastAsk = performance.now();
       }
+      askPosition();
       progress(false);
     }
-    result.lagBytes = lag().lagBytes;
+    // A catch-up ends at its mark: caught up with the source as it was when the run started.
+    result.lagBytes = opts.until ? 0 : lag().lagBytes;
     await s.stop();
     return result;
   } finally {

@@ -10,6 +10,7 @@ import { RbError } from '../contract/errors.js';
 import type { PgEndpoint } from '../postgres/connection.js';
 import { checkSlot, dropOwnPublication, emitMark, dropSlot, ensurePublication, publishesGeneratedColumns, slotInfo } from './cdc-setup.js';
 import { readChanges } from './change-reader.js';
+import { parseLsn } from './lsn.js';
 import { openReplicationConnection, type ReplicationConnection } from './replication-stream.js';
 
 /** Default slot and publication name of a pipeline: `rb_<pipeline>` (slot names are [a-z0-9_]). */
@@ -81,7 +82,7 @@ export class PostgresCdcSource implements ChangeSource {
   }
 
   readChanges(opts: ChangeReadOptions): Promise<ChangeReadResult> {
-    return readChanges(this.endpoint, opts);
+    return readChanges(this.endpoint, opts, async () => parseLsn((await this.client.query(`select pg_current_wal_lsn()::text as l`)).rows[0].l as string));
   }
 
   async drop(names: CdcNames): Promise<{ slot: boolean; publication: boolean }> {

@@ -12,6 +12,7 @@ import { runRb } from '../testing/cli.js';
 import { pipelineYaml } from '../testing/pipeline-yaml.js';
 import { createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
 import { exitCodeOf, runPipeline, type RunResult } from './run-pipeline.js';
+import type { CdcProgress } from './run-cdc.js';
 
 let src: TestDb;
 let dst: TestDb;
@@ -167,6 +168,20 @@ describe('cdc', () => {
     expect(r.cdc!.transactions).toBe(1);
     await expectEqual(a, 'id, v, md5(big)');
     expect((await dst.query(`select count(*)::int as n from ${b}`)).rows[0].n).toBe(0);
+  });
+
+  it('reports its lag while behind (bytes of WAL and seconds), and none once caught up', async () => {
+    const t = `c${++n}`;
+    await src.query(`create table ${t} (id int primary key, v text)`);
+    const yaml = cdcYaml(`cdc_${t}`, [t]);
+    await run(yaml);
+    for (let i = 0; i < 20; i++) await src.query(`insert into ${t} select g, 'v' from generate_series(${i * 5000 + 1}, ${(i + 1) * 5000}) g`);
+    const seen: CdcProgress[] = [];
+    const r = await runPipeline(parsePipelineConfig(yaml, 'p.yaml', {}), { parallelism: 2, availableCores: 2, onCdcProgress: (p) => seen.push(p) });
+    expect(r.error).toBeUndefined();
+    expect(r.cdc).toMatchObject({ transactions: 20, changes: 100_000, lag_bytes: 0 });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.some((p) => p.lagBytes > 0 && p.lagSeconds > 0), JSON.stringify(seen.map((p) => [p.lagBytes, p.lagSeconds, String(p.confirmed), p.changes]))).toBe(true);
   });
 
   it('two tables, each by its own key, one slot', async () => {

@@ -55,7 +55,7 @@ export interface CdcResult {
   rows_written: number;
   /** Row changes of the largest source transaction read (written in pieces when large). */
   largest_transaction: number;
-  /** WAL bytes the server had decoded past the position reached, at the end (0 when caught up). */
+  /** WAL bytes the source had past the position reached, at the end (0 when caught up). */
   lag_bytes: number;
 }
 
