@@ -30,6 +30,8 @@ export const EXIT_CONFIG = 2;
 export const EXIT_SOURCE = 3;
 export const EXIT_DESTINATION = 4;
 export const EXIT_DATA = 5;
+/** Stopped by SIGINT/SIGTERM (128 + SIGINT, as shells report it). */
+export const EXIT_CANCELLED = 130;
 
 const EXIT_BY_CODE: Record<RbErrorCode, number> = {
   config_invalid: EXIT_CONFIG,
@@ -45,7 +47,7 @@ const EXIT_BY_CODE: Record<RbErrorCode, number> = {
   dest_prepare: EXIT_DESTINATION,
   data_error: EXIT_DATA,
   codec: EXIT_INTERNAL,
-  cancelled: EXIT_INTERNAL,
+  cancelled: EXIT_CANCELLED,
   internal: EXIT_INTERNAL,
 };
 

@@ -74,7 +74,15 @@ export async function mergeStaging(dest: pg.Client, c: WriteContract, opts: { tr
   return r.rowCount ?? 0;
 }
 
-/** Drops a stream's staging table after a failed run, leaving the target untouched. */
+/** After a failed or cancelled run: drops the stream's staging table (and an empty upsert target the run created). */
 export async function cleanupStream(dest: pg.Client, contract: WriteContract): Promise<void> {
   if (contract.staging) await dest.query(`drop table if exists ${quoteQualified(contract.staging)}`).catch(() => {});
+  // An upsert target this run created and left empty goes too. (One that holds rows — an
+  // incremental stream's checkpoints merge as they go — and an append target this run created,
+  // which holds its committed shards, are kept: the next run goes on from them.)
+  if (contract.targetCreated && contract.writeMode === 'upsert') {
+    const t = quoteQualified(contract.target);
+    const empty = await dest.query(`select not exists (select 1 from ${t}) as empty`).catch(() => null);
+    if (empty?.rows[0]?.empty) await dest.query(`drop table if exists ${t}`).catch(() => {});
+  }
 }

@@ -14,7 +14,8 @@
  * A catch-up ends once the server has sent everything before `until`, a logical message the run
  * wrote at its start (its arrival, or a keepalive past it, with no transaction open: decoding runs
  * in WAL order, and XLogData arrive before the keepalive that follows them). A follow ends when
- * `signal` aborts: the transaction in hand is read to its end, the group committed and confirmed.
+ * `signal` aborts (a catch-up stops on it too): the transaction in hand is read to its end, the
+ * group committed and confirmed.
  * Transactions whose commit is before `skipThrough` (applied by an earlier run) are dropped: a
  * restart after a crash applies each transaction exactly once.
  */
@@ -237,12 +238,15 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
         await commitWritten(g.end, g.txns, g.changes);
       }
       if (waiting.length >= opts.groupChanges) await writeWaiting();
-      const stopping = opts.until ? marked || walEnd > opts.until.lsn : opts.signal?.aborted === true;
+      // A catch-up also stops on the signal (cancelled), after the transaction in hand.
+      const reached = !!opts.until && (marked || walEnd > opts.until.lsn);
+      const stopping = reached || opts.signal?.aborted === true;
       if (!open && stopping) {
         await commitGroup();
         await drain();
-        // Caught up with nothing pending: the server may release WAL up to the mark (or further).
-        const end = opts.until && opts.until.lsn > walEnd ? opts.until.lsn : walEnd;
+        // Nothing pending: the server may release WAL up to the keepalive's position, or the mark
+        // once it arrived.
+        const end = reached && opts.until!.lsn > walEnd ? opts.until!.lsn : walEnd;
         if (end > result.confirmed) result.confirmed = end;
         s.sendStatus({ flushed: result.confirmed });
         break;

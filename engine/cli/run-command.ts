@@ -1,5 +1,5 @@
 /** `rb run <pipeline.yaml>`: runs the pipeline, progress on stderr, summary or JSON at the end. */
-import { loadPipelineConfig } from '../config/index.js';
+import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
 import { exitCodeOf, runPipeline, type RunResult } from '../run/run-pipeline.js';
 import { formatBytes, formatCount, formatDuration, printError, table } from './output.js';
@@ -17,12 +17,12 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
     throw e;
   }
   const progress = new RunProgress(!o.json && process.stderr.isTTY === true);
-  const stop = o.follow ? stopOnSignals() : null;
+  const stop = stopOnSignals(!!o.follow);
   const result = await runPipeline(config, {
     parallelism: o.parallelism,
     fresh: o.fresh,
     follow: o.follow,
-    signal: stop?.signal,
+    signal: stop.signal,
     log: (line) => process.stderr.write(`${line}\n`),
     onPlanned: (streams) => progress.plan(streams),
     onProgress: (p) => progress.update(p),
@@ -30,26 +30,32 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
     // bin.js exits as soon as the summary is out.
     leavePoolClosing: true,
   });
-  stop?.dispose();
+  stop.dispose();
   progress.stop();
+  if (result.status === 'cancelled') process.stderr.write(`rb: cancelled; ${cancelledState(config, result)}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else printSummary(result);
+  else if (result.status !== 'cancelled') printSummary(result);
   return exitCodeOf(result);
 }
 
 /**
- * `--follow`: the first SIGINT/SIGTERM ends the stream after the transaction in hand (its group
- * is committed and acknowledged, the run recorded, exit 0); a second one exits at once (130) —
- * the destination then holds the last committed group, and the next run goes on from there.
+ * SIGINT/SIGTERM. Following: the first one ends the stream after the transaction in hand (its
+ * group is committed and acknowledged, the run recorded, exit 0). Otherwise the first one cancels
+ * the run: open work is rolled back, what the run created and did not finish is dropped, the run
+ * is recorded `cancelled`, exit 130. A second signal exits at once (130), saying what may be left.
  */
-function stopOnSignals(): { signal: AbortSignal; dispose(): void } {
+function stopOnSignals(follow: boolean): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
   const on = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) {
-      process.stderr.write(`rb: ${sig} again: exiting now; the destination holds the changes committed so far, and the next rb run goes on from there\n`);
+      process.stderr.write(
+        follow
+          ? `rb: ${sig} again: exiting now; the destination holds the changes committed so far, and the next rb run goes on from there\n`
+          : `rb: ${sig} again: exiting now; staging tables (<table>__rb_replace, <table>__rb_upsert) may be left in the destination — the next rb run of this pipeline replaces them — and the run stays recorded as running (the next run resumes it)\n`,
+      );
       process.exit(130);
     }
-    process.stderr.write(`rb: ${sig}: committing the changes in hand, then stopping (again to exit at once)\n`);
+    process.stderr.write(follow ? `rb: ${sig}: committing the changes in hand, then stopping (again to exit at once)\n` : `rb: ${sig}: cancelling the run (again to exit at once)\n`);
     ac.abort();
   };
   process.on('SIGINT', on);
@@ -61,6 +67,17 @@ function stopOnSignals(): { signal: AbortSignal; dispose(): void } {
       process.off('SIGTERM', on);
     },
   };
+}
+
+/** One line on what a cancelled run left in the destination. */
+function cancelledState(config: PipelineConfig, r: RunResult): string {
+  if (r.cdc) return `the changes applied up to ${r.cdc.to} are committed; the next rb run goes on from there`;
+  const done = r.streams.map((s) => s.name);
+  const finished = done.length ? `${done.join(', ')} finished before the signal; ` : '';
+  if (config.destination.write_mode === 'append') {
+    return `${finished}shards this run committed stay in the targets and the next rb run resumes the run (it keeps them; --fresh appends everything anew)`;
+  }
+  return `${finished}the other targets are as they were before the run (staging tables dropped, nothing merged or swapped)`;
 }
 
 export function printSummary(r: RunResult): void {

@@ -23,7 +23,7 @@ import { quoteQualified } from '../../connectors/postgres/identifiers.js';
 import { openLeaderSession, type Endpoint, type LeaderSession } from '../../connectors/registry.js';
 import { nativeStatus } from '../../native/index.js';
 import type { PipelineConfig } from '../config/index.js';
-import { RbError } from '../errors.js';
+import { EXIT_CANCELLED, RbError } from '../errors.js';
 import { resolveParallelism, telemetry, type ParallelismPlan } from '../plan/resolve-parallelism.js';
 import { LocalExecutor } from '../runtime/executor.js';
 import { stageModeFromEnv } from '../runtime/shard-pool.js';
@@ -52,7 +52,12 @@ export interface RunOptions {
   retryBaseDelayMs?: number;
   /** `--follow` (cdc pipelines): after the catch-up keep streaming until `signal` aborts. */
   follow?: boolean;
-  /** Following: stop streaming, commit the group in hand and finish the run (SIGINT/SIGTERM). */
+  /**
+   * SIGINT/SIGTERM. Following: stop streaming, commit the group in hand and finish the run
+   * (succeeded). Otherwise: cancel — shards are stopped and rolled back, what this run created
+   * and did not finish is dropped, the run is recorded `cancelled` (exit 130); a catch-up stops
+   * after the group in hand.
+   */
   signal?: AbortSignal;
   /** CDC: positions and lag, about once a second while changes are read. */
   onCdcProgress?: (p: CdcProgress) => void;
@@ -82,7 +87,7 @@ export interface StreamResult {
 }
 
 export interface RunResult {
-  status: 'succeeded' | 'failed';
+  status: 'succeeded' | 'failed' | 'cancelled';
   pipeline: string;
   run_id: string;
   duration_ms: number;
@@ -122,6 +127,9 @@ export interface RunResult {
 export async function runPipeline(config: PipelineConfig, opts: RunOptions = {}): Promise<RunResult> {
   const started = performance.now();
   const runId = randomUUID();
+  const cancelled = () => {
+    if (opts.signal?.aborted && !opts.follow) throw new RbError('cancelled', 'cancelled (SIGINT/SIGTERM)');
+  };
   const result: RunResult = {
     status: 'failed',
     pipeline: config.pipeline,
@@ -143,6 +151,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   };
   let session: LeaderSession | undefined;
   const contracts: WriteContract[] = [];
+  /** Indexes into `contracts` of the streams whose finish committed. */
+  const finalized = new Set<number>();
   let executor: LocalExecutor | undefined;
   let state: StateStore | undefined;
   let recorded = false;
@@ -222,6 +232,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     }
 
     phase('plan');
+    cancelled();
     const stored: StoredPlan = { streams: Object.fromEntries([...reads].map(([name, r]) => [name, r.stored])) };
     await store.ensure();
     await store.startRun({ runId, planId, resumedFrom: resume?.runId ?? null, plan: stored, snapshots: result.snapshots });
@@ -247,7 +258,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     phase('prepare');
     const tasks = buildTasks({ runId, planId, streams, contracts, reads, snapshot, source: srcEp, dest: dstEp, config });
     const ledgerOf = new Map(committed.map((c) => [`${c.stream}\u0000${c.shard}`, c]));
+    cancelled();
     const shardResults = await executor.execute(tasks, {
+      signal: opts.signal,
       onProgress: opts.onProgress,
       retry: {
         maxRetries: config.resources.max_retries,
@@ -272,6 +285,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     void executor.release();
     await source.closeSnapshot();
     phase('move');
+    cancelled();
 
     for (const [i, s] of streams.entries()) {
       const read = reads.get(s.name)!;
@@ -294,6 +308,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
             ? cdcStates(config, runId, cdcStart.from).find((x) => x.stream === s.name)
             : undefined,
       );
+      finalized.add(i);
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
       result.retries += retries;
       result.streams.push({
@@ -323,7 +338,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     }
     result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0) + (result.cdc?.rows_written ?? 0);
     result.bytes_written = result.streams.reduce((a, s) => a + s.bytes, 0);
-    result.status = 'succeeded';
+    // A catch-up stopped by a signal committed what it held; the run still counts as cancelled.
+    result.status = opts.signal?.aborted && !opts.follow ? 'cancelled' : 'succeeded';
+    if (result.status === 'cancelled') (result as RunResult & { exitCode?: number }).exitCode = EXIT_CANCELLED;
     phase('finish');
   } catch (e) {
     const err = e instanceof RbError ? e : new RbError('internal', e instanceof Error ? e.message : String(e), { cause: e });
@@ -334,7 +351,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       ...(err.shard !== undefined ? { shard: err.shard } : {}),
       ...(err.pg?.sqlstate ? { sqlstate: err.pg.sqlstate } : {}),
     };
-    if (session) for (const c of contracts) await session.sink.cleanup(c);
+    if (err.code === 'cancelled') result.status = 'cancelled';
+    // What this run prepared and did not finish (never a finished stream, never a user's table).
+    if (session) for (const [i, c] of contracts.entries()) if (!finalized.has(i)) await session.sink.cleanup(c);
     // A first cdc run that failed before storing its positions: its new slot would only keep WAL
     // (the next run makes another); the source is left as it was.
     if (session && cdcStart?.first && !cdcPositions) {

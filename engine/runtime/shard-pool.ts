@@ -67,6 +67,8 @@ export interface ShardPoolOptions {
   retry?: RetryPolicy;
   /** Default 'joined'. 'split' needs two threads per shard (on a one-thread pool shards run joined). */
   stageMode?: StageMode;
+  /** Cancels the run's shards (SIGINT/SIGTERM): running ones are stopped, the rest never start; rejects with a `cancelled` error. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -183,6 +185,13 @@ export async function runShardsOnPool(shardPool: JobRunner, tasks: ShardTask[], 
     for (const ring of rings) ring.cancel();
     wakeScheduler();
   });
+  const cancel = () => {
+    if (first) return;
+    first = new RbError('cancelled', 'cancelled (SIGINT/SIGTERM)');
+    abort.abort(first);
+  };
+  if (opts.signal?.aborted) cancel();
+  opts.signal?.addEventListener('abort', cancel, { once: true });
   // The first failure wins; later ones are its consequences (cancellation).
   const record = (err: RbError) => {
     if (!first && err.code !== 'cancelled') {
@@ -281,6 +290,7 @@ export async function runShardsOnPool(shardPool: JobRunner, tasks: ShardTask[], 
     if (runs.length < tasks.length) throw new RbError('cancelled', 'cancelled');
     return settled.map((s) => (s as PromiseFulfilledResult<ShardResult>).value);
   } finally {
+    opts.signal?.removeEventListener('abort', cancel);
     stopListening();
     channel.close();
   }
