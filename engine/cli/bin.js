@@ -6,6 +6,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { distIsCurrent } from '../install/build-stamp.mjs';
 
+// A reader that went away (`rb discover p.yaml | head`): output is of no use any more. Like
+// `git log | head`, rb ends quietly — exit 0 — instead of crashing with an EPIPE stack trace; a
+// command that changes data (`rb run`) keeps going and only stops writing to stdout.
+const quietOnClosedPipe = (stream, exitNow) =>
+  stream.on('error', (e) => {
+    if (e?.code !== 'EPIPE' && e?.code !== 'ERR_STREAM_DESTROYED') throw e;
+    if (exitNow()) process.exit(0);
+  });
+const readOnly = () => !['run', 'state', 'demo', 'bench'].includes(process.argv[2] ?? '') || process.argv.includes('show');
+quietOnClosedPipe(process.stdout, readOnly);
+quietOnClosedPipe(process.stderr, () => false);
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let main;
 if (process.env.RB_FROM_SOURCE !== '1' && distIsCurrent(root)) {
