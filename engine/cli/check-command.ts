@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { resolveTableOid } from '../../connectors/postgres/catalog.js';
 import { connect } from '../../connectors/postgres/connection.js';
-import { displayName, parseQualifiedName, quoteQualified } from '../../connectors/postgres/identifiers.js';
+import { displayName, parseQualifiedName, quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { EXIT_DESTINATION, EXIT_OK, EXIT_SOURCE, RbError } from '../errors.js';
 import { resolveEndpoint } from '../run/endpoints.js';
@@ -69,10 +69,29 @@ async function checkSource(src: pg.Client, config: PipelineConfig, lines: CheckL
     lines.push({ check: `source table ${s.name}`, ok: r.rows[0].ok, detail: r.rows[0].ok ? 'SELECT granted' : 'no SELECT privilege', exitCode: EXIT_SOURCE });
   }
   if (config.source.streams.some((s) => s.sync_mode === 'cdc')) {
-    const r = await src.query(`select current_setting('wal_level') as wal, (select rolreplication or rolsuper from pg_roles where rolname = current_user) as repl`);
-    lines.push({ check: 'source wal_level', ok: r.rows[0].wal === 'logical', detail: `wal_level = ${r.rows[0].wal}${r.rows[0].wal === 'logical' ? '' : ' (CDC needs logical)'}`, exitCode: EXIT_SOURCE });
-    lines.push({ check: 'source REPLICATION', ok: !!r.rows[0].repl, detail: r.rows[0].repl ? 'role can replicate' : 'role lacks REPLICATION', exitCode: EXIT_SOURCE });
+    const r = await src.query(
+      `select current_setting('wal_level') as wal, current_setting('max_replication_slots')::int as slots, current_setting('max_wal_senders')::int as senders,
+              current_user as role, (select rolreplication or rolsuper from pg_roles where rolname = current_user) as repl`,
+    );
+    const x = r.rows[0];
+    lines.push({ check: 'source wal_level', ...walLevelCheck(x.wal, x.slots, x.senders), exitCode: EXIT_SOURCE });
+    lines.push({
+      check: 'source REPLICATION',
+      ok: !!x.repl,
+      detail: x.repl ? `role ${x.role} can replicate` : `role ${x.role} lacks the REPLICATION attribute CDC needs (fix, as a superuser: ALTER ROLE ${quoteIdent(x.role)} WITH REPLICATION;)`,
+      exitCode: EXIT_SOURCE,
+    });
   }
+}
+
+/** The server settings CDC needs, with the fix when one is missing. */
+export function walLevelCheck(walLevel: string, maxSlots: number, maxSenders: number): { ok: boolean; detail: string } {
+  const fixes: string[] = [];
+  if (walLevel !== 'logical') fixes.push(`ALTER SYSTEM SET wal_level = logical;`);
+  if (maxSlots < 1) fixes.push(`ALTER SYSTEM SET max_replication_slots = 10;`);
+  if (maxSenders < 1) fixes.push(`ALTER SYSTEM SET max_wal_senders = 10;`);
+  const now = `wal_level = ${walLevel}, max_replication_slots = ${maxSlots}, max_wal_senders = ${maxSenders}`;
+  return fixes.length ? { ok: false, detail: `${now}: CDC needs wal_level logical and a free slot and sender (fix: ${fixes.join(' ')} then restart the server)` } : { ok: true, detail: now };
 }
 
 async function checkDestination(dst: pg.Client, config: PipelineConfig, lines: CheckLine[]): Promise<void> {

@@ -122,6 +122,11 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (args: string[]) => {
       const profileAt = args.findIndex((a) => a === '--profile' || a.startsWith('--profile='));
       const profile = profileAt < 0 ? undefined : args[profileAt].includes('=') ? args[profileAt].split('=')[1] : args[profileAt + 1];
+      if (profile === 'cdc') {
+        const { cdcBenchCommand } = await import('../../bench/cdc/cdc-bench.js');
+        exitCode = await cdcBenchCommand(args.filter((_, i) => i !== profileAt && !(i === profileAt + 1 && !args[profileAt].includes('='))));
+        return;
+      }
       if (profile === 'codecs') {
         exitCode = await codecBenchCommand(args.filter((_, i) => i !== profileAt && !(i === profileAt + 1 && !args[profileAt].includes('='))));
         return;
