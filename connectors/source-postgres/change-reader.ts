@@ -207,8 +207,9 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
                   groupChanges = 0;
                   sinceCommit = 0;
                 }
-              } else if (e.endLsn > result.confirmed && !groupTxns && !waiting.length && !inflight) {
-                // Nothing of ours in it (another table's transaction): nothing to apply before it.
+              } else if (e.endLsn > result.confirmed && !groupTxns && !waiting.length && !full.length && !inflight) {
+                // Nothing of ours in it (another table's transaction) and nothing before it still to
+                // apply — a full group of this batch waits in `full` — so its end may be confirmed.
                 result.confirmed = e.endLsn;
               }
             } else if (e.kind === 'message') {
