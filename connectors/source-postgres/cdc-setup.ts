@@ -54,6 +54,26 @@ export async function publishesGeneratedColumns(client: pg.Client): Promise<bool
   return Number((await client.query(`select current_setting('server_version_num') as v`)).rows[0].v) >= 180000;
 }
 
+/**
+ * Setup notes for tables without a primary key: which identity their UPDATEs and DELETEs would
+ * carry, and the fix. rb applies such a table as insert-only; an UPDATE or DELETE for it stops the
+ * run (and without a replica identity the source refuses them in the first place).
+ */
+export async function keylessTableNotes(client: pg.Client, tables: readonly QualifiedName[]): Promise<string[]> {
+  const r = await client.query(
+    `select c.oid::regclass::text as t, c.relreplident::text as ri
+       from pg_class c
+      where c.oid = any($1::regclass[])
+        and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary)`,
+    [tables.map(quoteQualified)],
+  );
+  return r.rows.map((x) => {
+    const identity =
+      x.ri === 'f' ? 'with REPLICA IDENTITY FULL its UPDATEs and DELETEs carry the whole old row' : x.ri === 'i' ? 'its UPDATEs and DELETEs carry its REPLICA IDENTITY index' : 'the source refuses its UPDATEs and DELETEs (no replica identity)';
+    return `rb: ${x.t} has no primary key; ${identity}. rb applies it as insert-only (appends), and an UPDATE or DELETE for it stops the run. If it is not insert-only: ALTER TABLE ${x.t} ADD PRIMARY KEY (…), then rb state reset and run again`;
+  });
+}
+
 export interface SlotInfo {
   plugin: string;
   database: string;

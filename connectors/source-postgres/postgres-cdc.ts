@@ -8,7 +8,7 @@ import type { CdcNames, ChangeReadOptions, ChangeReadResult, ChangeSource, SlotS
 import type { QualifiedName } from '../contract/qualified-name.js';
 import { RbError } from '../contract/errors.js';
 import type { PgEndpoint } from '../postgres/connection.js';
-import { checkSlot, dropOwnPublication, emitMark, dropSlot, ensurePublication, publishesGeneratedColumns, slotInfo } from './cdc-setup.js';
+import { checkSlot, dropOwnPublication, emitMark, dropSlot, ensurePublication, keylessTableNotes, publishesGeneratedColumns, slotInfo } from './cdc-setup.js';
 import { readChanges } from './change-reader.js';
 import { parseLsn } from './lsn.js';
 import { openReplicationConnection, type ReplicationConnection } from './replication-stream.js';
@@ -34,6 +34,7 @@ export class PostgresCdcSource implements ChangeSource {
    */
   async setupFirst(names: CdcNames, tables: readonly QualifiedName[], log?: (line: string) => void): Promise<{ createdPublication: boolean; snapshot: SlotSnapshot }> {
     const createdPublication = await ensurePublication(this.client, names.publication, tables, names.pipeline);
+    for (const note of await keylessTableNotes(this.client, tables)) log?.(note);
     const existing = await this.waitInactive(names.slot);
     if (existing) {
       log?.(`rb: replication slot ${names.slot} exists but no position is stored for it: dropping it and taking a new snapshot`);

@@ -292,8 +292,12 @@ describe('cdc', () => {
     const k = `c${++n}`;
     await src.query(`create table ${k} (a int, b text); insert into ${k} values (1, 'x'), (1, 'x'), (2, 'y')`);
     const yaml = cdcYaml(`cdc_${k}`, [k]);
-    const r1 = await run(yaml);
+    const notes: string[] = [];
+    const r1 = await runPipeline(parsePipelineConfig(yaml, 'p.yaml', {}), { parallelism: 2, availableCores: 2, log: (l) => notes.push(l) });
+    expect(r1.error).toBeUndefined();
     expect(r1.streams[0]).toMatchObject({ rows: 3, write_mode: 'replace' });
+    // Said at setup, with the fix.
+    expect(notes.join('\n')).toMatch(new RegExp(`rb: ${k} has no primary key; the source refuses its UPDATEs and DELETEs \\(no replica identity\\)\\. rb applies it as insert-only .* ALTER TABLE ${k} ADD PRIMARY KEY`));
     await src.query(`insert into ${k} values (1, 'x'), (3, null)`);
     const r2 = await run(yaml);
     expect(r2.streams[0]).toMatchObject({ rows: 0, write_mode: 'append' });
