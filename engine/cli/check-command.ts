@@ -1,20 +1,28 @@
 /**
  * `rb check <pipeline.yaml>`: validates the file, then connectivity and privileges (docs/design.md
- * section 11): SELECT on each stream's table, REPLICATION and wal_level=logical for CDC streams,
- * CREATE on the destination database or schema. Exit code of the first failing check.
+ * section 11): SELECT on each stream's table, CREATE on the destination database or schema, and for
+ * cdc pipelines (section 8) wal_level and the slot/sender settings, the REPLICATION of the source
+ * role, the publication and the slot (read only: absent ones are made by the first `rb run`;
+ * present ones checked as the run would, the slot's retained WAL shown) and tables without a
+ * primary key (a warning: they are applied insert-only). Each failure says its fix. Exit code of
+ * the first failing check; warnings do not fail.
  */
 import type pg from 'pg';
 import { resolveTableOid } from '../../connectors/postgres/catalog.js';
 import { connect } from '../../connectors/postgres/connection.js';
-import { displayName, parseQualifiedName, quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
+import { displayName, parseQualifiedName, quoteIdent, quoteQualified, type QualifiedName } from '../../connectors/postgres/identifiers.js';
+import { keylessTableNotes, publishesGeneratedColumns } from '../../connectors/source-postgres/cdc-setup.js';
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { EXIT_DESTINATION, EXIT_OK, EXIT_SOURCE, RbError } from '../errors.js';
 import { resolveEndpoint } from '../run/endpoints.js';
-import { printError } from './output.js';
+import { cdcNames } from '../run/run-cdc.js';
+import { formatBytes, printError } from './output.js';
 
 interface CheckLine {
   check: string;
   ok: boolean;
+  /** Passes, but worth knowing (printed `warn`; `"warn": true` in --json). */
+  warn?: boolean;
   detail: string;
   exitCode: number;
 }
@@ -36,16 +44,28 @@ export async function checkCommand(file: string, o: { json?: boolean }): Promise
     try {
       src = await connect(await resolveEndpoint(config.source.config, 'source'), 'source', 'rb check');
       lines.push({ check: 'source connection', ok: true, detail: 'connected', exitCode: 0 });
-      await checkSource(src, config, lines);
     } catch (e) {
       lines.push({ check: 'source connection', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_SOURCE });
+    }
+    if (src) {
+      try {
+        await checkSource(src, config, file, lines);
+      } catch (e) {
+        lines.push({ check: 'source checks', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_SOURCE });
+      }
     }
     try {
       dst = await connect(await resolveEndpoint(config.destination.config, 'destination'), 'destination', 'rb check');
       lines.push({ check: 'destination connection', ok: true, detail: 'connected', exitCode: 0 });
-      await checkDestination(dst, config, lines);
     } catch (e) {
       lines.push({ check: 'destination connection', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_DESTINATION });
+    }
+    if (dst) {
+      try {
+        await checkDestination(dst, config, lines);
+      } catch (e) {
+        lines.push({ check: 'destination checks', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_DESTINATION });
+      }
     }
   } finally {
     await src?.end().catch(() => {});
@@ -53,11 +73,13 @@ export async function checkCommand(file: string, o: { json?: boolean }): Promise
   }
   const failed = lines.find((l) => !l.ok);
   if (o.json) process.stdout.write(`${JSON.stringify({ status: failed ? 'failed' : 'ok', checks: lines.map(({ exitCode: _x, ...l }) => l) })}\n`);
-  else for (const l of lines) process.stdout.write(`${l.ok ? 'ok  ' : 'FAIL'}  ${l.check}: ${l.detail}\n`);
+  else for (const l of lines) process.stdout.write(`${!l.ok ? 'FAIL' : l.warn ? 'warn' : 'ok  '}  ${l.check}: ${l.detail}\n`);
   return failed ? failed.exitCode : EXIT_OK;
 }
 
-async function checkSource(src: pg.Client, config: PipelineConfig, lines: CheckLine[]): Promise<void> {
+async function checkSource(src: pg.Client, config: PipelineConfig, file: string, lines: CheckLine[]): Promise<void> {
+  const found: QualifiedName[] = [];
+  const streamOf: string[] = [];
   for (const s of config.source.streams) {
     const qn = parseQualifiedName(s.name);
     const rel = await resolveTableOid(src, qn);
@@ -65,33 +87,158 @@ async function checkSource(src: pg.Client, config: PipelineConfig, lines: CheckL
       lines.push({ check: `source table ${s.name}`, ok: false, detail: `${displayName(qn)} does not exist`, exitCode: EXIT_SOURCE });
       continue;
     }
+    found.push(qn);
+    streamOf.push(s.name);
     const r = await src.query(`select has_table_privilege($1, 'select') as ok`, [quoteQualified(qn)]);
     lines.push({ check: `source table ${s.name}`, ok: r.rows[0].ok, detail: r.rows[0].ok ? 'SELECT granted' : 'no SELECT privilege', exitCode: EXIT_SOURCE });
   }
-  if (config.source.streams.some((s) => s.sync_mode === 'cdc')) {
-    const r = await src.query(
-      `select current_setting('wal_level') as wal, current_setting('max_replication_slots')::int as slots, current_setting('max_wal_senders')::int as senders,
-              current_user as role, (select rolreplication or rolsuper from pg_roles where rolname = current_user) as repl`,
-    );
-    const x = r.rows[0];
-    lines.push({ check: 'source wal_level', ...walLevelCheck(x.wal, x.slots, x.senders), exitCode: EXIT_SOURCE });
-    lines.push({
-      check: 'source REPLICATION',
-      ok: !!x.repl,
-      detail: x.repl ? `role ${x.role} can replicate` : `role ${x.role} lacks the REPLICATION attribute CDC needs (fix, as a superuser: ALTER ROLE ${quoteIdent(x.role)} WITH REPLICATION;)`,
-      exitCode: EXIT_SOURCE,
-    });
+  if (!config.source.streams.some((s) => s.sync_mode === 'cdc')) return;
+  // REPLICATION: the attribute, superuser, or (managed services such as RDS) membership in rds_replication.
+  const r = await src.query(
+    `select current_setting('wal_level') as wal, current_setting('max_replication_slots')::int as slots, current_setting('max_wal_senders')::int as senders,
+            current_user as role,
+            coalesce((select rolreplication or rolsuper from pg_roles where rolname = current_user), false)
+              or exists (select 1 from pg_roles g where g.rolname = 'rds_replication' and pg_has_role(current_user, g.oid, 'member')) as repl`,
+  );
+  const x = r.rows[0];
+  lines.push({ check: 'source wal_level', ...walLevelCheck(x.wal, x.slots, x.senders), exitCode: EXIT_SOURCE });
+  lines.push({ check: 'source REPLICATION', ...replicationCheck(x.role, !!x.repl), exitCode: EXIT_SOURCE });
+  await checkPublication(src, config, found, lines);
+  await checkReplicationSlot(src, config, file, lines);
+  // Keyless tables are applied insert-only; whether a table is insert-only is not knowable here: a warning.
+  for (const [i, qn] of found.entries()) {
+    const [note] = await keylessTableNotes(src, [qn]);
+    if (note) lines.push({ check: `source table ${streamOf[i]} primary key`, ok: true, warn: true, detail: note.replace(/^rb: /, ''), exitCode: EXIT_SOURCE });
   }
 }
 
-/** The server settings CDC needs, with the fix when one is missing. */
+/** The REPLICATION a cdc source role needs, with the fix when it lacks it. */
+export function replicationCheck(role: string, canReplicate: boolean): { ok: boolean; detail: string } {
+  return canReplicate
+    ? { ok: true, detail: `role ${role} can replicate` }
+    : { ok: false, detail: `role ${role} lacks the REPLICATION attribute CDC needs (fix, as a superuser: ALTER ROLE ${quoteIdent(role)} WITH REPLICATION;)` };
+}
+
+/**
+ * The publication of a cdc pipeline, read only (rb check changes nothing): absent, the first
+ * `rb run` creates it, which needs ownership of the tables (and CREATE on the database); present,
+ * it must publish every stream's table and every operation (the checks of ensurePublication).
+ */
+async function checkPublication(src: pg.Client, config: PipelineConfig, tables: readonly QualifiedName[], lines: CheckLine[]): Promise<void> {
+  const { publication: name } = cdcNames(config);
+  const check = `source publication ${name}`;
+  const gencols = await publishesGeneratedColumns(src);
+  const pub = await src.query(`select pubinsert, pubupdate, pubdelete, pubtruncate, puballtables${gencols ? `, pubgencols::text = 's' as gencols` : ''} from pg_publication where pubname = $1`, [name]);
+  const create = `CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${tables.map(quoteQualified).join(', ')};`;
+  if (!pub.rows.length) {
+    const own = await src.query(
+      `select has_database_privilege(current_database(), 'create') as db,
+              coalesce(array_agg(c.oid::regclass::text) filter (where not pg_has_role(current_user, c.relowner, 'usage')), '{}') as not_owned
+         from pg_class c where c.oid = any($1::regclass[])`,
+      [tables.map(quoteQualified)],
+    );
+    const { db, not_owned: notOwned } = own.rows[0] as { db: boolean; not_owned: string[] };
+    const lacks = [...(notOwned.length ? [`does not own ${notOwned.join(', ')}`] : []), ...(db ? [] : ['has no CREATE privilege on the database'])];
+    const problem = lacks.length ? `absent, and the first rb run cannot create it: the source user ${lacks.join(' and ')}` : null;
+    lines.push({
+      check,
+      ok: !problem || !tables.length,
+      detail: problem && tables.length ? `${problem} (fix, as the tables' owner with CREATE on the database: ${create})` : 'absent: will be created by the first rb run (needs ownership of the tables)',
+      exitCode: EXIT_SOURCE,
+    });
+    return;
+  }
+  const p = pub.rows[0];
+  const problems: string[] = [];
+  const missingOps = ['insert', 'update', 'delete', 'truncate'].filter((op) => !p[`pub${op}`]);
+  if (missingOps.length) problems.push(`does not publish ${missingOps.join(', ')} (fix: ALTER PUBLICATION ${quoteIdent(name)} SET (publish = 'insert, update, delete, truncate');)`);
+  if (!p.puballtables) {
+    const have = await src.query(`select schemaname, tablename from pg_publication_tables where pubname = $1`, [name]);
+    const set = new Set(have.rows.map((r) => `${r.schemaname}.${r.tablename}`));
+    const missing = tables.filter((t) => !set.has(`${t.schema}.${t.table}`));
+    if (missing.length) problems.push(`does not publish ${missing.map(displayName).join(', ')} (fix: ALTER PUBLICATION ${quoteIdent(name)} ADD TABLE ${missing.map(quoteQualified).join(', ')};)`);
+  }
+  if (gencols && !p.gencols && tables.length) {
+    const g = await src.query(`select distinct a.attrelid::regclass::text as t from pg_attribute a where a.attrelid = any($1::regclass[]) and a.attgenerated::text = 's' and not a.attisdropped`, [tables.map(quoteQualified)]);
+    if (g.rows.length) problems.push(`does not publish the stored generated columns of ${g.rows.map((r) => r.t).join(', ')} (fix: ALTER PUBLICATION ${quoteIdent(name)} SET (publish_generated_columns = stored);)`);
+  }
+  lines.push({ check, ok: !problems.length, detail: problems.length ? problems.join('; ') : p.puballtables ? 'exists (FOR ALL TABLES)' : 'exists and publishes every stream', exitCode: EXIT_SOURCE });
+}
+
+/**
+ * The slot of a cdc pipeline, read only: absent, the first `rb run` creates it; present, it must be
+ * a logical pgoutput slot of this database, not invalidated (the checks of checkSlot). Reports the
+ * WAL it keeps on the source.
+ */
+async function checkReplicationSlot(src: pg.Client, config: PipelineConfig, file: string, lines: CheckLine[]): Promise<void> {
+  const { slot } = cdcNames(config);
+  const check = `source replication slot ${slot}`;
+  const r = await src.query(
+    `select slot_type, plugin, database, active, wal_status, current_database() as db,
+            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 as kept
+       from pg_replication_slots where slot_name = $1`,
+    [slot],
+  );
+  if (!r.rows.length) {
+    const used = (await src.query(`select count(*)::int as n, current_setting('max_replication_slots')::int as max from pg_replication_slots`)).rows[0];
+    const full = used.max > 0 && used.n >= used.max;
+    lines.push({
+      check,
+      ok: !full,
+      detail: full
+        ? `absent, and the first rb run cannot create it: all ${used.max} replication slots are in use (fix: drop an unused slot with SELECT pg_drop_replication_slot('…'); or raise max_replication_slots and restart the server)`
+        : 'absent: will be created by the first rb run',
+      exitCode: EXIT_SOURCE,
+    });
+    return;
+  }
+  const x = r.rows[0];
+  const problem = slotProblem({ type: x.slot_type, plugin: x.plugin, database: x.database, walStatus: x.wal_status }, x.db, file);
+  if (problem) {
+    lines.push({ check, ok: false, detail: problem, exitCode: EXIT_SOURCE });
+    return;
+  }
+  const kept = `keeps ${formatBytes(Number(x.kept ?? 0))} of WAL on the source (wal_status ${x.wal_status ?? 'unknown'})`;
+  lines.push({
+    check,
+    ok: true,
+    ...(x.active ? { warn: true, detail: `${kept}; in use now by another connection (an rb run --follow, or a subscriber): another rb run is refused while it is` } : { detail: kept }),
+    exitCode: EXIT_SOURCE,
+  });
+}
+
+/**
+ * What keeps an existing slot from serving a cdc pipeline of `database` (the checks of checkSlot,
+ * less "in use"), with the fix; null when it can.
+ */
+export function slotProblem(slot: { type: string; plugin: string | null; database: string | null; walStatus: string | null }, database: string, file: string): string | null {
+  if (slot.type !== 'logical') return `is a ${slot.type} slot; rb needs a logical pgoutput slot (name another slot in source.config.replication_slot)`;
+  if (slot.plugin !== 'pgoutput') return `uses plugin ${slot.plugin}; rb needs pgoutput (name another slot in source.config.replication_slot)`;
+  if (slot.database !== database) return `belongs to database ${slot.database}, not ${database} (name another slot in source.config.replication_slot)`;
+  if (slot.walStatus === 'lost') {
+    return `was invalidated by the server (wal_status lost: more WAL than max_slot_wal_keep_size piled up); its changes are gone (fix: rb state reset ${file} --yes, then rb run takes a new snapshot)`;
+  }
+  return null;
+}
+
+/** The server settings CDC needs (wal_level logical, a slot and a WAL sender), with the fix when one is missing. */
 export function walLevelCheck(walLevel: string, maxSlots: number, maxSenders: number): { ok: boolean; detail: string } {
+  const needs: string[] = [];
   const fixes: string[] = [];
-  if (walLevel !== 'logical') fixes.push(`ALTER SYSTEM SET wal_level = logical;`);
-  if (maxSlots < 1) fixes.push(`ALTER SYSTEM SET max_replication_slots = 10;`);
-  if (maxSenders < 1) fixes.push(`ALTER SYSTEM SET max_wal_senders = 10;`);
+  if (walLevel !== 'logical') {
+    needs.push('wal_level logical');
+    fixes.push(`ALTER SYSTEM SET wal_level = logical;`);
+  }
+  if (maxSlots < 1) {
+    needs.push('max_replication_slots > 0 (a slot per cdc pipeline)');
+    fixes.push(`ALTER SYSTEM SET max_replication_slots = 10;`);
+  }
+  if (maxSenders < 1) {
+    needs.push('max_wal_senders > 0 (a sender per running rb run)');
+    fixes.push(`ALTER SYSTEM SET max_wal_senders = 10;`);
+  }
   const now = `wal_level = ${walLevel}, max_replication_slots = ${maxSlots}, max_wal_senders = ${maxSenders}`;
-  return fixes.length ? { ok: false, detail: `${now}: CDC needs wal_level logical and a free slot and sender (fix: ${fixes.join(' ')} then restart the server)` } : { ok: true, detail: now };
+  return fixes.length ? { ok: false, detail: `${now}: CDC needs ${needs.join(', ')} (fix, as a superuser: ${fixes.join(' ')} then restart the server)` } : { ok: true, detail: now };
 }
 
 async function checkDestination(dst: pg.Client, config: PipelineConfig, lines: CheckLine[]): Promise<void> {
