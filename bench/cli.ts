@@ -96,6 +96,18 @@ export async function runBenchCommand(options: BenchCommandOptions, io: BenchIo 
 export function benchProgram(): Command {
   return new Command('rb bench')
     .description('measure rb beside the raw psql COPY pipes, pgcopydb and a plain Node pipe')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  $ rb bench --profile small                                         # rb and every contender, verified, in alternation',
+        '  $ rb bench --profile small --check bench/baselines/small.json      # the regression gate CI runs',
+        '  $ rb bench --profile codecs --clock cpu                            # native vs TypeScript codecs',
+        '  $ rb bench --profile cdc                                           # catch-up against PostgreSQL\'s subscription',
+        '',
+      ].join('\n'),
+    )
     .option('--profile <name>', `data profile: ${PUBLIC_PROFILE_NAMES.join('|')} (or a comma-separated list)`, 'small')
     .option('--iters <n>', 'timed runs per contender, after one warm-up', String(DEFAULT_ITERS))
     .option('--parallelism <n...>', "rb parallelism values to run besides 'auto'", [])

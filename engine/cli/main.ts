@@ -39,6 +39,12 @@ async function codecBenchCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** An "Examples:" block for a command's --help: each line a command and what it does. */
+function examples(...lines: [command: string, what: string][]): string {
+  const width = Math.max(...lines.map(([c]) => c.length));
+  return `\nExamples:\n${lines.map(([c, what]) => `  $ ${c.padEnd(width)}  # ${what}`).join('\n')}\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command()
@@ -47,7 +53,13 @@ export async function main(argv: string[]): Promise<number> {
     .version(versionLine(), '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-    .showHelpAfterError('(run rb --help for usage)');
+    .showHelpAfterError('(run rb --help for usage)')
+    .addHelpText('after', `${examples(
+      ['rb demo', 'try rb on a sample dataset in an embedded PostgreSQL'],
+      ['rb check pipeline.yaml', 'is the pipeline file right, can rb reach and write both sides'],
+      ['rb run pipeline.yaml', 'move the data'],
+      ['rb run --help', "a command's options and examples"],
+    )}\nEvery key of a pipeline file: docs/config.md\n`);
 
   const parallelismOption = () =>
     new Option('-p, --parallelism <auto|N>', 'worker threads: auto or an integer >= 1 (overrides resources.parallelism)').argParser(parseParallelism);
@@ -55,6 +67,12 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('run')
     .description('run a pipeline')
+    .addHelpText('after', examples(
+      ['rb run pipeline.yaml', 'copy every stream (resumes an unfinished earlier run)'],
+      ['rb run pipeline.yaml --parallelism 4 --json', 'four workers; one JSON object with the result on stdout'],
+      ['rb run pipeline.yaml --fresh', 'ignore an unfinished earlier run and copy everything anew'],
+      ['rb run cdc.yaml --follow', 'cdc: catch up, then keep streaming until Ctrl-C'],
+    ))
     .argument('<pipeline.yaml>', 'pipeline file')
     .addOption(parallelismOption())
     .option('--json', 'print one JSON object with the result on stdout')
@@ -68,6 +86,10 @@ export async function main(argv: string[]): Promise<number> {
   state
     .command('show')
     .description('per stream: sync mode, cursor, updated_at; and the last runs')
+    .addHelpText('after', examples(
+      ['rb state show pipeline.yaml', 'cursors and the last runs'],
+      ['rb state show pipeline.yaml --json', 'the same as JSON'],
+    ))
     .argument('<pipeline.yaml>', 'pipeline file')
     .option('--json', 'print JSON')
     .action(async (file: string, o: { json?: boolean }) => {
@@ -76,6 +98,10 @@ export async function main(argv: string[]): Promise<number> {
   state
     .command('reset')
     .description('forget the streams\' cursors: the next run reads them from scratch')
+    .addHelpText('after', examples(
+      ['rb state reset pipeline.yaml --yes', 'every stream (cdc: drops the slot)'],
+      ['rb state reset pipeline.yaml --stream public.orders --yes', 'one stream'],
+    ))
     .argument('<pipeline.yaml>', 'pipeline file')
     .option('--stream <name...>', 'only these streams (as named in the pipeline)')
     .option('--yes', 'do not ask (required when stdin is not a terminal)')
@@ -87,6 +113,10 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('check')
     .description('validate a pipeline file, then connectivity and privileges')
+    .addHelpText('after', examples(
+      ['rb check pipeline.yaml', 'read only; each failure with its fix; exit 0 when run would start'],
+      ['rb check pipeline.yaml --json', 'the checks as JSON'],
+    ))
     .argument('<pipeline.yaml>', 'pipeline file')
     .option('--json', 'print the checks as JSON')
     .action(async (file: string, o: { json?: boolean }) => {
@@ -96,6 +126,10 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('discover')
     .description("list the source's tables: columns, exact types, keys, size, how they can be sharded")
+    .addHelpText('after', examples(
+      ['rb discover pipeline.yaml', "the configured streams' schemas"],
+      ['rb discover pipeline.yaml --schema public sales --json', 'these schemas, as JSON'],
+    ))
     .argument('<pipeline.yaml>', 'pipeline file (its source is discovered)')
     .option('--schema <name...>', 'schemas to list (default: the schemas of the configured streams)')
     .option('--json', 'print JSON')
@@ -106,6 +140,10 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('demo')
     .description('seed a sample shop dataset in the embedded PostgreSQL and copy it with rb')
+    .addHelpText('after', examples(
+      ['rb demo', 'seed, copy, verify (RB_DEMO_SCALE=0.01 for a small dataset)'],
+      ['rb demo --reset --parallelism 2', 'start from a new embedded cluster, two workers'],
+    ))
     .option('--reset', 'stop and delete the embedded cluster under .rb/ first')
     .addOption(parallelismOption())
     .option('--json', 'print the run result as JSON')
