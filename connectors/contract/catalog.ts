@@ -16,6 +16,8 @@ export interface ColumnInfo {
   generated: boolean;
   /** A virtual generated column (PostgreSQL 18+): computed when read, never stored or published. */
   generatedVirtual: boolean;
+  /** A generated column's expression as the source prints it (`pg_get_expr`), else null. */
+  generationExpr: string | null;
   identity: boolean;
   /** 'b' base, 'c' composite, 'd' domain, 'e' enum, 'p' pseudo, 'r' range, 'm' multirange. */
   typtype: string;

@@ -225,6 +225,11 @@ export interface PrepareInput {
   source: TableInfo;
   /** The projected source columns, in output order. */
   columns: ColumnInfo[];
+  /**
+   * Generated columns the destination computes from the written ones (`GENERATED ALWAYS AS
+   * (expr) STORED` with the source's expression): created with the table, never written.
+   */
+  computed?: ColumnInfo[];
   target: QualifiedName;
   writeMode: WriteMode;
   /** Configured key (destination.primary_key or the stream's), else the source's primary key. */

@@ -57,10 +57,12 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
   }
 
   const planner = new TypePlanner(source);
-  await planner.addColumns(input.columns);
+  await planner.addColumns([...input.columns, ...(input.computed ?? [])]);
   const typeDefs = planner.definitions();
   const columns: ContractColumn[] = [];
   for (const c of input.columns) columns.push({ name: c.name, sourceTypeOid: c.typeOid, typeSql: await planner.typeSql(c.typeOid, c.typeName) });
+  const computed: ComputedColumn[] = [];
+  for (const c of input.computed ?? []) computed.push({ name: c.name, attnum: c.attnum, notNull: c.notNull, expr: c.generationExpr!, typeSql: await planner.typeSql(c.typeOid, c.typeName) });
 
   let format = copyFormatFor(input.columns);
   let targetCreated = false;
@@ -73,6 +75,7 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
       // Replace builds a new table from the source's schema; the others write into this one.
       const destInfo = await discoverTable(dest, target);
       format = await reconcileExisting(dest, input, destInfo, columns, format);
+      await reconcileComputed(dest, input, destInfo, computed);
       if (input.writeMode === 'upsert' && !hasUniqueKey(destInfo, input.key)) {
         throw fail(`write_mode upsert needs a primary key or unique constraint on (${input.key.join(', ')}) in ${displayName(target)}; the table has none`);
       }
@@ -81,18 +84,18 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
     if (input.writeMode === 'append') {
       if (!existing) {
         // Append keeps every row it is given (twice when run twice): no key on a table it creates.
-        await dest.query(createTableSql(target, columns, [], input.columns));
+        await createTable(dest, createTableSql(target, columns, [], input.columns, computed), input, computed);
         targetCreated = true;
       }
     } else if (input.writeMode === 'replace') {
       staging = stagingName(target, 'replace');
       await dest.query(`drop table if exists ${quoteQualified(staging)}`);
       // No indexes while loading: the primary key is added in the swap transaction.
-      await dest.query(createTableSql(staging, columns, [], input.columns));
+      await createTable(dest, createTableSql(staging, columns, [], input.columns, computed), input, computed);
       targetCreated = !existing;
     } else {
       if (!existing) {
-        await dest.query(createTableSql(target, columns, input.key, input.columns));
+        await createTable(dest, createTableSql(target, columns, input.key, input.columns, computed), input, computed);
         targetCreated = true;
       }
       staging = stagingName(target, 'upsert');
@@ -119,10 +122,66 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
   }
 }
 
-export function createTableSql(name: QualifiedName, columns: readonly ContractColumn[], key: readonly string[], source: readonly ColumnInfo[]): string {
-  const defs = columns.map((c, i) => `${quoteIdent(c.name)} ${c.typeSql}${source[i]?.notNull ? ' not null' : ''}`);
-  if (key.length) defs.push(`primary key (${key.map(quoteIdent).join(', ')})`);
-  return `create table ${quoteQualified(name)} (${defs.join(', ')})`;
+/** A generated column the destination computes itself (PrepareInput.computed). */
+interface ComputedColumn {
+  name: string;
+  typeSql: string;
+  expr: string;
+  notNull: boolean;
+  /** Its position in the source table: it is created among the written columns there. */
+  attnum: number;
+}
+
+const computedSql = (g: ComputedColumn): string => `${quoteIdent(g.name)} ${g.typeSql} generated always as (${g.expr}) stored${g.notNull ? ' not null' : ''}`;
+
+export function createTableSql(name: QualifiedName, columns: readonly ContractColumn[], key: readonly string[], source: readonly ColumnInfo[], computed: readonly ComputedColumn[] = []): string {
+  const defs = columns.map((c, i) => ({ sql: `${quoteIdent(c.name)} ${c.typeSql}${source[i]?.notNull ? ' not null' : ''}`, attnum: source[i]?.attnum ?? 0 }));
+  for (const g of computed) {
+    const at = defs.findIndex((d) => d.attnum > g.attnum);
+    defs.splice(at < 0 ? defs.length : at, 0, { sql: computedSql(g), attnum: g.attnum });
+  }
+  const parts = defs.map((d) => d.sql);
+  if (key.length) parts.push(`primary key (${key.map(quoteIdent).join(', ')})`);
+  return `create table ${quoteQualified(name)} (${parts.join(', ')})`;
+}
+
+/** Runs a CREATE TABLE; when it carries computed columns, a failure says their expressions are why. */
+async function createTable(dest: pg.Client, sql: string, input: PrepareInput, computed: readonly ComputedColumn[]): Promise<void> {
+  try {
+    await dest.query(sql);
+  } catch (e) {
+    if (!computed.length) throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new RbError(
+      'dest_prepare',
+      `${input.stream}: cannot create ${displayName(input.target)} with the generated column(s) ${computed.map((g) => `${g.name} (${g.expr})`).join(', ')} computed in the destination (the source does not publish generated columns to cdc): ${why}`,
+      { stream: input.stream },
+    );
+  }
+}
+
+/**
+ * An existing target of a stream with computed columns: each must be a generated column there
+ * (rb cannot fill a plain one: the source does not send its values), or be added as one by
+ * `schema_evolution.new_column`.
+ */
+async function reconcileComputed(dest: pg.Client, input: PrepareInput, destInfo: TableInfo, computed: readonly ComputedColumn[]): Promise<void> {
+  for (const g of computed) {
+    const d = destInfo.columns.find((c) => c.name === g.name);
+    const fix = `GENERATED ALWAYS AS (${g.expr}) STORED`;
+    if (d && d.generated) continue;
+    if (d) {
+      throw new RbError(
+        'dest_prepare',
+        `${input.stream}: column ${JSON.stringify(g.name)} of ${displayName(input.target)} is a plain column, but the source does not publish generated columns to cdc, so rb cannot fill it; make it ${fix} there, or drop the table and let rb create it`,
+        { stream: input.stream },
+      );
+    }
+    if (input.schemaEvolution.new_column === 'fail') {
+      throw new RbError('dest_prepare', `${input.stream}: generated column ${JSON.stringify(g.name)} is missing in ${displayName(input.target)} (schema_evolution.new_column: fail; add it as ${fix})`, { stream: input.stream });
+    }
+    if (input.schemaEvolution.new_column === 'add') await dest.query(`alter table ${quoteQualified(input.target)} add column ${computedSql(g)}`);
+  }
 }
 
 function hasUniqueKey(t: TableInfo, key: readonly string[]): boolean {

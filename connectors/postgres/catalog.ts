@@ -49,6 +49,7 @@ export async function discoverTable(client: pg.Client, name: QualifiedName): Pro
       notNull: r.not_null,
       generated: r.generated,
       generatedVirtual: r.generated_virtual === true,
+      generationExpr: r.generation_expr ?? null,
       identity: r.identity,
       typtype: r.typtype,
       typcategory: r.typcategory,

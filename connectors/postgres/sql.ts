@@ -19,6 +19,7 @@ select a.attnum::int as attnum,
        a.attnotnull as not_null,
        a.attgenerated <> '' as generated,
        a.attgenerated::text = 'v' as generated_virtual,
+       case when a.attgenerated <> '' then pg_get_expr(d.adbin, d.adrelid) end as generation_expr,
        a.attidentity <> '' as identity,
        a.attndims as ndims,
        t.typtype as typtype,
@@ -29,6 +30,7 @@ select a.attnum::int as attnum,
 from pg_attribute a
 join pg_type t on t.oid = a.atttypid
 join pg_namespace tn on tn.oid = t.typnamespace
+left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
 where a.attrelid = $1::oid and a.attnum > 0 and not a.attisdropped
 order by a.attnum`;
 

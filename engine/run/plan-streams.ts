@@ -18,6 +18,11 @@ export interface StreamPlan {
   source: TableInfo;
   /** Projected columns in output order (generated/identity columns included: they arrive as values). */
   columns: ColumnInfo[];
+  /**
+   * Generated columns the destination computes itself instead of receiving them (a cdc stream
+   * whose source does not publish them: run-cdc.ts computeUnpublished). Not read, not written.
+   */
+  computed: ColumnInfo[];
   target: QualifiedName;
   key: string[];
   partitionKey?: string;
@@ -85,6 +90,7 @@ export async function planStreams(config: PipelineConfig, source: SnapshotSource
       syncMode: s.sync_mode,
       source: table,
       columns,
+      computed: [],
       target: { schema: destSchema, table: qn.table },
       key,
       partitionKey: s.partition_key,

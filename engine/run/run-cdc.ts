@@ -104,8 +104,14 @@ export function cdcWriteMode(s: StreamPlan, start: CdcStart): WriteMode {
   return start.first ? 'replace' : 'append';
 }
 
-/** Streams a cdc pipeline cannot keep equal yet: another key than the table's, generated columns the source does not publish. */
-export function checkCdcStreams(streams: readonly StreamPlan[], generatedPublished: boolean): void {
+/**
+ * Checks a cdc pipeline's streams and decides where generated columns come from. Stored generated
+ * columns are published from PostgreSQL 18 on (publish_generated_columns = stored) and arrive as
+ * values; before that, and virtual ones always, the source sends none of them — neither in the
+ * changes nor, to stay consistent, in the copy: the destination computes them from the written
+ * columns with the source's expression (`StreamPlan.computed`, docs/design.md section 8).
+ */
+export function planCdcColumns(streams: StreamPlan[], generatedPublished: boolean): void {
   for (const s of streams) {
     // Deletes and key changes carry only the replica identity's columns of the old row: another
     // key could not find the row to delete.
@@ -116,14 +122,20 @@ export function checkCdcStreams(streams: readonly StreamPlan[], generatedPublish
         { stream: s.name },
       );
     }
-    // Stored generated columns are published from PostgreSQL 18 on; virtual ones never are.
-    const generated = s.columns.find((c) => c.generated && (c.generatedVirtual || !generatedPublished));
-    if (generated) {
-      throw new RbError(
-        'config_invalid',
-        `source.streams[${s.index}]: column ${JSON.stringify(generated.name)} of ${s.name} is ${generated.generatedVirtual ? 'a virtual generated column' : 'generated'}; the source does not publish ${generated.generatedVirtual ? 'virtual generated columns' : 'generated columns before PostgreSQL 18'} to CDC, so cdc of such a column is not available in this version of rb yet (list the other columns in columns:)`,
-        { stream: s.name },
-      );
+    const unpublished = s.columns.filter((c) => c.generated && (c.generatedVirtual || !generatedPublished));
+    for (const c of unpublished) {
+      if (s.key.includes(c.name)) {
+        throw new RbError(
+          'config_invalid',
+          `source.streams[${s.index}]: key column ${JSON.stringify(c.name)} of ${s.name} is generated, and the source does not publish ${c.generatedVirtual ? 'virtual generated columns' : 'generated columns before PostgreSQL 18'}; cdc by such a key is not available in this version of rb yet`,
+          { stream: s.name },
+        );
+      }
+      if (!c.generationExpr) throw new RbError('internal', `${s.name}: generated column ${JSON.stringify(c.name)} has no expression in the source catalog`, { stream: s.name });
+    }
+    if (unpublished.length) {
+      s.computed = unpublished;
+      s.columns = s.columns.filter((c) => !unpublished.includes(c));
     }
   }
 }

@@ -31,7 +31,7 @@ import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js
 import { resolveEndpoint } from './endpoints.js';
 import { planStreams, type StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
-import { catchUp, type CdcProgress, cdcPositionsStored, cdcStates, cdcWriteMode, checkCdcStreams, isCdcPipeline, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
+import { catchUp, type CdcProgress, cdcPositionsStored, cdcStates, cdcWriteMode, isCdcPipeline, planCdcColumns, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
 
 export interface RunOptions {
   /** `--parallelism` from the command line; overrides resources.parallelism. */
@@ -214,7 +214,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       await cdcStart?.snapshot?.release();
     }
     const streams = await planStreams(config, source);
-    if (cdc) checkCdcStreams(streams, await session.changes.publishesGeneratedColumns());
+    if (cdc) planCdcColumns(streams, await session.changes.publishesGeneratedColumns());
 
     const reads = new Map<string, ReadPlan>();
     for (const s of streams) {
@@ -246,6 +246,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
           stream: s.name,
           source: s.source,
           columns: s.columns,
+          computed: s.computed,
           target: s.target,
           writeMode: cdcStart ? cdcWriteMode(s, cdcStart) : config.destination.write_mode,
           key: s.key,
