@@ -1,6 +1,8 @@
 /**
  * `rb check <pipeline.yaml>`: validates the file, then connectivity and privileges (docs/design.md
- * section 11): SELECT on each stream's table, CREATE on the destination database or schema, and for
+ * section 11): SELECT on each stream's table, rb run's own planning (engine/run/plan-pipeline.ts:
+ * the same function, so check refuses what run would refuse), CREATE on the destination database
+ * or schema, and for
  * cdc pipelines (section 8) wal_level and the slot/sender settings, the REPLICATION of the source
  * role, the publication and the slot (read only: absent ones are made by the first `rb run`;
  * present ones checked as the run would, the slot's retained WAL shown) and tables without a
@@ -14,7 +16,9 @@ import { displayName, parseQualifiedName, quoteIdent, quoteQualified, type Quali
 import { keylessTableNotes, publishesGeneratedColumns } from '../../connectors/source-postgres/cdc-setup.js';
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { EXIT_DESTINATION, EXIT_OK, EXIT_SOURCE, RbError } from '../errors.js';
+import { PostgresSnapshotSource } from '../../connectors/source-postgres/postgres-source.js';
 import { resolveEndpoint } from '../run/endpoints.js';
+import { planPipelineStreams } from '../run/plan-pipeline.js';
 import { cdcNames } from '../run/run-cdc.js';
 import { formatBytes, printError } from './output.js';
 
@@ -92,6 +96,8 @@ async function checkSource(src: pg.Client, config: PipelineConfig, file: string,
     const r = await src.query(`select has_table_privilege($1, 'select') as ok`, [quoteQualified(qn)]);
     lines.push({ check: `source table ${s.name}`, ok: r.rows[0].ok, detail: r.rows[0].ok ? 'SELECT granted' : 'no SELECT privilege', exitCode: EXIT_SOURCE });
   }
+  // What rb run's planning would refuse (missing columns, keys, cursors, cdc columns), by the same function.
+  if (found.length === config.source.streams.length) lines.push(await planLine(src, config));
   if (!config.source.streams.some((s) => s.sync_mode === 'cdc')) return;
   // REPLICATION: the attribute, superuser, or (managed services such as RDS) membership in rds_replication.
   const r = await src.query(
@@ -109,6 +115,17 @@ async function checkSource(src: pg.Client, config: PipelineConfig, file: string,
   for (const [i, qn] of found.entries()) {
     const [note] = await keylessTableNotes(src, [qn]);
     if (note) lines.push({ check: `source table ${streamOf[i]} primary key`, ok: true, warn: true, detail: note.replace(/^rb: /, ''), exitCode: EXIT_SOURCE });
+  }
+}
+
+/** rb run's planning, read only (engine/run/plan-pipeline.ts): its verdict as a check line. */
+async function planLine(src: pg.Client, config: PipelineConfig): Promise<CheckLine> {
+  try {
+    const streams = await planPipelineStreams(config, { source: new PostgresSnapshotSource(src), publishesGeneratedColumns: () => publishesGeneratedColumns(src) });
+    return { check: 'plan', ok: true, detail: `${streams.length} stream${streams.length === 1 ? '' : 's'} planned as rb run plans them (columns, keys${streams.some((s) => s.syncMode === 'incremental') ? ', cursors' : ''})`, exitCode: 0 };
+  } catch (e) {
+    if (!(e instanceof RbError)) throw e;
+    return { check: e.stream ? `plan stream ${e.stream}` : 'plan', ok: false, detail: e.message, exitCode: e.exitCode };
   }
 }
 

@@ -5,12 +5,12 @@
  * (every run then scans the whole table) and the index to create.
  */
 import type pg from 'pg';
-import { cursorIndex, discoverTable, type TableInfo } from '../../connectors/postgres/catalog.js';
+import { cursorIndex, discoverTable, resolveTableOid, type TableInfo } from '../../connectors/postgres/catalog.js';
 import { connect } from '../../connectors/postgres/connection.js';
 import { displayName, parseQualifiedName, quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
 import { SQL_LIST_TABLES } from '../../connectors/postgres/sql.js';
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
-import { RbError } from '../errors.js';
+import { EXIT_SOURCE, RbError } from '../errors.js';
 import { shardKeyFor, shardMinBytes } from '../../connectors/source-postgres/plan-shards.js';
 import { resolveEndpoint } from '../run/endpoints.js';
 import { formatBytes, formatCount, printError, table } from './output.js';
@@ -26,8 +26,17 @@ export async function discoverCommand(file: string, o: { json?: boolean; schema?
       for (const n of names) tables.push(await discoverTable(src, { schema: n.schema, table: n.name }));
       const out = [];
       for (const t of tables) out.push({ ...describe(t), ...(await incrementalRead(src, config, t)) });
-      if (o.json) process.stdout.write(`${JSON.stringify({ schemas, tables: out })}\n`);
+      // A configured stream whose table is not there is what rb run would stop at: exit 3.
+      const missing: string[] = [];
+      for (const [i, s] of config.source.streams.entries()) {
+        if (!(await resolveTableOid(src, parseQualifiedName(s.name)))) missing.push(`source.streams[${i}].name: table ${displayName(parseQualifiedName(s.name))} does not exist in the source`);
+      }
+      if (o.json) process.stdout.write(`${JSON.stringify({ schemas, tables: out, ...(missing.length ? { missing_streams: missing } : {}) })}\n`);
       else printTables(out);
+      if (missing.length) {
+        for (const m of missing) process.stderr.write(`rb: ${m}\n`);
+        return EXIT_SOURCE;
+      }
     } finally {
       await src.end().catch(() => {});
     }
@@ -50,10 +59,12 @@ function describe(t: TableInfo) {
     table: t.name.table,
     estimated_rows: t.estimatedRows,
     size_bytes: t.totalBytes,
+    /** The table alone (no indexes, TOAST): what the shard threshold is compared with. */
+    table_bytes: t.relationBytes,
     primary_key: t.primaryKey,
     shardable: !small,
     shard_key: key ?? 'ctid',
-    shard_note: small ? `one shard (under ${formatBytes(shardMinBytes())})` : key ? `integer ranges on ${key}` : 'ctid block ranges',
+    shard_note: small ? `one shard (table ${formatBytes(t.relationBytes)}, under ${formatBytes(shardMinBytes())})` : key ? `integer ranges on ${key}` : 'ctid block ranges',
     copy_format: t.columns.every((c) => c.binaryPortable) ? 'binary' : 'text',
     columns: t.columns.map((c) => ({ name: c.name, type: c.typeName, nullable: !c.notNull, generated: c.generated, identity: c.identity, binary_portable: c.binaryPortable })),
   };
@@ -90,7 +101,7 @@ function sameTable(a: { schema: string; table: string }, t: TableInfo): boolean 
 function printTables(tables: Array<ReturnType<typeof describe> & { incremental?: IncrementalRead }>): void {
   for (const t of tables) {
     process.stdout.write(
-      `\n${t.name}  ~${formatCount(t.estimated_rows)} rows, ${formatBytes(t.size_bytes)}; key (${t.primary_key.join(', ') || 'none'}); ${t.shard_note}; COPY ${t.copy_format}\n`,
+      `\n${t.name}  ~${formatCount(t.estimated_rows)} rows, ${formatBytes(t.size_bytes)} with indexes and TOAST; key (${t.primary_key.join(', ') || 'none'}); ${t.shard_note}; COPY ${t.copy_format}\n`,
     );
     if (t.incremental) process.stdout.write(`  ${t.incremental.index ? '' : 'WARNING: '}${t.incremental.stream}: ${t.incremental.note}\n`);
     const rows = t.columns.map((c) => [c.name, c.type, c.nullable ? 'null' : 'not null', [c.generated ? 'generated' : '', c.identity ? 'identity' : '', t.primary_key.includes(c.name) ? 'pk' : ''].filter(Boolean).join(' ')]);

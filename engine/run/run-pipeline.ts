@@ -29,9 +29,10 @@ import { LocalExecutor } from '../runtime/executor.js';
 import { stageModeFromEnv } from '../runtime/shard-pool.js';
 import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js';
 import { resolveEndpoint } from './endpoints.js';
-import { planStreams, type StreamPlan } from './plan-streams.js';
+import { planPipelineStreams } from './plan-pipeline.js';
+import type { StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
-import { catchUp, type CdcProgress, cdcPositionsStored, cdcStates, cdcWriteMode, isCdcPipeline, planCdcColumns, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
+import { catchUp, type CdcProgress, cdcPositionsStored, cdcStates, cdcWriteMode, isCdcPipeline, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
 
 export interface RunOptions {
   /** `--parallelism` from the command line; overrides resources.parallelism. */
@@ -213,8 +214,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       // Imported (or failed): the replication connection may let it go.
       await cdcStart?.snapshot?.release();
     }
-    const streams = await planStreams(config, source);
-    if (cdc) planCdcColumns(streams, await session.changes.publishesGeneratedColumns());
+    // The same planning rb check does (plan-pipeline.ts): tables, columns, keys, cursors, cdc columns.
+    const changes = session.changes;
+    const streams = await planPipelineStreams(config, { source, publishesGeneratedColumns: () => changes.publishesGeneratedColumns() });
 
     const reads = new Map<string, ReadPlan>();
     for (const s of streams) {
