@@ -11,6 +11,7 @@ import type pg from 'pg';
 import { RbError } from '../contract/errors.js';
 import { copyFormatFor, discoverTable, resolveTableOid, type ColumnInfo, type TableInfo } from '../postgres/catalog.js';
 import { queryError } from '../postgres/connection.js';
+import { SQL_REQUIRED_COLUMNS } from '../postgres/sql.js';
 import { displayName, quoteIdent, quoteQualified, type QualifiedName } from '../postgres/identifiers.js';
 import { TypePlanner, createUserTypes } from './type-ddl.js';
 import type { ContractColumn, WriteContract } from '../contract/write-contract.js';
@@ -225,12 +226,30 @@ async function reconcileExisting(
       format = 'text';
     }
   }
+  await checkRequiredColumns(dest, input, destInfo, columns);
   if (policy.removed_column === 'fail') {
     const names = new Set(columns.map((c) => c.name));
     const extra = destInfo.columns.filter((d) => !names.has(d.name) && !d.generated);
     if (extra.length) throw new RbError('dest_prepare', `${input.stream}: ${displayName(input.target)} has columns the source does not send: ${extra.map((e) => e.name).join(', ')} (schema_evolution.removed_column: fail)`, { stream: input.stream });
   }
   return format;
+}
+
+/**
+ * An existing target's NOT NULL columns without a default that the stream does not write would
+ * fail every row with only the server's "null value in column" message: say why instead — the
+ * stream's projection (`columns:`) leaves the column out, or the source has no such column.
+ */
+async function checkRequiredColumns(dest: pg.Client, input: PrepareInput, destInfo: TableInfo, columns: readonly ContractColumn[]): Promise<void> {
+  const written = new Set(columns.map((c) => c.name));
+  const required = (await dest.query(SQL_REQUIRED_COLUMNS, [destInfo.oid])).rows.map((r) => r.name as string).filter((n) => !written.has(n));
+  if (!required.length) return;
+  const inSource = required.filter((n) => input.source.columns.some((c) => c.name === n));
+  const list = (names: string[]) => names.map((n) => JSON.stringify(n)).join(', ');
+  const why = inSource.length
+    ? `the stream's projection (columns: ${input.columns.map((c) => c.name).join(', ')}) leaves out ${list(inSource)}, which ${inSource.length === 1 ? 'is' : 'are'} NOT NULL without a default in ${displayName(input.target)}, so every row would fail; add ${inSource.length === 1 ? 'it' : 'them'} to columns, or give the destination column a default`
+    : `${displayName(input.target)} has NOT NULL column${required.length === 1 ? '' : 's'} without a default that the source table does not have: ${list(required)}; give ${required.length === 1 ? 'it' : 'them'} a default or drop NOT NULL in the destination`;
+  throw new RbError('dest_prepare', `${input.stream}: ${why}`, { stream: input.stream });
 }
 
 function normalizeType(t: string): string {

@@ -121,3 +121,14 @@ join pg_class c on c.oid = x.indexrelid
 join pg_am am on am.oid = c.relam
 where x.indrelid = $1::oid and am.amname = 'btree' and x.indisvalid and x.indpred is null
 order by x.indisprimary desc, c.relname`;
+
+/**
+ * $1 = relation oid. Columns an INSERT that leaves them out cannot fill: NOT NULL, no default, not
+ * generated, not identity (a destination target's columns a stream does not write must not be these).
+ */
+export const SQL_REQUIRED_COLUMNS = `
+select a.attname as name
+from pg_attribute a
+where a.attrelid = $1::oid and a.attnum > 0 and not a.attisdropped and a.attnotnull
+  and a.attgenerated = '' and a.attidentity = '' and not a.atthasdef
+order by a.attnum`;

@@ -130,6 +130,16 @@ describe('resolveParallelism (manual)', () => {
     expect(plan.cap).toBe(2);
   });
 
+  it('warns when N is above the cap, and only then', () => {
+    const over = resolveParallelism({ availableCores: 2, streams: streams(1), transformCount: 0, manual: 64 });
+    expect(over.effective).toBe(64);
+    expect(over.warning).toBe("parallelism 64 is more than this machine's 2 cores: kept as asked, but workers beyond 2 wait for a core (auto would use at most 2)");
+    const big = resolveParallelism({ availableCores: 32, streams: streams(1), transformCount: 0, manual: 20 });
+    expect(big.warning).toBe("parallelism 20 is above auto's limit of 16 (32 cores): kept as asked");
+    expect(resolveParallelism({ availableCores: 2, streams: streams(1), transformCount: 0, manual: 2 }).warning).toBeUndefined();
+    expect(resolveParallelism({ availableCores: 2, streams: streams(3), transformCount: 0 }).warning).toBeUndefined();
+  });
+
   it('keeps N with no eligible stream', () => {
     const plan = resolveParallelism({ availableCores: 8, streams: streams(0, ['cdc']), transformCount: 0, manual: 3 });
     expect(plan.effective).toBe(3);

@@ -69,6 +69,8 @@ export interface ParallelismPlan {
   perStreamTarget: number;
   /** Per stream name: its shard target. Non-eligible streams are always 1 (never sharded). */
   shardTargets: Record<string, number>;
+  /** Manual N above the cap: kept as asked, and said (more workers than cores compete for them). */
+  warning?: string;
 }
 
 /** The telemetry block of the run result and `--json` output (docs/design.md section 4). */
@@ -142,7 +144,16 @@ export function resolveParallelism(input: ParallelismInput): ParallelismPlan {
     transformCount,
     perStreamTarget,
     shardTargets,
+    ...(manual !== undefined && manual > cap ? { warning: aboveCapWarning(manual, cap, availableCores) } : {}),
   };
+}
+
+/**
+ * @example aboveCapWarning(64, 2, 2) === "parallelism 64 is more than this machine's 2 cores: kept as asked, but workers beyond 2 wait for a core (auto would use at most 2)"
+ */
+export function aboveCapWarning(manual: number, cap: number, availableCores: number): string {
+  if (cap < availableCores) return `parallelism ${manual} is above auto's limit of ${cap} (${availableCores} cores): kept as asked`;
+  return `parallelism ${manual} is more than this machine's ${availableCores} core${availableCores === 1 ? '' : 's'}: kept as asked, but workers beyond ${cap} wait for a core (auto would use at most ${cap})`;
 }
 
 /** max(MIN_TRANSFORM_FACTOR, 1 / (1 + TRANSFORM_PENALTY_SLOPE * transforms)). */

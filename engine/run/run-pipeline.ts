@@ -80,6 +80,9 @@ export interface StreamResult {
   shards_skipped: number;
   /** Shard attempts that failed with a transient error and were retried. */
   retries: number;
+  /** Rows the destination rejected, dropped (`on_data_error: skip`) or written to the DLQ (`dlq`); not in `rows`. */
+  rows_skipped: number;
+  rows_dead_lettered: number;
   /** Incremental: the cursor the stream now stands at, and the checkpoints committed. */
   cursor?: Array<string | null> | null;
   checkpoints?: number;
@@ -175,6 +178,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       manual: manual === 'auto' ? undefined : manual,
     });
     Object.assign(result, telemetry(plan));
+    if (plan.warning) opts.log?.(`rb: warning: ${plan.warning}`);
     executor = new LocalExecutor(plan.effective, stageModeFromEnv());
     result.stage_mode = executor.stageMode;
     // Threads boot while the leader plans when shards are coming. A pipeline of incremental streams
@@ -328,6 +332,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         sync_mode: s.syncMode,
         shards_skipped: read.skipped.size,
         retries,
+        rows_skipped: mine.reduce((a, r) => a + (r.rowsSkipped ?? 0), 0),
+        rows_dead_lettered: mine.reduce((a, r) => a + (r.rowsDeadLettered ?? 0), 0),
         ...(cursor ? { cursor: cursor.mark, checkpoints: mine.reduce((a, r) => a + (r.checkpoints ?? 0), 0) } : {}),
       });
     }
@@ -446,6 +452,13 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         chunkBytes,
         maxInflightChunks: config.resources.max_inflight_batches,
         delayPerChunkMs: delay,
+        badRows: {
+          policy: config.destination.on_data_error,
+          schema: config.state.schema,
+          pipeline: config.pipeline,
+          runId,
+          rowKey: s.key.length ? s.key : s.source.primaryKey.filter((k) => s.columns.some((c) => c.name === k)),
+        },
         ledger: { schema: config.state.schema, pipeline: config.pipeline, planId, runId, stream: s.name, shard: shardId },
         ...(read.checkpoint ? { checkpoint: { ...read.checkpoint(contract), runId } } : {}),
       });
