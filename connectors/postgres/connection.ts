@@ -1,81 +1,31 @@
 /**
- * Connections to PostgreSQL: turns a url or host/port/... connection block into a resolved,
- * serializable `PgEndpoint` (safe to send to worker threads), and opens clients with errors that
- * name the endpoint but never the password. The embedded cluster belongs to the engine: its
- * `resolveEndpoint` (run/endpoints.ts) starts it and hands the connectors a plain endpoint.
+ * Connections to PostgreSQL: opens clients on a resolved `PgEndpoint` (endpoint.ts) with libpq's
+ * sslmode attempts and fallbacks (tls.ts has the table), says what a connection's TLS is, and
+ * words failures naming the endpoint but never the password. The embedded cluster belongs to the
+ * engine: its `resolveEndpoint` (run/endpoints.ts) starts it and hands the connectors a plain endpoint.
  */
 import pg from 'pg';
 import { RbError, pgErrorInfo, redact, type RbErrorCode } from '../contract/errors.js';
+import { connectCode, isSocketHost, type EndpointRole, type PgEndpoint } from './endpoint.js';
 import { ReadTapSocket } from './read-tap-socket.js';
+import { describeTlsError, tlsConnectOptions } from './tls.js';
 
-/** A connection block as the config layer validated it (the engine's config/connection.ts). */
-export type ConnectionSettings =
-  | { kind: 'url'; url: string; sslmode?: string }
-  | { kind: 'host'; host: string; port: number; user: string; password?: string; database: string; sslmode?: string }
-  | { kind: 'embedded'; database?: string };
+export {
+  connectionParams,
+  DEFAULT_CONNECT_TIMEOUT_S,
+  DEFAULT_KEEPALIVES_IDLE_S,
+  isSocketHost,
+  plainEndpoint,
+  resolveServerEndpoint,
+  type ConnectionSettings,
+  type ConnectionTuning,
+  type EndpointRole,
+  type PgEndpoint,
+  type ResolveOptions,
+  type ServerConnectionSettings,
+} from './endpoint.js';
 
-/** A connection block for a server rb does not run itself: everything but `embedded`. */
-export type ServerConnectionSettings = Exclude<ConnectionSettings, { kind: 'embedded' }>;
-
-/** A fully resolved endpoint. Plain data: crosses worker boundaries by structured clone. */
-export interface PgEndpoint {
-  host: string;
-  port: number;
-  user: string;
-  password?: string;
-  database: string;
-  ssl?: pg.ClientConfig['ssl'];
-  /** For messages: `user@host:port/db`, no password. */
-  label: string;
-  embedded: boolean;
-}
-
-export type EndpointRole = 'source' | 'destination';
-
-function sslFor(mode: string | undefined): pg.ClientConfig['ssl'] {
-  switch (mode) {
-    case undefined:
-    case 'disable':
-    case 'allow':
-    case 'prefer':
-      return undefined;
-    case 'require':
-      return { rejectUnauthorized: false };
-    case 'verify-ca':
-    case 'verify-full':
-      return { rejectUnauthorized: true };
-    default:
-      return undefined;
-  }
-}
-
-/**
- * Resolves a url or host connection block (libpq's defaults: localhost, 5432, `PGUSER`,
- * `PGPASSWORD`, the database named after the user). An `embedded` block is resolved by the
- * engine, which runs the cluster.
- */
-export function resolveServerEndpoint(settings: ServerConnectionSettings, role: EndpointRole): PgEndpoint {
-  if (settings.kind === 'url') {
-    let u: URL;
-    try {
-      u = new URL(settings.url);
-    } catch {
-      throw new RbError('config_invalid', `${role}.config.url: not a valid URL: ${redact(settings.url)}`);
-    }
-    const sslmode = u.searchParams.get('sslmode') ?? settings.sslmode;
-    const host = decodeURIComponent(u.hostname || 'localhost').replace(/^\[|\]$/g, '');
-    const port = u.port ? Number(u.port) : 5432;
-    const user = decodeURIComponent(u.username || process.env.PGUSER || 'postgres');
-    const password = u.password ? decodeURIComponent(u.password) : process.env.PGPASSWORD;
-    const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || user;
-    return { host, port, user, password, database, ssl: sslFor(sslmode ?? undefined), label: `${user}@${host}:${port}/${database}`, embedded: false };
-  }
-  const host = settings.host ?? 'localhost';
-  const port = settings.port ?? 5432;
-  const user = settings.user ?? process.env.PGUSER ?? 'postgres';
-  const database = settings.database ?? user;
-  return { host, port, user, password: settings.password ?? process.env.PGPASSWORD, database, ssl: sslFor(settings.sslmode), label: `${user}@${host}:${port}/${database}`, embedded: false };
-}
+const queryCode = (role: EndpointRole): RbErrorCode => (role === 'source' ? 'source_query' : 'dest_query');
 
 /**
  * Session settings for every rb connection. Text-format COPY (tables with user-type arrays or
@@ -103,50 +53,170 @@ export interface ConnectOptions {
    * (COPY TO). Plain connections only: with TLS the option is ignored.
    */
   readTap?: boolean;
+  /** A walsender connection (`replication=database`, connectors/source-postgres/replication-stream.ts). */
+  replication?: 'database';
+  /** More startup options after rb's (`-c name=value ...`). */
+  extraOptions?: string;
 }
 
-export function clientConfig(ep: PgEndpoint, applicationName = 'rb', opts: ConnectOptions = {}): pg.ClientConfig {
+/** How one connection attempt goes: inside TLS or in plaintext. */
+export type Transport = 'tls' | 'plain';
+
+/** The attempts an endpoint's sslmode makes, in libpq's order (tls.ts has the table). */
+export function transportsFor(ep: PgEndpoint): Transport[] {
+  if (isSocketHost(ep.host)) return ['plain'];
+  switch (ep.tls.sslmode) {
+    case 'disable':
+      return ['plain'];
+    case 'allow':
+      return ['plain', 'tls'];
+    case 'prefer':
+      return ['tls', 'plain'];
+    default:
+      return ['tls'];
+  }
+}
+
+const noPassword = (ep: PgEndpoint) => async (): Promise<string> => {
+  throw new Error(`the server asks for a password and none was supplied for ${ep.label} (give it in the URL or config, PGPASSWORD, or the password file ~/.pgpass)`);
+};
+
+/** The node-postgres settings of one attempt (the first of the endpoint's unless `transport` says). */
+export function clientConfig(ep: PgEndpoint, applicationName = 'rb', opts: ConnectOptions & { transport?: Transport } = {}): pg.ClientConfig {
+  const transport = opts.transport ?? transportsFor(ep)[0];
   return {
-    ...(opts.readTap && !ep.ssl ? { stream: () => new ReadTapSocket() } : {}),
+    ...(opts.readTap && transport === 'plain' ? { stream: () => new ReadTapSocket() } : {}),
     host: ep.host,
     port: ep.port,
     user: ep.user,
-    password: ep.password,
+    // A function when there is none: node-postgres would otherwise read ~/.pgpass by rules of its own.
+    password: ep.password ?? noPassword(ep),
     database: ep.database,
-    ssl: ep.ssl,
-    application_name: applicationName,
-    options: SESSION_OPTIONS,
-    connectionTimeoutMillis: 15_000,
-    keepAlive: true,
-  };
+    // false, not undefined: node-postgres would otherwise read PGSSLMODE by rules of its own.
+    ssl: transport === 'tls' ? tlsConnectOptions(ep.tls) : false,
+    application_name: ep.applicationName ?? applicationName,
+    options: [ep.options, SESSION_OPTIONS, opts.extraOptions].filter(Boolean).join(' '),
+    connectionTimeoutMillis: ep.connectTimeoutMs,
+    keepAlive: ep.keepAlive,
+    keepAliveInitialDelayMillis: ep.keepAliveIdleMs,
+    ...(opts.replication ? { replication: opts.replication } : {}),
+  } as pg.ClientConfig;
 }
 
-const connectCode = (role: EndpointRole): RbErrorCode => (role === 'source' ? 'source_connect' : 'dest_connect');
-const queryCode = (role: EndpointRole): RbErrorCode => (role === 'source' ? 'source_query' : 'dest_query');
+/**
+ * What worked last for an endpoint in this thread (allow/prefer), tried first for the next
+ * LEARNED_MS: a plaintext server costs the refused TLS request once per burst of connections (a
+ * run's shards), not once per connection, and a server that turns TLS on is noticed soon after.
+ */
+const learned = new Map<string, { transport: Transport; atMs: number }>();
+const LEARNED_MS = 30_000;
 
-/** Opens a client; failures become RbError naming the endpoint (never the password). */
+/** Forgets what connect() learned of the servers' TLS (tests that reconfigure a server). */
+export function forgetNegotiations(): void {
+  learned.clear();
+}
+const negotiated = new WeakMap<pg.Client, { transport: Transport; fallback?: string }>();
+
+const NO_SSL = 'The server does not support SSL connections';
+
+/** Whether a failed attempt is one libpq follows with the other transport (never for network errors). */
+function fallsBack(e: unknown, from: Transport): boolean {
+  if (pgErrorInfo(e)?.sqlstate) return true; // the server answered with an error (pg_hba.conf, authentication)
+  if (from === 'plain') return false;
+  const msg = e instanceof Error ? e.message : '';
+  return msg === NO_SSL || describeTlsError(e, { sslmode: 'prefer', verify: 'none' }, '') !== undefined;
+}
+
+/**
+ * Opens a client as libpq would for the endpoint's sslmode (allow: plaintext, then TLS when the
+ * server refuses; prefer: TLS, then plaintext when the server has none or refuses it); failures
+ * become RbError naming the endpoint (never the password).
+ */
 export async function connect(ep: PgEndpoint, role: EndpointRole, applicationName = 'rb', opts: ConnectOptions = {}): Promise<pg.Client> {
-  const client = new pg.Client(clientConfig(ep, applicationName, opts));
-  // Errors on an idle client (server restart, terminated backend) surface on the next query;
-  // without a listener they would crash the process.
-  client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch (e) {
-    await client.end().catch(() => {});
-    throw connectionError(e, ep, role);
+  const key = `${ep.label}|${ep.tls.sslmode}`;
+  let order = transportsFor(ep);
+  const seen = learned.get(key);
+  const known = seen && performance.now() - seen.atMs < LEARNED_MS ? seen.transport : undefined;
+  if (known && order.length > 1 && order[0] !== known) order = [known, ...order.filter((t) => t !== known)];
+  let firstFailure: { transport: Transport; error: unknown } | undefined;
+  for (const [i, transport] of order.entries()) {
+    const client = new pg.Client(clientConfig(ep, applicationName, { ...opts, transport }));
+    // Errors on an idle client (server restart, terminated backend) surface on the next query;
+    // without a listener they would crash the process.
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (e) {
+      await client.end().catch(() => {});
+      if (i + 1 < order.length && fallsBack(e, transport)) {
+        firstFailure ??= { transport, error: e };
+        continue;
+      }
+      throw connectionError(e, ep, role, firstFailure);
+    }
+    if (order.length > 1 && known !== transport) learned.set(key, { transport, atMs: performance.now() });
+    negotiated.set(client, { transport, ...(firstFailure ? { fallback: failureReason(firstFailure.error, ep) } : {}) });
+    return client;
   }
-  return client;
+  throw new RbError('internal', 'no connection attempt for the endpoint');
 }
 
-export function connectionError(e: unknown, ep: PgEndpoint, role: EndpointRole): RbError {
+/** What an rb check line says of a connection: TLS or not, its protocol, whether the certificate was verified. */
+export interface ConnectionSecurity {
+  tls: boolean;
+  sslmode: string;
+  protocol?: string;
+  cipher?: string;
+  /** `none`, `chain` (signed by the root certificate), `chain and host name`. */
+  verified: 'none' | 'chain' | 'chain and host name';
+  /** Why the first attempt was given up, when the connection is the fallback one. */
+  fallback?: string;
+  unixSocket?: boolean;
+}
+
+export function connectionSecurity(client: pg.Client, ep: PgEndpoint): ConnectionSecurity {
+  const stream = (client as unknown as { connection?: { stream?: { getProtocol?: () => string | null; getCipher?: () => { name: string }; authorized?: boolean } } }).connection?.stream;
+  const info = negotiated.get(client);
+  const base = { sslmode: ep.tls.sslmode, ...(info?.fallback ? { fallback: info.fallback } : {}), ...(isSocketHost(ep.host) ? { unixSocket: true } : {}) };
+  if (!stream?.getProtocol) return { tls: false, verified: 'none', ...base };
+  const verified = !stream.authorized || ep.tls.verify === 'none' ? 'none' : ep.tls.verify === 'full' ? 'chain and host name' : 'chain';
+  return { tls: true, protocol: stream.getProtocol() ?? undefined, cipher: stream.getCipher?.().name, verified, ...base };
+}
+
+/** One line: "TLS (TLSv1.3, TLS_AES_256_GCM_SHA384), certificate verified: chain and host name". */
+export function describeSecurity(s: ConnectionSecurity): string {
+  if (!s.tls) {
+    const why = s.unixSocket ? 'a Unix socket' : s.sslmode === 'disable' ? 'sslmode disable' : s.fallback ? `sslmode ${s.sslmode}: ${s.fallback}` : `sslmode ${s.sslmode}`;
+    return `without TLS (${why})`;
+  }
+  const verified = s.verified === 'none' ? 'certificate not verified' : `certificate verified: ${s.verified}`;
+  return `TLS (${[s.protocol, s.cipher].filter(Boolean).join(', ')}), ${verified} (sslmode ${s.sslmode}${s.fallback ? `; ${s.fallback}` : ''})`;
+}
+
+function failureReason(e: unknown, ep: PgEndpoint): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (msg === NO_SSL) return 'the server does not offer TLS';
+  const tlsWhy = describeTlsError(e, ep.tls, ep.host);
+  if (tlsWhy) return `over TLS: ${tlsWhy}`;
+  return `${pgErrorInfo(e)?.sqlstate ? 'the server refused the first attempt' : 'the first attempt failed'}: ${redact(msg, [ep.password])}`;
+}
+
+export function connectionError(e: unknown, ep: PgEndpoint, role: EndpointRole, first?: { transport: Transport; error: unknown }): RbError {
   const info = pgErrorInfo(e);
   const raw = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: string })?.code;
   let why = redact(raw, [ep.password]);
+  const tlsWhy = describeTlsError(e, ep.tls, ep.host);
   if (info?.sqlstate === '28P01') why = `password authentication failed for user "${ep.user}"`;
   else if (info?.sqlstate === '3D000') why = `database "${ep.database}" does not exist`;
-  else if ((e as { code?: string })?.code === 'ECONNREFUSED') why = `connection refused (is PostgreSQL running on ${ep.host}:${ep.port}?)`;
-  else if ((e as { code?: string })?.code === 'ENOTFOUND') why = `host "${ep.host}" not found`;
+  else if (raw === NO_SSL) why = `the server does not support TLS (SSL), but sslmode ${ep.tls.sslmode} requires it`;
+  else if (code === 'ECONNREFUSED') why = `connection refused (is PostgreSQL running on ${ep.host}:${ep.port}?)`;
+  else if (code === 'ENOENT' && isSocketHost(ep.host)) why = `no server socket ${ep.host}/.s.PGSQL.${ep.port} (is PostgreSQL running with that socket directory and port?)`;
+  else if (code === 'ENOTFOUND') why = `host "${ep.host}" not found`;
+  else if (raw === 'timeout expired' || raw === 'Connection terminated due to connection timeout') why = `timeout expired after ${ep.connectTimeoutMs / 1000} s (connect_timeout)`;
+  else if (tlsWhy) why = tlsWhy;
+  if (info?.sqlstate === '28000' && /no encryption/.test(raw) && ep.tls.sslmode === 'disable') why += ' (the server takes this connection only over TLS: set sslmode prefer or require)';
+  if (first) why += ` (${first.transport === 'tls' ? 'over TLS first' : 'without TLS first'}: ${failureReason(first.error, ep).replace(/^over TLS: /, '')})`;
   return new RbError(connectCode(role), `cannot connect to ${role} ${ep.label}: ${why}`, { pg: info });
 }
 

@@ -57,7 +57,7 @@
 import type { Socket } from 'node:net';
 import pg from 'pg';
 import { RbError, classifyPgError, markTransient } from '../contract/errors.js';
-import { clientConfig, connectionError, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
+import { connect, connectionError, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers.js';
 import { PG_EPOCH_UNIX_MS } from '../../native/pgoutput-types.js';
 import { formatLsn, parseLsn } from './lsn.js';
@@ -243,25 +243,23 @@ function parseDurationMs(text: string): number {
 
 /**
  * Opens a logical replication connection (walsender) to `ep.database`, with rb's usual client
- * settings (TLS, password, session options: `clientConfig`).
+ * settings (TLS with the endpoint's sslmode, password, session options: `connect`).
  */
 export async function openReplicationConnection(ep: PgEndpoint, applicationName: string, opts: ReplicationConnectionOptions = {}): Promise<ReplicationConnection> {
-  const base = clientConfig(ep, applicationName);
   const extra = Object.entries(opts.settings ?? {}).map(([k, v]) => settingOption(k, v));
-  const config = { ...base, options: [base.options, ...extra].filter(Boolean).join(' '), replication: 'database' } as pg.ClientConfig;
-  const client = new pg.Client(config);
-  const conn = new ReplicationConnection(client, ep);
+  let client: pg.Client;
   try {
-    await client.connect();
+    // connect(): the endpoint's sslmode with libpq's fallbacks, as every other connection.
+    client = await connect(ep, 'source', applicationName, { replication: 'database', extraOptions: extra.join(' ') });
   } catch (e) {
-    await client.end().catch(() => {});
-    const err = connectionError(e, ep, 'source');
+    const err = e instanceof RbError ? e : connectionError(e, ep, 'source');
     const sqlstate = err.pg?.sqlstate;
     if (sqlstate === '42501' || sqlstate === '28000') {
       throw new RbError('source_connect', `${err.message} (a replication connection needs the REPLICATION attribute and a pg_hba.conf "replication" entry)`, { pg: err.pg, cause: e });
     }
     throw err;
   }
+  const conn = new ReplicationConnection(client, ep);
   try {
     await conn.init();
   } catch (e) {

@@ -1,6 +1,6 @@
 /**
- * `rb check <pipeline.yaml>`: validates the file, then connectivity and privileges (docs/design.md
- * section 11): SELECT on each stream's table, rb run's own planning (engine/run/plan-pipeline.ts:
+ * `rb check <pipeline.yaml>`: validates the file, then connectivity (per connection: TLS or not,
+ * its protocol, whether the certificate was verified) and privileges (docs/design.md section 11): SELECT on each stream's table, rb run's own planning (engine/run/plan-pipeline.ts:
  * the same function, so check refuses what run would refuse), CREATE on the destination database
  * or schema, and for
  * cdc pipelines (section 8) wal_level and the slot/sender settings, the REPLICATION of the source
@@ -11,7 +11,7 @@
  */
 import type pg from 'pg';
 import { resolveTableOid } from '../../connectors/postgres/catalog.js';
-import { connect } from '../../connectors/postgres/connection.js';
+import { connect, connectionSecurity, describeSecurity, type ConnectionSecurity, type PgEndpoint } from '../../connectors/postgres/connection.js';
 import { displayName, parseQualifiedName, quoteIdent, quoteQualified, type QualifiedName } from '../../connectors/postgres/identifiers.js';
 import { keylessTableNotes, publishesGeneratedColumns } from '../../connectors/source-postgres/cdc-setup.js';
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
@@ -28,7 +28,20 @@ interface CheckLine {
   /** Passes, but worth knowing (printed `warn`; `"warn": true` in --json). */
   warn?: boolean;
   detail: string;
+  /** Connection lines: TLS in use, its protocol, whether the certificate was verified. */
+  tls?: { in_use: boolean; protocol?: string; cipher?: string; verified: ConnectionSecurity['verified']; sslmode: string; unix_socket?: boolean };
   exitCode: number;
+}
+
+function connectedLine(check: string, client: pg.Client, ep: PgEndpoint): CheckLine {
+  const s = connectionSecurity(client, ep);
+  return {
+    check,
+    ok: true,
+    detail: `connected ${describeSecurity(s)}`,
+    tls: { in_use: s.tls, ...(s.protocol ? { protocol: s.protocol } : {}), ...(s.cipher ? { cipher: s.cipher } : {}), verified: s.verified, sslmode: s.sslmode, ...(s.unixSocket ? { unix_socket: true } : {}) },
+    exitCode: 0,
+  };
 }
 
 export async function checkCommand(file: string, o: { json?: boolean }): Promise<number> {
@@ -46,8 +59,9 @@ export async function checkCommand(file: string, o: { json?: boolean }): Promise
   let dst: pg.Client | undefined;
   try {
     try {
-      src = await connect(await resolveEndpoint(config.source.config, 'source'), 'source', 'rb check');
-      lines.push({ check: 'source connection', ok: true, detail: 'connected', exitCode: 0 });
+      const ep = await resolveEndpoint(config.source.config, 'source');
+      src = await connect(ep, 'source', 'rb check');
+      lines.push(connectedLine('source connection', src, ep));
     } catch (e) {
       lines.push({ check: 'source connection', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_SOURCE });
     }
@@ -59,8 +73,9 @@ export async function checkCommand(file: string, o: { json?: boolean }): Promise
       }
     }
     try {
-      dst = await connect(await resolveEndpoint(config.destination.config, 'destination'), 'destination', 'rb check');
-      lines.push({ check: 'destination connection', ok: true, detail: 'connected', exitCode: 0 });
+      const ep = await resolveEndpoint(config.destination.config, 'destination');
+      dst = await connect(ep, 'destination', 'rb check');
+      lines.push(connectedLine('destination connection', dst, ep));
     } catch (e) {
       lines.push({ check: 'destination connection', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_DESTINATION });
     }

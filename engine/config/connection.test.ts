@@ -36,14 +36,14 @@ describe('connection forms', () => {
 
   it('rejects a URL that is not postgres', () => {
     expect(configErrorOf(sourceConfig('  config:', '    url: mysql://a@h/db')).message).toBe(
-      'pipeline.yaml:6:10 source.config.url: expected a postgres:// or postgresql:// URL, found "mysql://a@h/db"',
+      'pipeline.yaml:6:10 source.config.url: expected a postgres:// or postgresql:// URL, or a libpq keyword/value string (host=... dbname=...), found "mysql://a@h/db"',
     );
   });
 
   it('rejects url together with host, naming both', () => {
     const text = sourceConfig('  config:', '    { url: "postgres://a@h/db", host: h, user: a, database: db }');
     expect(configErrorOf(text).message).toBe(
-      'pipeline.yaml:6:39 source.config.host: host cannot be combined with url (use exactly one of url, host (with user and database) or embedded: true)',
+      'pipeline.yaml:6:39 source.config.host: host cannot be combined with url (use exactly one of url, host or embedded: true)',
     );
   });
 
@@ -54,17 +54,69 @@ describe('connection forms', () => {
 
   it('requires one of the forms', () => {
     expect(configErrorOf(sourceConfig('  config:', '    sslmode: require')).message).toBe(
-      'pipeline.yaml:6:5 source.config: no connection given: set url, host (with user and database), or embedded: true',
+      'pipeline.yaml:6:5 source.config: no connection given: set url, host, or embedded: true',
     );
     expect(configErrorOf(sourceConfig('  config:', '    embedded: false')).message).toContain('source.config: no connection given');
   });
 
-  it('requires user and database with host', () => {
-    const lines = configErrorOf(sourceConfig('  config:', '    host: db')).message.split('\n');
-    expect(lines).toEqual([
-      'pipeline.yaml:6:5 source.config.user: required with host',
-      'pipeline.yaml:6:5 source.config.database: required with host',
+  it('takes host alone: user and database are left to libpq\'s defaults (PGUSER, PGDATABASE)', () => {
+    expect(parseOk(sourceConfig('  config:', '    host: db')).source.config).toEqual({ kind: 'host', host: 'db', port: 5432 });
+  });
+
+  it('accepts a libpq keyword/value string as url', () => {
+    const text = sourceConfig('  config:', `    url: "host=db port=5433 dbname=shop user=app password='a b' sslmode=verify-full"`);
+    expect(parseOk(text).source.config).toEqual({ kind: 'url', url: "host=db port=5433 dbname=shop user=app password='a b' sslmode=verify-full" });
+  });
+
+  it('accepts the TLS, timeout and keepalive settings next to url and host', () => {
+    const text = sourceConfig(
+      '  config: { url: "postgres://a@h/db", sslmode: verify-ca, sslrootcert: ~/ca.pem, sslcert: c.pem, sslkey: k.pem,',
+      '            connect_timeout: 5, keepalives: true, keepalives_idle: 30 }',
+    );
+    expect(parseOk(text).source.config).toEqual({
+      kind: 'url',
+      url: 'postgres://a@h/db',
+      sslmode: 'verify-ca',
+      sslrootcert: '~/ca.pem',
+      sslcert: 'c.pem',
+      sslkey: 'k.pem',
+      connect_timeout: 5,
+      keepalives: true,
+      keepalives_idle: 30,
+    });
+    expect(parseOk(sourceConfig('  config: { host: h, sslrootcert: system,', '            connect_timeout: 0 }')).source.config).toEqual({
+      kind: 'host',
+      host: 'h',
+      port: 5432,
+      sslrootcert: 'system',
+      connect_timeout: 0,
+    });
+  });
+
+  it('checks connect_timeout and keepalives_idle', () => {
+    const text = sourceConfig('  config: { host: h,', '            connect_timeout: -1, keepalives_idle: 0 }');
+    expect(configErrorOf(text).message.split('\n')).toEqual([
+      'pipeline.yaml:6:30 source.config.connect_timeout: expected an integer from 0 to 86400, found -1',
+      'pipeline.yaml:6:51 source.config.keepalives_idle: expected an integer from 1 to 86400, found 0',
     ]);
+  });
+
+  it('refuses a libpq keyword rb does not act on (exit 2), never ignoring it', () => {
+    const error = configErrorOf(sourceConfig('  config:', '    url: "postgres://a@h/db?sslmode=require&hostaddr=10.0.0.1&gssencmode=require"'));
+    expect(error.exitCode).toBe(2);
+    expect(error.message.split('\n')).toEqual([
+      'pipeline.yaml:6:10 source.config.url: hostaddr is not supported by rb (give the address as host)',
+      'pipeline.yaml:6:10 source.config.url: gssencmode=require is not supported by rb (gssencmode=disable or gssencmode=prefer, or leave it out)',
+    ]);
+    expect(configErrorOf(sourceConfig('  config:', '    url: "host=h dbnme=x"')).message).toBe('pipeline.yaml:6:10 source.config.url: invalid connection option "dbnme"');
+    expect(configErrorOf(sourceConfig('  config:', '    url: "host=h krbsrvname=postgres"')).message).toContain('krbsrvname is not supported by rb (Kerberos/GSSAPI is not supported)');
+    expect(configErrorOf(sourceConfig('  config:', '    url: "postgres://a@h1,h2/db"')).message).toContain('several hosts in one connection string are not supported by rb');
+  });
+
+  it('refuses the TLS and timeout settings with embedded: true', () => {
+    expect(configErrorOf(sourceConfig('  config:', '    { embedded: true, sslrootcert: ca.pem }')).message).toBe(
+      'pipeline.yaml:6:36 source.config.sslrootcert: sslrootcert does not apply to embedded: true (rb runs the local cluster itself)',
+    );
   });
 
   it('rejects host fields next to a url', () => {
@@ -101,7 +153,7 @@ describe('connection forms', () => {
 
   it('rejects unknown connection keys', () => {
     expect(configErrorOf(sourceConfig('  config:', '    { embedded: true, hots: x }')).message).toBe(
-      'pipeline.yaml:6:23 source.config.hots: unknown key; did you mean "host"? (expected one of url, host, port, user, password, database, sslmode, embedded, replication_slot, publication)',
+      'pipeline.yaml:6:23 source.config.hots: unknown key; did you mean "host"? (expected one of url, host, port, user, password, database, sslmode, sslrootcert, sslcert, sslkey, connect_timeout, keepalives, keepalives_idle, embedded, replication_slot, publication)',
     );
   });
 });
@@ -120,10 +172,20 @@ describe('passwords in errors', () => {
     expect(error.message).not.toContain('s3cr3t');
     const urlError = configErrorOf(withLine(13, '    url: "postgres://bob:s3cr3t@db:notaport/app"'));
     expect(urlError.message).toBe(
-      'pipeline.yaml:13:10 destination.config.url: is not a well-formed URL (percent-encode special characters in the user name and password)',
+      'pipeline.yaml:13:10 destination.config.url: invalid port number: "notaport"',
+    );
+    const badEscape = configErrorOf(withLine(13, '    url: "postgres://bob:s3%cr3t@db/app"'));
+    expect(badEscape.message).toBe(
+      "pipeline.yaml:13:10 destination.config.url: is not a well-formed connection string: invalid percent-encoding in the URI's password (percent-encode special characters in a URL's user name and password)",
     );
     expect(JSON.stringify(urlError.toJSON())).not.toContain('s3cr3t');
     expect(issuesOf(withLine(13, '    url: "mysql://bob:s3cr3t@db/app"'))[0].found).toBe('"mysql://bob:***@db/app"');
+  });
+
+  it('masks the password of a keyword/value string', () => {
+    const error = configErrorOf(sourceConfig('  config:', `    { url: "host=h password='t0p s3cret' user=u", sslmode: "t0p s3cret" }`));
+    expect(error.message).not.toContain('t0p s3cret');
+    expect(error.message).toContain('found "***"');
   });
 
   it('masks a password that is echoed in another field', () => {
@@ -142,6 +204,10 @@ describe('connectionSummary', () => {
       'postgresql://h/db?sslmode=require',
     );
     expect(connectionSummary({ kind: 'url', url: 'postgres://u@h/db', sslmode: 'require' })).toBe('postgres://u@h/db?sslmode=require');
+  });
+
+  it('prints a keyword/value string without its password', () => {
+    expect(connectionSummary({ kind: 'url', url: "host=db password='s e' user=app", sslmode: 'require' })).toBe('host=db user=app sslmode=require');
   });
 
   it('prints the host form as a URL without password', () => {

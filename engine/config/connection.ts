@@ -1,10 +1,15 @@
 /**
  * A connection block (`source.config`, `destination.config`) in three exclusive forms:
  *
- *   url:      postgres://user:password@host:5432/db?sslmode=require   (postgresql:// too)
- *   host:     host, port (default 5432), user, password?, database, sslmode?
+ *   url:      postgres://user:password@host:5432/db?sslmode=require   (postgresql:// too), or a
+ *             libpq keyword/value string: host=db dbname=shop user=app sslmode=verify-full
+ *   host:     host, port?, user?, password?, database? (libpq's defaults: PGPORT or 5432, PGUSER
+ *             or the OS user, PGDATABASE or the user name)
  *   embedded: true, database?   (rb's local cluster, docs/design.md section 12; the default database
  *                                name is the caller's: rb_source / rb_dest)
+ *
+ * url and host take the libpq settings sslmode, sslrootcert, sslcert, sslkey, connect_timeout,
+ * keepalives, keepalives_idle (docs/design.md "Connections"); what a url string says wins.
  *
  * The YAML shape is one strict object; after validation it becomes a discriminated union on
  * `kind`, so connectors never have to guess which fields are meaningful.
@@ -12,32 +17,39 @@
 
 import { z } from 'zod';
 import { LOAD_METHODS, type LoadMethod } from '../../connectors/contract/domain.js';
+import { checkConnParams, ConnStringError, isConnUri, parseConnString } from '../../connectors/postgres/conninfo.js';
+import type { ConnectionTuning } from '../../connectors/postgres/connection.js';
+import { SSL_MODES, type SslMode } from '../../connectors/postgres/tls.js';
 import { redact } from '../errors.js';
 import { checkConnection } from './rules.js';
 import { boundedNumber, nonEmptyString, ALWAYS } from './schema-parts.js';
 
 export const DEFAULT_PORT = 5432;
-export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 export const DEFAULT_DESTINATION_SCHEMA = 'public';
 
-export type SslMode = (typeof SSL_MODES)[number];
+/** Declared once in connectors/postgres/tls.ts; re-exported here. */
+export { SSL_MODES, type SslMode };
 /** Declared once in connectors/contract/domain.ts; re-exported here. */
 export { LOAD_METHODS, type LoadMethod };
 
-export interface UrlConnection {
-  kind: 'url';
-  url: string;
+/** The libpq settings next to a url or host (connectors/postgres/connection.ts). */
+export interface Tuning extends ConnectionTuning {
   sslmode?: SslMode;
 }
 
-export interface HostConnection {
+export interface UrlConnection extends Tuning {
+  kind: 'url';
+  /** A postgres:// URI or a keyword/value string. */
+  url: string;
+}
+
+export interface HostConnection extends Tuning {
   kind: 'host';
   host: string;
   port: number;
-  user: string;
+  user?: string;
   password?: string;
-  database: string;
-  sslmode?: SslMode;
+  database?: string;
 }
 
 export interface EmbeddedConnection {
@@ -53,58 +65,75 @@ export type DestinationConnection = Connection & { schema: string; load_method: 
 /** CDC: the slot and publication rb streams from (default `rb_<pipeline>` for both). */
 export type SourceConnection = Connection & { replication_slot?: string; publication?: string };
 
-const POSTGRES_URL = /^postgres(?:ql)?:\/\//i;
-
-const postgresUrl = z.string().superRefine((url, ctx) => {
-  if (!POSTGRES_URL.test(url)) {
-    ctx.addIssue({ code: 'custom', message: '', params: { kind: 'type', expected: 'a postgres:// or postgresql:// URL' } });
+/** A libpq connection string in either form (connectors/postgres/conninfo.ts), every keyword one rb acts on. */
+const connectionString = z.string().superRefine((text, ctx) => {
+  const expected = 'a postgres:// or postgresql:// URL, or a libpq keyword/value string (host=... dbname=...)';
+  if (!isConnUri(text) && !/^\s*$/.test(text) && !/^\s*[A-Za-z_]+\s*=/.test(text)) {
+    ctx.addIssue({ code: 'custom', message: '', params: { kind: 'type', expected } });
     return;
   }
   try {
-    new URL(url);
-  } catch {
-    ctx.addIssue({
-      code: 'custom',
-      message: 'is not a well-formed URL (percent-encode special characters in the user name and password)',
-      params: { kind: 'rule', expected: 'a postgres:// or postgresql:// URL' },
-    });
+    const problems = checkConnParams(parseConnString(text));
+    for (const problem of problems) ctx.addIssue({ code: 'custom', message: problem, params: { kind: 'rule', expected: 'keywords rb acts on' } });
+  } catch (e) {
+    if (!(e instanceof ConnStringError)) throw e;
+    ctx.addIssue({ code: 'custom', message: `is not a well-formed connection string: ${e.message} (percent-encode special characters in a URL's user name and password)`, params: { kind: 'rule', expected } });
   }
 });
 
+/** File paths of the TLS keywords (`~` expanded); `sslrootcert` may also be `system`. */
+const tlsShape = {
+  sslmode: z.enum(SSL_MODES).optional(),
+  sslrootcert: nonEmptyString().optional(),
+  sslcert: nonEmptyString().optional(),
+  sslkey: nonEmptyString().optional(),
+  connect_timeout: boundedNumber({ integer: true, min: 0, max: 86_400 }).optional(),
+  keepalives: z.boolean().optional(),
+  keepalives_idle: boundedNumber({ integer: true, min: 1, max: 86_400 }).optional(),
+};
+
+/** The tuning keys, for rules.ts (not with embedded: true). */
+export const TUNING_KEYS = Object.keys(tlsShape) as Array<keyof typeof tlsShape>;
+
 const connectionShape = {
-  url: postgresUrl.optional(),
+  url: connectionString.optional(),
   host: nonEmptyString().optional(),
   port: boundedNumber({ integer: true, min: 1, max: 65535 }).optional(),
   user: nonEmptyString().optional(),
   password: z.string().optional(),
   database: nonEmptyString().optional(),
-  sslmode: z.enum(SSL_MODES).optional(),
+  ...tlsShape,
   embedded: z.boolean().optional(),
 };
 
-type RawConnection = {
+type RawConnection = Tuning & {
   url?: string;
   host?: string;
   port?: number;
   user?: string;
   password?: string;
   database?: string;
-  sslmode?: SslMode;
   embedded?: boolean;
 };
+
+function tuningOf(raw: RawConnection): Tuning {
+  const out: Tuning = {};
+  for (const key of TUNING_KEYS) if (raw[key] !== undefined) (out as Record<string, unknown>)[key] = raw[key];
+  return out;
+}
 
 /** Picks the form. Only reached when `checkConnection` found nothing wrong. */
 function toConnection(raw: RawConnection): Connection {
   if (raw.embedded === true) return { kind: 'embedded', ...(raw.database !== undefined ? { database: raw.database } : {}) };
-  if (raw.url !== undefined) return { kind: 'url', url: raw.url, ...(raw.sslmode ? { sslmode: raw.sslmode } : {}) };
+  if (raw.url !== undefined) return { kind: 'url', url: raw.url, ...tuningOf(raw) };
   return {
     kind: 'host',
     host: raw.host ?? '',
     port: raw.port ?? DEFAULT_PORT,
-    user: raw.user ?? '',
+    ...(raw.user !== undefined ? { user: raw.user } : {}),
     ...(raw.password !== undefined ? { password: raw.password } : {}),
-    database: raw.database ?? '',
-    ...(raw.sslmode ? { sslmode: raw.sslmode } : {}),
+    ...(raw.database !== undefined ? { database: raw.database } : {}),
+    ...tuningOf(raw),
   };
 }
 
@@ -143,11 +172,27 @@ export function connectionSummary(conn: Connection, embeddedDefaultDatabase?: st
     case 'host': {
       const host = conn.host.includes(':') ? `[${conn.host}]` : conn.host;
       const ssl = conn.sslmode ? `?sslmode=${conn.sslmode}` : '';
-      return `postgres://${encodeURIComponent(conn.user)}@${host}:${conn.port}/${encodeURIComponent(conn.database)}${ssl}`;
+      const user = conn.user !== undefined ? `${encodeURIComponent(conn.user)}@` : '';
+      return `postgres://${user}${host}:${conn.port}/${encodeURIComponent(conn.database ?? '')}${ssl}`;
     }
     case 'url':
-      return summarizeUrl(conn.url, conn.sslmode);
+      return isConnUri(conn.url) ? summarizeUrl(conn.url, conn.sslmode) : summarizeKeywords(conn.url, conn.sslmode);
   }
+}
+
+/** A keyword/value string without its password. */
+function summarizeKeywords(text: string, sslmode: SslMode | undefined): string {
+  let params: Record<string, string>;
+  try {
+    params = parseConnString(text);
+  } catch {
+    return redact(text.replace(/password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/g, 'password=***'));
+  }
+  delete params.password;
+  if (sslmode && params.sslmode === undefined) params.sslmode = sslmode;
+  return Object.entries(params)
+    .map(([k, v]) => `${k}=${/^[^\s'\\]+$/.test(v) ? v : `'${v.replace(/['\\]/g, (c) => `\\${c}`)}'`}`)
+    .join(' ');
 }
 
 function summarizeUrl(url: string, sslmode: SslMode | undefined): string {

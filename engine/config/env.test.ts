@@ -70,8 +70,8 @@ describe('${VAR} in pipeline files', () => {
   it('applies a default that contains YAML syntax characters without changing the structure', () => {
     const config = parseOk(withLine(2, 'pipeline: ${NAME:-a_b} # trailing comment'), {});
     expect(config.pipeline).toBe('a_b');
-    const text = withLine(5, '  config: { url: "${U:-postgres://x@h/d?a=1,b=2}" }').replace('\n    url: postgres://app@src:5432/shop', '');
-    expect(parseOk(text, {}).source.config).toEqual({ kind: 'url', url: 'postgres://x@h/d?a=1,b=2' });
+    const text = withLine(5, '  config: { url: "${U:-postgres://x@h/d?application_name=a,b}" }').replace('\n    url: postgres://app@src:5432/shop', '');
+    expect(parseOk(text, {}).source.config).toEqual({ kind: 'url', url: 'postgres://x@h/d?application_name=a,b' });
   });
 
   it('keeps an escaped $${VAR} literally', () => {

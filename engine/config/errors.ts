@@ -13,6 +13,7 @@
  * Found values have passwords masked (issues.ts); the whole message is masked again as a backstop.
  */
 
+import { connStringPassword } from '../../connectors/postgres/conninfo.js';
 import { RbError, redact, type RbErrorCode } from '../errors.js';
 import type { ConfigIssue } from './issues.js';
 
@@ -53,6 +54,11 @@ export function collectSecrets(data: unknown): string[] {
   const visit = (value: unknown, key: string | undefined) => {
     if (typeof value === 'string') {
       if (key === 'password' && value) secrets.add(value);
+      // A libpq keyword/value string (url: "host=db password=..."), whose password no URL pattern finds.
+      if (key === 'url' && /password\s*=/.test(value)) {
+        const password = connStringPassword(value);
+        if (password) secrets.add(password);
+      }
       for (const url of value.match(URL_TEXT) ?? []) {
         try {
           const parsed = new URL(url);

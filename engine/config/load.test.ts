@@ -8,8 +8,7 @@ import { BASE_YAML, configErrorOf, issuesOf, parseOk } from './testing.js';
 
 /**
  * The configuration reference example (docs/design.md section 10), with the stream incremental
- * (its cursor fields mean nothing on a full_refresh stream) and on_data_error fail (dlq is not
- * available yet): the original form is refused, see below.
+ * (its cursor fields mean nothing on a full_refresh stream): the original form is refused, see below.
  */
 const DESIGN_EXAMPLE = `version: "1.0"
 pipeline: orders_to_warehouse
@@ -85,12 +84,11 @@ describe('parsePipelineConfig', () => {
     });
   });
 
-  it('refuses the example with cursor fields on a full_refresh stream and on_data_error dlq, naming each', () => {
+  it('refuses the example with cursor fields on a full_refresh stream, naming each (its on_data_error dlq is fine)', () => {
     const text = DESIGN_EXAMPLE.replace('sync_mode: incremental ', 'sync_mode: full_refresh').replace('on_data_error: fail', 'on_data_error: dlq');
     expect(configErrorOf(text, ENV).message.split('\n')).toEqual([
       'pipeline.yaml:9:21 source.streams[0].cursor_field: applies only to sync_mode incremental (this stream is full_refresh); remove it or set sync_mode: incremental',
       'pipeline.yaml:10:26 source.streams[0].tie_breaker_field: applies only to sync_mode incremental (this stream is full_refresh); remove it or set sync_mode: incremental',
-      'pipeline.yaml:19:18 destination.on_data_error: on_data_error: dlq is not available in this version of rb yet (use fail, or leave it out)',
     ]);
   });
 
@@ -129,7 +127,7 @@ resources:
     expect(error.exitCode).toBe(EXIT_CONFIG);
     expect(error.message.split('\n')).toEqual([
       'pipeline.yaml:1:10 version: expected "1.0" (a quoted string), found 1',
-      'pipeline.yaml:5:48 source.config.host: host cannot be combined with url (use exactly one of url, host (with user and database) or embedded: true)',
+      'pipeline.yaml:5:48 source.config.host: host cannot be combined with url (use exactly one of url, host or embedded: true)',
       'pipeline.yaml:8:7 source.streams[0].colums: unknown key; did you mean "columns"? (expected one of name, sync_mode, cursor_field, tie_breaker_field, partition_key, columns, primary_key)',
       'pipeline.yaml:9:7 source.streams[1].cursor_field: required when sync_mode is incremental',
       'pipeline.yaml:12:3 destination.primary_key: required when write_mode is upsert (or give every stream its own primary_key)',

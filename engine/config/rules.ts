@@ -15,16 +15,21 @@ function isFields(value: unknown): value is Fields {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const CONNECTION_FORMS = 'exactly one of url, host (with user and database) or embedded: true';
+const CONNECTION_FORMS = 'exactly one of url, host or embedded: true';
+/** The libpq settings next to url or host (engine/config/connection.ts TUNING_KEYS). */
+const TUNING_FIELDS = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout', 'keepalives', 'keepalives_idle'] as const;
 const HOST_ONLY_FIELDS = ['port', 'user', 'password', 'database'] as const;
 
-/** Exactly one of url / host / embedded, and only the fields that belong to that form. */
+/**
+ * Exactly one of url / host / embedded, and only the fields that belong to that form (host's user
+ * and database default as libpq's: PGUSER or the OS user, PGDATABASE or the user name).
+ */
 export function checkConnection(raw: unknown, ctx: IssueSink): void {
   if (!isFields(raw)) return;
   const has = (key: string) => raw[key] !== undefined;
   const forms = (['url', 'host', 'embedded'] as const).filter((key) => (key === 'embedded' ? raw.embedded === true : has(key)));
   if (forms.length === 0) {
-    addRuleIssue(ctx, [], 'no connection given: set url, host (with user and database), or embedded: true', CONNECTION_FORMS);
+    addRuleIssue(ctx, [], 'no connection given: set url, host, or embedded: true', CONNECTION_FORMS);
     return;
   }
   if (forms.length > 1) {
@@ -38,12 +43,8 @@ export function checkConnection(raw: unknown, ctx: IssueSink): void {
     for (const key of HOST_ONLY_FIELDS) {
       if (has(key)) addRuleIssue(ctx, [key], `${key} cannot be combined with url (put it in the URL instead)`, `no ${key} next to url`);
     }
-  } else if (form === 'host') {
-    for (const key of ['user', 'database'] as const) {
-      if (!has(key)) addRuleIssue(ctx, [key], `required with host`, `a ${key} name`);
-    }
-  } else {
-    for (const key of [...HOST_ONLY_FIELDS.filter((k) => k !== 'database'), 'sslmode']) {
+  } else if (form === 'embedded') {
+    for (const key of [...HOST_ONLY_FIELDS.filter((k) => k !== 'database'), ...TUNING_FIELDS]) {
       if (has(key)) {
         addRuleIssue(ctx, [key], `${key} does not apply to embedded: true (rb runs the local cluster itself)`, `no ${key} with embedded: true`);
       }

@@ -5,6 +5,7 @@
  * plain endpoint, so connectors/ never imports the engine.
  */
 import {
+  plainEndpoint,
   resolveServerEndpoint,
   type ConnectionSettings,
   type EndpointRole,
@@ -26,5 +27,6 @@ export async function resolveEndpoint(
   const info = await ensureCluster(root, { log: opts.log });
   const database = settings.database ?? (role === 'source' ? 'rb_source' : 'rb_dest');
   await ensureDatabase(info, database);
-  return { host: info.host, port: info.port, user: info.user, password: info.password, database, label: `embedded:${database}`, embedded: true };
+  // rb's own cluster on the loopback: no TLS, whatever PGSSLMODE says.
+  return plainEndpoint({ host: info.host, port: info.port, user: info.user, password: info.password, database, label: `embedded:${database}`, embedded: true });
 }
