@@ -1,6 +1,7 @@
 /**
  * `rb check <pipeline.yaml>`: validates the file, then connectivity (per connection: TLS or not,
- * its protocol, whether the certificate was verified) and privileges (docs/design.md section 11): SELECT on each stream's table, rb run's own planning (engine/run/plan-pipeline.ts:
+ * its protocol, whether the certificate was verified) and privileges (docs/design.md section 11):
+ * SELECT on each stream's table, rb run's own planning (engine/run/plan-pipeline.ts:
  * the same function, so check refuses what run would refuse), CREATE on the destination database
  * or schema, and for
  * cdc pipelines (section 8) wal_level and the slot/sender settings, the REPLICATION of the source
