@@ -7,12 +7,12 @@ import type pg from 'pg';
 import { resolveTableOid } from '../postgres/catalog.js';
 import { queryError } from '../postgres/connection.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
-import { SQL_SECONDARY_INDEXES } from '../postgres/sql.js';
+import { prebuildStatements, readKept, refusals, replaceRefused, swapStatements, type Prebuilt } from './replace-keep.js';
 import type { WriteContract } from '../contract/write-contract.js';
 
 export interface FinalizeResult {
-  /** Rows inserted or updated by an upsert merge; rows in the new table for replace. */
-  rowsAffected: number;
+  /** Rows inserted or updated by an upsert merge; null for replace (its shards' results count the rows). */
+  rowsAffected: number | null;
 }
 
 /**
@@ -34,21 +34,32 @@ export async function finalizeStream(dest: pg.Client, contract: WriteContract, a
   }
 }
 
+/**
+ * Replace: build the primary key and the target's indexes on the staging table while readers still
+ * use the old one, then lock the old table, drop it and rename the new one into its place, carrying
+ * what users attached to it (replace-keep.ts; docs/design.md section 2, "What a replace keeps").
+ * Readers wait only for the statements after the lock. The rows are not counted here: the shards'
+ * results have them.
+ */
 async function swapIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResult> {
-  const target = quoteQualified(c.target);
+  const staging = c.staging!;
   const existing = await resolveTableOid(dest, c.target);
-  let indexDefs: string[] = [];
+  const done: Prebuilt = { built: new Map() };
+  let kept = existing ? await readKept(dest, c.target, existing.oid) : null;
+  for (const sql of prebuildStatements(kept, c.target, staging, c.key, done)) await dest.query(sql);
   if (existing) {
-    // Take the lock first so readers see either the old table or the new one, never neither.
-    await dest.query(`lock table ${target} in access exclusive mode`);
-    indexDefs = (await dest.query(SQL_SECONDARY_INDEXES, [existing.oid])).rows.map((r) => r.def as string);
-    await dest.query(`drop table ${target}`);
+    // Readers see the old table or the new one, never neither.
+    await dest.query(`lock table ${quoteQualified(c.target)} in access exclusive mode`);
+    // Read again under the lock: what users attached while the rows moved is kept too.
+    kept = await readKept(dest, c.target, existing.oid);
+    const refused = await refusals(dest, kept, (await resolveTableOid(dest, staging))!.oid);
+    if (refused.length) throw replaceRefused(c.stream, c.target, refused, 'finish');
+    // An index created on the target since the build above: built now, under the lock.
+    for (const sql of prebuildStatements(kept, c.target, staging, c.key, done)) await dest.query(sql);
   }
-  await dest.query(`alter table ${quoteQualified(c.staging!)} rename to ${quoteIdent(c.target.table)}`);
-  if (c.key.length) await dest.query(`alter table ${target} add primary key (${c.key.map(quoteIdent).join(', ')})`);
-  for (const def of indexDefs) await dest.query(def);
-  const n = await dest.query(`select count(*)::int8 as n from ${target}`);
-  return { rowsAffected: Number(n.rows[0].n) };
+  // One round trip for the whole swap: the lock is held for as short a time as the server needs.
+  await dest.query(swapStatements(kept, c.target, staging, done).join(';\n'));
+  return { rowsAffected: null };
 }
 
 async function mergeIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResult> {

@@ -14,6 +14,7 @@ import { queryError } from '../postgres/connection.js';
 import { SQL_REQUIRED_COLUMNS } from '../postgres/sql.js';
 import { displayName, quoteIdent, quoteQualified, type QualifiedName } from '../postgres/identifiers.js';
 import { TypePlanner, createUserTypes } from './type-ddl.js';
+import { readKept, refusals, replaceRefused, stagingRules } from './replace-keep.js';
 import type { ContractColumn, WriteContract } from '../contract/write-contract.js';
 import type { PrepareInput } from '../contract/connector.js';
 import type { CopyFormat, SchemaEvolutionPolicy } from '../contract/domain.js';
@@ -91,8 +92,9 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
     } else if (input.writeMode === 'replace') {
       staging = stagingName(target, 'replace');
       await dest.query(`drop table if exists ${quoteQualified(staging)}`);
-      // No indexes while loading: the primary key is added in the swap transaction.
+      // No indexes while loading: the finish builds them before it takes the target's lock.
       await createTable(dest, createTableSql(staging, columns, [], input.columns, computed), input, computed);
+      if (existing) await keepForReplace(dest, input, existing.oid, staging);
       targetCreated = !existing;
     } else {
       if (!existing) {
@@ -120,6 +122,27 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
     if (!opts.inTransaction) await dest.query('rollback').catch(() => {});
     if (e instanceof RbError) throw e;
     throw queryError(e, 'destination', `${stream}: preparing ${displayName(target)}`, { stream });
+  }
+}
+
+/**
+ * Replace into an existing table: refuse now what the swap could not carry over (nothing written
+ * yet), and give the staging table the target's CHECK / FOREIGN KEY constraints, NOT NULLs,
+ * defaults and storage, so rows that break them fail while loading (replace-keep.ts).
+ */
+async function keepForReplace(dest: pg.Client, input: PrepareInput, targetOid: number, staging: QualifiedName): Promise<void> {
+  const kept = await readKept(dest, input.target, targetOid);
+  const stagingOid = (await resolveTableOid(dest, staging))!.oid;
+  const refused = await refusals(dest, kept, stagingOid);
+  if (refused.length) throw replaceRefused(input.stream, input.target, refused, 'prepare');
+  const names = new Set([...input.columns.map((c) => c.name), ...(input.computed ?? []).map((c) => c.name)]);
+  for (const sql of stagingRules(kept, staging, names)) {
+    try {
+      await dest.query(sql);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new RbError('dest_prepare', `${input.stream}: write_mode replace cannot give the new table what ${displayName(input.target)} has (${sql}): ${why}`, { stream: input.stream, cause: e });
+    }
   }
 }
 

@@ -102,11 +102,6 @@ where n.nspname = $1 and t.typname = $2`;
 export const sqlKeyBounds = (qualified: string, quotedKey: string): string =>
   `select min(${quotedKey})::text as lo, max(${quotedKey})::text as hi from ${qualified}`;
 
-/** $1 = relation oid. Non-primary-key index definitions (recreated after a replace swap). */
-export const SQL_SECONDARY_INDEXES = `
-select pg_get_indexdef(i.indexrelid) as def
-from pg_index i where i.indrelid = $1::oid and not i.indisprimary`;
-
 /**
  * The valid, non-partial B-tree indexes of a table with their key columns in order (INCLUDE
  * columns left out; an expression column is NULL).
