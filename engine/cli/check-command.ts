@@ -15,13 +15,13 @@ import { resolveTableOid } from '../../connectors/postgres/catalog.js';
 import { connect, connectionSecurity, describeSecurity, type ConnectionSecurity, type PgEndpoint } from '../../connectors/postgres/connection.js';
 import { displayName, parseQualifiedName, quoteIdent, quoteQualified, type QualifiedName } from '../../connectors/postgres/identifiers.js';
 import { keylessTableNotes, publishesGeneratedColumns } from '../../connectors/source-postgres/cdc-setup.js';
-import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
+import { loadPipelineConfig, type Connection, type PipelineConfig } from '../config/index.js';
 import { EXIT_DESTINATION, EXIT_OK, EXIT_SOURCE, RbError } from '../errors.js';
 import { PostgresSnapshotSource } from '../../connectors/source-postgres/postgres-source.js';
 import { resolveEndpoint } from '../run/endpoints.js';
 import { planPipelineStreams } from '../run/plan-pipeline.js';
 import { cdcNames } from '../run/run-cdc.js';
-import { formatBytes, printError } from './output.js';
+import { describeConnection, formatBytes, printError } from './output.js';
 
 interface CheckLine {
   check: string;
@@ -34,12 +34,13 @@ interface CheckLine {
   exitCode: number;
 }
 
-function connectedLine(check: string, client: pg.Client, ep: PgEndpoint): CheckLine {
+/** `conn`: an embedded connection's line names the cluster directory it talks to (engine/embedded/root.ts). */
+function connectedLine(check: string, client: pg.Client, ep: PgEndpoint, conn: Connection, embeddedDatabase: string): CheckLine {
   const s = connectionSecurity(client, ep);
   return {
     check,
     ok: true,
-    detail: `connected ${describeSecurity(s)}`,
+    detail: `connected ${conn.kind === 'embedded' ? `to ${describeConnection(conn, embeddedDatabase)} ` : ''}${describeSecurity(s)}`,
     tls: { in_use: s.tls, ...(s.protocol ? { protocol: s.protocol } : {}), ...(s.cipher ? { cipher: s.cipher } : {}), verified: s.verified, sslmode: s.sslmode, ...(s.unixSocket ? { unix_socket: true } : {}) },
     exitCode: 0,
   };
@@ -62,7 +63,7 @@ export async function checkCommand(file: string, o: { json?: boolean }): Promise
     try {
       const ep = await resolveEndpoint(config.source.config, 'source');
       src = await connect(ep, 'source', 'rb check');
-      lines.push(connectedLine('source connection', src, ep));
+      lines.push(connectedLine('source connection', src, ep, config.source.config, 'rb_source'));
     } catch (e) {
       lines.push({ check: 'source connection', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_SOURCE });
     }
@@ -76,7 +77,7 @@ export async function checkCommand(file: string, o: { json?: boolean }): Promise
     try {
       const ep = await resolveEndpoint(config.destination.config, 'destination');
       dst = await connect(ep, 'destination', 'rb check');
-      lines.push(connectedLine('destination connection', dst, ep));
+      lines.push(connectedLine('destination connection', dst, ep, config.destination.config, 'rb_dest'));
     } catch (e) {
       lines.push({ check: 'destination connection', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_DESTINATION });
     }

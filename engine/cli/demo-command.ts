@@ -8,7 +8,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { clientConfig } from '../../connectors/postgres/connection.js';
 import { parseQualifiedName } from '../../connectors/postgres/identifiers.js';
-import { DEFAULT_EMBEDDED_ROOT, resetCluster } from '../embedded/cluster.js';
+import { dropDatabase, ensureCluster } from '../embedded/cluster.js';
+import { describeEmbeddedRoot, embeddedRoot } from '../embedded/root.js';
 import { loadPipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
 import { resolveEndpoint } from '../run/endpoints.js';
@@ -26,14 +27,16 @@ export async function demoCommand(o: { reset?: boolean; json?: boolean; parallel
     if (!o.json) process.stderr.write(`${s}\n`);
   };
   try {
-    const root = process.env.RB_EMBEDDED_ROOT ?? DEFAULT_EMBEDDED_ROOT;
-    if (o.reset) {
-      say(`rb demo: deleting the embedded cluster in ${root}`);
-      await resetCluster(root);
-    }
     const pipelineFile = `${DEMO_DIR}pipeline.yaml`;
     const config = loadPipelineConfig(pipelineFile);
-    say('rb demo: starting the embedded PostgreSQL (first start takes a few seconds)');
+    if (o.reset) {
+      // The cluster is the user's (other pipelines may keep data in it): drop only the demo's databases.
+      const demoDatabases = [config.source.config, config.destination.config].map((c) => (c.kind === 'embedded' ? c.database : undefined)).filter((d): d is string => !!d);
+      say(`rb demo: dropping the demo's databases (${demoDatabases.join(', ')}) in ${describeEmbeddedRoot()}`);
+      const info = await ensureCluster(embeddedRoot().root, { log: say });
+      for (const d of demoDatabases) await dropDatabase(info, d);
+    }
+    say(`rb demo: starting ${describeEmbeddedRoot()} (first start takes a few seconds)`);
     const srcEp = await resolveEndpoint(config.source.config, 'source', { log: say });
     const dstEp = await resolveEndpoint(config.destination.config, 'destination', { log: say });
     const src = new pg.Client(clientConfig(srcEp, 'rb demo'));

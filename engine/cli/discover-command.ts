@@ -13,7 +13,7 @@ import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { EXIT_SOURCE, RbError } from '../errors.js';
 import { shardKeyFor, shardMinBytes } from '../../connectors/source-postgres/plan-shards.js';
 import { resolveEndpoint } from '../run/endpoints.js';
-import { formatBytes, formatCount, printError, table } from './output.js';
+import { describeConnection, formatBytes, formatCount, printError, table } from './output.js';
 
 export async function discoverCommand(file: string, o: { json?: boolean; schema?: string[] }): Promise<number> {
   try {
@@ -31,8 +31,12 @@ export async function discoverCommand(file: string, o: { json?: boolean; schema?
       for (const [i, s] of config.source.streams.entries()) {
         if (!(await resolveTableOid(src, parseQualifiedName(s.name)))) missing.push(`source.streams[${i}].name: table ${displayName(parseQualifiedName(s.name))} does not exist in the source`);
       }
-      if (o.json) process.stdout.write(`${JSON.stringify({ schemas, tables: out, ...(missing.length ? { missing_streams: missing } : {}) })}\n`);
-      else printTables(out);
+      const source = describeConnection(config.source.config, 'rb_source');
+      if (o.json) process.stdout.write(`${JSON.stringify({ source, schemas, tables: out, ...(missing.length ? { missing_streams: missing } : {}) })}\n`);
+      else {
+        process.stdout.write(`source: ${source}\n`);
+        printTables(out);
+      }
       if (missing.length) {
         for (const m of missing) process.stderr.write(`rb: ${m}\n`);
         return EXIT_SOURCE;

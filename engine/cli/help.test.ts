@@ -51,12 +51,12 @@ describe('--help', () => {
         leaves.push(path);
         const lines = exampleLines(text);
         expect(lines.length, `rb ${path.join(' ')} --help has no examples`).toBeGreaterThanOrEqual(1);
-        for (const line of lines) expect(line.trim()).toMatch(new RegExp(`^\\$ rb ${path.join(' ')}( |$)`));
+        // `$ rb state show …`, or a shell line that runs it: `$ psql "$(rb embedded psql-url rb_dest)"`
+        for (const line of lines) expect(line.trim()).toMatch(new RegExp(`^\\$ (.*\\$\\()?rb ${path.join(' ')}( |\\)|$)`));
       }
       for (const name of sub) await visit([...path, name]);
     };
     await visit([]);
-    // run, check, discover, demo, bench, state show, state reset (and later ones)
-    expect(leaves.map((p) => p.join(' '))).toEqual(expect.arrayContaining(['run', 'check', 'discover', 'demo', 'bench', 'state show', 'state reset']));
+    expect(leaves.map((p) => p.join(' '))).toEqual(expect.arrayContaining(['run', 'check', 'discover', 'demo', 'bench', 'state show', 'state reset', 'embedded status', 'embedded stop', 'embedded psql-url']));
   });
 });

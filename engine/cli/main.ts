@@ -10,6 +10,7 @@ import { EXIT_CONFIG, EXIT_INTERNAL, RbError } from '../errors.js';
 import { checkCommand } from './check-command.js';
 import { demoCommand } from './demo-command.js';
 import { discoverCommand } from './discover-command.js';
+import { embeddedPsqlUrlCommand, embeddedStatusCommand, embeddedStopCommand } from './embedded-command.js';
 import { printError } from './output.js';
 import { parseParallelism } from './parallelism-arg.js';
 import { runCommand } from './run-command.js';
@@ -142,13 +143,46 @@ export async function main(argv: string[]): Promise<number> {
     .description('seed a sample shop dataset in the embedded PostgreSQL and copy it with rb')
     .addHelpText('after', examples(
       ['rb demo', 'seed, copy, verify (RB_DEMO_SCALE=0.01 for a small dataset)'],
-      ['rb demo --reset --parallelism 2', 'start from a new embedded cluster, two workers'],
+      ['rb demo --reset --parallelism 2', "the demo's databases anew, two workers"],
     ))
-    .option('--reset', 'stop and delete the embedded cluster under .rb/ first')
+    .option('--reset', "drop the demo's databases (rb_demo_source, rb_demo_dest) in the embedded cluster first and seed them anew")
     .addOption(parallelismOption())
     .option('--json', 'print the run result as JSON')
     .action(async (o: { reset?: boolean; json?: boolean; parallelism?: 'auto' | number }) => {
       exitCode = await demoCommand(o);
+    });
+
+  const embedded = program
+    .command('embedded')
+    .description("rb's embedded PostgreSQL (embedded: true): one per user, kept running between commands");
+  embedded
+    .command('status')
+    .description('where the cluster is, whether it runs, its port and databases')
+    .addHelpText('after', examples(
+      ['rb embedded status', 'RB_EMBEDDED_ROOT overrides where (default ~/.local/share/rb/pg)'],
+      ['rb embedded status --json', 'the same as JSON'],
+    ))
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      exitCode = await embeddedStatusCommand(o);
+    });
+  embedded
+    .command('stop')
+    .description('stop the server (its data stays; the next command that needs it starts it)')
+    .addHelpText('after', examples(['rb embedded stop', 'fast shutdown of the per-user cluster']))
+    .action(async () => {
+      exitCode = await embeddedStopCommand();
+    });
+  embedded
+    .command('psql-url')
+    .description('print a postgresql:// URL (with its password) to open the cluster with psql; starts it when stopped')
+    .argument('[database]', 'database (default postgres; pipelines use rb_source and rb_dest unless they name one)')
+    .addHelpText('after', examples(
+      ['rb embedded psql-url rb_dest', 'the URL of the destination database of embedded pipelines'],
+      ['psql "$(rb embedded psql-url rb_source)"', 'open the source database'],
+    ))
+    .action(async (database: string | undefined) => {
+      exitCode = await embeddedPsqlUrlCommand(database);
     });
 
   program

