@@ -103,11 +103,27 @@ export interface KeptObjects extends RelationAttachments {
   identityColumns: string[];
 }
 
-async function readRelation(dest: pg.Client, oid: number): Promise<RelationAttachments> {
-  const r = (await dest.query(SQL_RELATION_ATTACHMENTS, [oid])).rows[0];
-  const triggers = (await dest.query(SQL_TRIGGERS, [oid])).rows.map((t) => ({ name: t.name as string, def: t.def as string, enabled: t.enabled as string, comment: t.comment as string | null }));
-  const rules = (await dest.query(SQL_RULES, [oid])).rows.map((x) => x.name as string);
-  const columnRules = (await dest.query(SQL_TARGET_COLUMN_RULES, [oid])).rows.map((x) => ({ name: x.name as string, notNull: x.not_null as boolean, defaultExpr: x.default_expr as string | null }));
+/**
+ * Runs catalog queries in one round trip (a multi-statement simple query: the lock is held while
+ * the swap reads them). Parameters are bound as literals here: oids, names, oid arrays.
+ */
+async function queryAll(dest: pg.Client, queries: Array<[string, ReadonlyArray<number | string | number[]>]>): Promise<pg.QueryResultRow[][]> {
+  if (queries.length === 0) return [];
+  const lit = (v: number | string | number[]) => (Array.isArray(v) ? `'{${v.map((x) => Math.trunc(x)).join(',')}}'` : typeof v === 'number' ? String(Math.trunc(v)) : quoteLiteral(v));
+  const text = queries.map(([sql, params]) => sql.replace(/\$(\d+)/g, (_, n: string) => lit(params[Number(n) - 1]))).join(';\n');
+  const r = (await dest.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+  return (Array.isArray(r) ? r : [r]).map((x) => x.rows);
+}
+
+const relationQueries = (oid: number): Array<[string, number[]]> => [
+  [SQL_RELATION_ATTACHMENTS, [oid]],
+  [SQL_TRIGGERS, [oid]],
+  [SQL_RULES, [oid]],
+  [SQL_TARGET_COLUMN_RULES, [oid]],
+];
+
+function relation(rows: pg.QueryResultRow[][]): RelationAttachments {
+  const [[r], triggers, rules, columnRules] = rows;
   return {
     relkind: r.relkind,
     owner: r.owner,
@@ -116,18 +132,29 @@ async function readRelation(dest: pg.Client, oid: number): Promise<RelationAttac
     columnGrants: r.column_grants,
     comment: r.comment,
     columnComments: r.column_comments,
-    triggers,
-    rules,
-    columnRules,
+    triggers: triggers.map((t) => ({ name: t.name as string, def: t.def as string, enabled: t.enabled as string, comment: t.comment as string | null })),
+    rules: rules.map((x) => x.name as string),
+    columnRules: columnRules.map((x) => ({ name: x.name as string, notNull: x.not_null as boolean, defaultExpr: x.default_expr as string | null })),
     raw: r,
   };
 }
 
-/** Reads what the target `oid` carries; `target` is its name. */
+/** Reads what the target `oid` carries (three round trips); `target` is its name. */
 export async function readKept(dest: pg.Client, target: QualifiedName, oid: number): Promise<KeptObjects> {
-  const rel = await readRelation(dest, oid);
+  const rows = await queryAll(dest, [
+    ...relationQueries(oid),
+    [SQL_TARGET_INDEXES, [oid]],
+    [SQL_TARGET_CONSTRAINTS, [oid]],
+    [SQL_POLICIES, [oid]],
+    [SQL_STATISTICS, [oid]],
+    [SQL_OWNED_SEQUENCES, [oid]],
+    [SQL_DEPENDENT_VIEWS, [oid]],
+    [SQL_PUBLICATIONS, [target.schema, target.table]],
+  ]);
+  const rel = relation(rows.slice(0, 4));
+  const [indexRows, constraintRows, policyRows, statisticsRows, sequenceRows, viewRows, publicationRows] = rows.slice(4);
   const r = rel.raw;
-  const indexes = (await dest.query(SQL_TARGET_INDEXES, [oid])).rows.map((x) => ({
+  const indexes = indexRows.map((x) => ({
     name: x.name,
     primary: x.primary,
     def: x.def,
@@ -139,19 +166,19 @@ export async function readKept(dest: pg.Client, target: QualifiedName, oid: numb
     replicaIdentity: x.replica_identity,
     keyColumns: x.key_columns,
   }));
-  const constraints = (await dest.query(SQL_TARGET_CONSTRAINTS, [oid])).rows.map((x) => ({ name: x.name, type: x.type, def: x.def, selfReference: x.self_reference, comment: x.comment }));
-  const policies = (await dest.query(SQL_POLICIES, [oid])).rows.map((x) => ({ name: x.name, permissive: x.permissive, cmd: x.cmd, roles: x.roles, qual: x.qual, withCheck: x.with_check, comment: x.comment }));
-  const statistics = (await dest.query(SQL_STATISTICS, [oid])).rows.map((x) => ({ def: x.def, schema: x.schema, name: x.name, comment: x.comment }));
-  const ownedSequences = (await dest.query(SQL_OWNED_SEQUENCES, [oid])).rows.map((x) => ({ schema: x.schema, name: x.name, column: x.column }));
-  const views: KeptView[] = [];
-  for (const v of (await dest.query(SQL_DEPENDENT_VIEWS, [oid])).rows) {
-    const a = await readRelation(dest, Number(v.oid));
-    views.push({ ...a, oid: Number(v.oid), name: { schema: v.schema, table: v.name }, depth: v.depth, definition: v.definition, options: (a.raw.reloptions as string[] | null) ?? null });
-  }
-  const carried = views.filter((v) => v.relkind === 'v').map((v) => v.oid);
-  const otherDependents = new Set<string>();
-  for (const o of [oid, ...views.map((v) => v.oid)]) for (const x of (await dest.query(SQL_OTHER_DEPENDENTS, [o, carried])).rows) otherDependents.add(x.what);
-  const publications = (await dest.query(SQL_PUBLICATIONS, [target.schema, target.table])).rows.map((x) => x.pubname as string);
+  const constraints = constraintRows.map((x) => ({ name: x.name, type: x.type, def: x.def, selfReference: x.self_reference, comment: x.comment }));
+  const policies = policyRows.map((x) => ({ name: x.name, permissive: x.permissive, cmd: x.cmd, roles: x.roles, qual: x.qual, withCheck: x.with_check, comment: x.comment }));
+  const statistics = statisticsRows.map((x) => ({ def: x.def, schema: x.schema, name: x.name, comment: x.comment }));
+  const ownedSequences = sequenceRows.map((x) => ({ schema: x.schema, name: x.name, column: x.column }));
+  const viewOids = viewRows.map((v) => Number(v.oid));
+  const carried = viewRows.filter((v) => v.relkind === 'v').map((v) => Number(v.oid));
+  // The views' own attachments and everything that depends on the target or a view, in one more trip.
+  const more = await queryAll(dest, [...viewOids.flatMap(relationQueries), ...[oid, ...viewOids].map((o): [string, Array<number | number[]>] => [SQL_OTHER_DEPENDENTS, [o, carried]])]);
+  const views: KeptView[] = viewRows.map((v, i) => {
+    const a = relation(more.slice(i * 4, i * 4 + 4));
+    return { ...a, oid: Number(v.oid), name: { schema: v.schema, table: v.name }, depth: v.depth, definition: v.definition, options: (a.raw.reloptions as string[] | null) ?? null };
+  });
+  const otherDependents = new Set<string>(more.slice(viewOids.length * 4).flatMap((rs) => rs.map((x) => x.what as string)));
   return {
     ...rel,
     oid,
@@ -168,7 +195,7 @@ export async function readKept(dest: pg.Client, target: QualifiedName, oid: numb
     statistics,
     ownedSequences,
     views,
-    publications,
+    publications: publicationRows.map((x) => x.pubname as string),
     otherDependents: [...otherDependents],
     inherits: r.inherits as boolean,
     partition: r.relkind === 'p' || (r.relispartition as boolean),
@@ -194,10 +221,14 @@ export async function refusals(dest: pg.Client, k: KeptObjects, stagingOid: numb
     if (v.relkind !== 'v') continue; // a materialized view is named by otherDependents
     for (const r of v.rules) out.push(`rule ${r} on view ${displayName(v.name)}`);
   }
-  for (const x of (await dest.query(SQL_CHANGED_COLUMNS_IN_USE, [k.oid, stagingOid])).rows) {
+  const [changed, [stagingColumns]] = await queryAll(dest, [
+    [SQL_CHANGED_COLUMNS_IN_USE, [k.oid, stagingOid]],
+    [SQL_COLUMN_NAMES, [stagingOid]],
+  ]);
+  for (const x of changed) {
     out.push(x.now ? `${x.what} uses column ${x.column}, ${x.was} in the target but ${x.now} from the source` : `${x.what} uses column ${x.column}, which the source no longer has`);
   }
-  const names = new Set(((await dest.query(SQL_COLUMN_NAMES, [stagingOid])).rows[0]?.names as string[] | null) ?? []);
+  const names = new Set((stagingColumns?.names as string[] | null) ?? []);
   for (const g of k.columnGrants) if (!names.has(g.column!)) out.push(`the grant of ${g.privilege} on column ${g.column} (the source no longer has the column)`);
   for (const c of k.columnComments) if (!names.has(c.column)) out.push(`the comment on column ${c.column} (the source no longer has the column)`);
   for (const i of k.indexes) if (!i.constraintName && !i.def.startsWith(i.defPrefix)) out.push(`index ${i.name} (rb cannot read its definition: ${i.def})`);
