@@ -232,3 +232,14 @@ export async function serverInfo(url: string): Promise<ServerInfo> {
     await c.end().catch(() => {});
   }
 }
+
+/** One statement (or several, simple protocol) on a connection of its own: the small benches' setup and checks. */
+export async function queryOnce(url: string, sql: string): Promise<pg.QueryResult> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}

@@ -27,9 +27,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { clusterUrl, ensureCluster, ensureDatabase } from '../../engine/embedded/cluster.js';
 import { ensureCompiled } from '../compiled.js';
+import { queryOnce as query } from '../databases.js';
 import { REPO_ROOT } from '../runner.js';
 
 const DATABASE = 'rb_incr';
@@ -39,16 +39,6 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-async function query(url: string, sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
 }
 
 type Mode = 'full' | 'upsert' | 'append';

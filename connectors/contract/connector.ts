@@ -18,7 +18,7 @@
  */
 import type { TableInfo, ColumnInfo } from './catalog.js';
 import type { ChangeSink, ChangeTarget } from './changes.js';
-import type { LoadMethod, SchemaEvolutionPolicy, WriteMode } from './domain.js';
+import type { DataErrorPolicy, LoadMethod, SchemaEvolutionPolicy, WriteMode } from './domain.js';
 import type { FrameSink, FrameSource } from './frames.js';
 import type { QualifiedName } from './qualified-name.js';
 import type { LedgerEntry, StreamStateWrite } from './state.js';
@@ -119,6 +119,24 @@ export interface WriteTask<E> {
   checkpoint?: CheckpointSpec;
   /** Test/bench hook: sleep this long per frame (RB_BENCH_DELAY_MS). */
   delayPerChunkMs: number;
+  /** What happens to a row the destination rejects (`destination.on_data_error`). */
+  badRows: BadRowPolicy;
+  /**
+   * Isolate rejected rows: the shard's second attempt after a data error. Chunks are text and
+   * written under savepoints, a failing one bisected down to its bad rows (docs/design.md section 9).
+   */
+  isolate?: boolean;
+}
+
+/** `destination.on_data_error` for one stream, with what a dead letter records. */
+export interface BadRowPolicy {
+  policy: DataErrorPolicy;
+  /** The state schema: dead letters go to `<schema>.dlq`. */
+  schema: string;
+  pipeline: string;
+  runId: string;
+  /** Columns that name a row in messages (the key, else the source's primary key); empty: its position. */
+  rowKey: string[];
 }
 
 export interface ReadResult {
@@ -141,6 +159,9 @@ export interface WriteResult {
   checkpoints?: number;
   /** Incremental reads: the cursor the shard committed last (the stream's new position). */
   highWater?: ShardHighWater;
+  /** Rows the destination rejected: dropped (`skip`) or written to the DLQ (`dlq`). Not in `rows`. */
+  rowsSkipped?: number;
+  rowsDeadLettered?: number;
 }
 
 /**

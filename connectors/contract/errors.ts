@@ -174,6 +174,8 @@ export function classifyPgError(e: unknown): PgErrorClass {
   if (s === '40001' || s === '40P01') return 'retryable'; // serialization failure, deadlock
   if (s === '57P01' || s === '57P02' || s === '57P03') return 'retryable'; // admin/crash shutdown, cannot connect now
   if (s === '53300') return 'retryable'; // too many connections
+  // A COPY stream rb framed wrongly (bad file format, binary representation) is rb's fault, not a row's.
+  if (s === '22P03' || s === '22P04') return 'fatal';
   if (cls === '22' || cls === '23') return 'data'; // data exception, integrity constraint
   return 'fatal';
 }

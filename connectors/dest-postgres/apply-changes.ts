@@ -23,8 +23,10 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { PgoutputRelation } from '../../native/pgoutput-types.js';
 import type { ContractColumn } from '../contract/write-contract.js';
 import { UNCHANGED, type ChangeTarget, type ChangeValue, type RowChange, type TransactionItem } from '../contract/changes.js';
-import { RbError } from '../contract/errors.js';
+import { pgErrorInfo, RbError } from '../contract/errors.js';
+import { queryError } from '../postgres/connection.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import { isDataError } from './bad-rows.js';
 
 export type { ChangeTarget };
 
@@ -133,8 +135,26 @@ export class ChangeApplier {
     } catch (e) {
       await this.rollback(dest);
       this.failed = true;
-      throw e;
+      throw this.applyError(e);
     }
+  }
+
+  /**
+   * A change the destination rejects (a CHECK, NOT NULL or unique index of the target that the
+   * source does not have) stops the run as a data error (exit 5; cdc pipelines take
+   * on_data_error: fail only), naming the table; what committed before it stays, the group it
+   * was in is rolled back and the slot is not confirmed past it.
+   */
+  private applyError(e: unknown): unknown {
+    if (e instanceof RbError) return e;
+    const info = pgErrorInfo(e);
+    const target = [...this.bySource.values()].find((t) => info?.table && (t.contract.target.table === info.table || t.contract.staging?.table === info.table));
+    const stream = target?.contract.stream;
+    if (isDataError(e)) {
+      const msg = e instanceof Error ? e.message : String(e);
+      return new RbError('data_error', `${stream ?? 'a cdc stream'}: a change was rejected by the destination: ${msg} (SQLSTATE ${info?.sqlstate}${info?.constraint ? `, constraint ${info.constraint}` : ''})${info?.detail ? ` — ${info.detail}` : ''}; the changes before its transaction group are applied, the next run starts again at that group (destination.on_data_error: fail)`, { stream, pg: info, cause: e });
+    }
+    return queryError(e, 'destination', `${stream ?? 'cdc'}: applying changes`, stream ? { stream } : {});
   }
 
   /** Runs `alsoInTransaction` (the stream positions) and commits the open transaction (one is begun if none is). */

@@ -73,9 +73,10 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
     await dest.query(`create schema if not exists ${quoteIdent(target.schema)}`);
     await createUserTypes(dest, typeDefs);
     const existing = await resolveTableOid(dest, target);
+    let destInfo: TableInfo | null = null;
     if (existing && input.writeMode !== 'replace') {
       // Replace builds a new table from the source's schema; the others write into this one.
-      const destInfo = await discoverTable(dest, target);
+      destInfo = await discoverTable(dest, target);
       format = await reconcileExisting(dest, input, destInfo, columns, format);
       await reconcileComputed(dest, input, destInfo, computed);
       if (input.writeMode === 'upsert' && !hasUniqueKey(destInfo, input.key)) {
@@ -103,7 +104,7 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
       }
       staging = stagingName(target, 'upsert');
       await dest.query(`drop table if exists ${quoteQualified(staging)}`);
-      await dest.query(`create unlogged table ${quoteQualified(staging)} (${columns.map((c) => `${quoteIdent(c.name)} ${c.typeSql}`).join(', ')})`);
+      await dest.query(destInfo ? await checkedStagingSql(dest, staging, columns, destInfo) : `create unlogged table ${quoteQualified(staging)} (${columns.map((c) => `${quoteIdent(c.name)} ${c.typeSql}`).join(', ')})`);
     }
     if (!opts.inTransaction) await dest.query('commit');
     return {
@@ -206,6 +207,31 @@ async function reconcileComputed(dest: pg.Client, input: PrepareInput, destInfo:
     }
     if (input.schemaEvolution.new_column === 'add') await dest.query(`alter table ${quoteQualified(input.target)} add column ${computedSql(g)}`);
   }
+}
+
+/**
+ * An upsert's staging table for an existing target: its columns in the target's types, NOT NULL
+ * where the target's are, and the target's CHECK constraints that involve only these columns, so
+ * a row the target would reject is rejected while its shard is written — where rb can isolate it
+ * (bad-rows.ts) — not in the merge, where one bad row fails the whole stream.
+ */
+async function checkedStagingSql(dest: pg.Client, staging: QualifiedName, columns: readonly ContractColumn[], destInfo: TableInfo): Promise<string> {
+  const byName = new Map(destInfo.columns.map((c) => [c.name, c]));
+  const defs = columns.map((c) => {
+    const d = byName.get(c.name);
+    return `${quoteIdent(c.name)} ${d ? d.typeName : c.typeSql}${d?.notNull ? ' not null' : ''}`;
+  });
+  const names = new Set(columns.map((c) => c.name));
+  const checks = await dest.query(
+    `select c.conname as name, pg_get_constraintdef(c.oid) as def, array(select a.attname::text from unnest(c.conkey) k join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k) as cols
+     from pg_constraint c where c.conrelid = $1::oid and c.contype = 'c' order by c.conname`,
+    [destInfo.oid],
+  );
+  // The target's names, so a rejected row names the constraint the user knows.
+  for (const r of checks.rows as Array<{ name: string; def: string; cols: string[] }>) {
+    if (r.cols.length && r.cols.every((c) => names.has(c))) defs.push(`constraint ${quoteIdent(r.name)} ${r.def.replace(/\s+NOT VALID$/i, '')}`);
+  }
+  return `create unlogged table ${quoteQualified(staging)} (${defs.join(', ')})`;
 }
 
 function hasUniqueKey(t: TableInfo, key: readonly string[]): boolean {

@@ -7,10 +7,12 @@
  *                 abandoned; the shard plan (so a resumed run reads the same shards), the run it
  *                 resumed, how many snapshots its data spans, retries
  *   stream_state  per pipeline and stream: the incremental cursor (text forms of the cursor and
- *                 tie-breaker values of the last row delivered) or, later, a CDC LSN
+ *                 tie-breaker values of the last row delivered) or a CDC LSN
  *   shard_ledger  one row per committed shard, inserted in the shard's own destination
  *                 transaction: a resumed or retried run skips shards found here, never copies one
  *                 twice. `plan_id` is the run that made the plan (a resumed run keeps it).
+ *   dlq           rows the destination rejected under `on_data_error: dlq`, written in the
+ *                 transaction of the shard they came in (connectors/dest-postgres/bad-rows.ts)
  *
  * A pipeline runs once at a time: the leader holds a session advisory lock on the pipeline for
  * the whole run, so a `running` row whose lock is free belongs to a run that died.
@@ -24,7 +26,7 @@ import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 export type { LedgerEntry, LedgerRow, RunFinish, RunStart, RunStatus, StoredRun, StreamState };
 
 /** Layout version of the state tables. Bump it with a step in `MIGRATIONS`. */
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 
 /** Advisory lock class for "this pipeline is running" (the second key is hashtext(pipeline)). */
 const PIPELINE_LOCK_CLASS = 0x7262; // 'rb'
@@ -46,6 +48,9 @@ export class StateTables {
   }
   get ledger(): string {
     return `${this.schema}.shard_ledger`;
+  }
+  get dlq(): string {
+    return `${this.schema}.dlq`;
   }
 }
 
@@ -95,6 +100,25 @@ const MIGRATIONS: Array<(t: StateTables) => string[]> = [
        dest_xid int8 not null,
        committed_at timestamptz not null default now(),
        primary key (pipeline, plan_id, stream, shard))`,
+  ],
+  // 2: dead letters (destination.on_data_error: dlq; connectors/dest-postgres/bad-rows.ts). A row
+  // is its columns' exact text forms as JSON (NULL as null); row_number counts from 1 in its shard.
+  (t) => [
+    `create table if not exists ${t.dlq} (
+       id bigserial primary key,
+       pipeline text not null,
+       run_id uuid not null,
+       stream text not null,
+       shard int4 not null,
+       row_number int8 not null,
+       row_data jsonb not null,
+       error text not null,
+       detail text,
+       sqlstate text,
+       constraint_name text,
+       column_name text,
+       failed_at timestamptz not null default now())`,
+    `create index if not exists dlq_pipeline_run on ${t.dlq} (pipeline, run_id)`,
   ],
 ];
 

@@ -22,6 +22,7 @@ import { RbError } from '../contract/errors.js';
 import type { CopyFrame, FrameSource } from '../contract/frames.js';
 import { connect, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
 import { explainedBy, stageError, watchClientErrors } from '../postgres/stage-errors.js';
+import { isDataError, rejectedRowError, RowIsolator } from './bad-rows.js';
 import { applyCheckpoint, cursorTexts } from './checkpoint.js';
 import { CopyInWriter } from './copy-in-writer.js';
 import { lastRowFields, type RawField } from './copy-last-row.js';
@@ -47,6 +48,9 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
   let clientError = (): unknown => undefined;
   let rows = 0;
   let bytes = 0;
+  /** Rows of the shard before the COPY being written (a data error's line counts from there). */
+  let copyBase = 0;
+  let isolator: RowIsolator | null = null;
   const progress = (chunk: { bytes: Uint8Array; rows: number }) => {
     rows += chunk.rows;
     bytes += chunk.bytes.length;
@@ -86,7 +90,23 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
       sinceRows = 0;
       sinceAt = performance.now();
     };
-    if (task.contract.loadMethod === 'copy') {
+    if (task.isolate) {
+      // The second attempt after a rejected row (bad-rows.ts): text chunks, under savepoints.
+      isolator = new RowIsolator(dst, task.contract, task.badRows, task);
+      for (;;) {
+        const chunk = await nextCopyFrame(source, label);
+        if (!chunk) break;
+        const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, task.contract.columns.length, cp!.fieldIndexes) : null;
+        await isolator.writeChunk(chunk.bytes);
+        chunk.release?.();
+        progress(chunk);
+        if (last) {
+          await isolator.flush();
+          await checkpoint(last);
+        }
+      }
+      await isolator.flush();
+    } else if (task.contract.loadMethod === 'copy') {
       let writer = CopyInWriter.open(dst, task.contract);
       let writerRows = 0;
       try {
@@ -104,6 +124,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
             if (n !== writerRows) throw new RbError('internal', `${label}: destination reports ${n} rows, rb counted ${writerRows}`, where);
             await checkpoint(last);
             writer = CopyInWriter.open(dst, task.contract);
+            copyBase += writerRows;
             writerRows = 0;
           }
           if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
@@ -147,16 +168,21 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
       await applyCheckpoint(dst, task.contract, { ...cp, stream: task.stream }, cp.finalCursor, cp.lookback);
       checkpoints++;
     }
-    if (task.ledger) await insertLedgerRow(dst, task.ledger, rows, bytes);
+    const rejected = { rowsSkipped: isolator?.rowsSkipped ?? 0, rowsDeadLettered: isolator?.rowsDeadLettered ?? 0 };
+    const written = rows - rejected.rowsSkipped - rejected.rowsDeadLettered;
+    if (task.ledger) await insertLedgerRow(dst, task.ledger, written, bytes);
     doing = 'commit';
     try {
       await dst.query('commit');
     } catch (e) {
       throw queryError(explainedBy(e, clientError()), 'destination', `${label}: commit`, where);
     }
-    return { rows, bytes, checkpoints, ...(cp ? { highWater: { cursor: cp.finalCursor } } : {}) };
+    return { rows: written, bytes, checkpoints, ...rejected, ...(cp ? { highWater: { cursor: cp.finalCursor } } : {}) };
   } catch (e) {
-    const err = stageError(task, explainedBy(e, clientError()), 'destination', doing);
+    const raw = explainedBy(e, clientError());
+    // A row the destination rejects: the isolating attempt finds it (bad-rows.ts); one it could not
+    // isolate (a deferred constraint failing at COMMIT) stops the run as a data error.
+    const err = isDataError(raw) ? rejectedRowError(task, raw, copyBase, !task.isolate) : stageError(task, raw, 'destination', doing);
     source.fail(err);
     throw err;
   } finally {

@@ -104,6 +104,11 @@ export function printSummary(r: RunResult): void {
     process.stdout.write(`resumed the unfinished run ${r.resumed_from}${r.snapshots > 1 ? ': its committed shards were kept, so the data spans two source snapshots' : ''}\n`);
   }
   if (r.retries) process.stdout.write(`${r.retries} shard attempt(s) failed with a transient error and were retried\n`);
+  for (const s of r.streams) {
+    // Rows the destination rejected (destination.on_data_error): said per stream, never silent.
+    if (s.rows_skipped) process.stdout.write(`${s.name}: ${formatCount(s.rows_skipped)} row(s) rejected by the destination were skipped (on_data_error: skip)\n`);
+    if (s.rows_dead_lettered) process.stdout.write(`${s.name}: ${formatCount(s.rows_dead_lettered)} row(s) rejected by the destination were written to ${r.dlq_table ?? 'the DLQ'} (on_data_error: dlq)\n`);
+  }
   if (r.cdc) {
     const c = r.cdc;
     process.stdout.write(

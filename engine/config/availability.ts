@@ -1,8 +1,8 @@
 /**
  * Options the YAML accepts in shape but rb does not act on yet. Each one is refused with a rule
  * issue naming the field and saying it is not available yet (exit 2), never silently ignored: an
- * ignored `mask` would copy PII unmasked, an ignored `on_data_error: dlq` would fail the run the
- * user asked to keep going. Issue 11 (CDC) and issue 12 (data errors, transforms) turn these on;
+ * ignored `mask` would copy PII unmasked, an ignored `on_data_error: dlq` on a cdc pipeline would
+ * fail the run the user asked to keep going. Issue 11 (CDC) and issue 12 (data errors, transforms) turn these on;
  * each then deletes its entry here.
  */
 
@@ -75,7 +75,7 @@ export function checkIncrementalWriteMode(config: unknown, ctx: IssueSink): void
  */
 export function checkCdc(config: unknown, ctx: IssueSink): void {
   if (typeof config !== 'object' || config === null) return;
-  const c = config as { destination?: { write_mode?: unknown }; source?: { streams?: unknown; config?: Record<string, unknown> } };
+  const c = config as { destination?: { write_mode?: unknown; on_data_error?: unknown }; source?: { streams?: unknown; config?: Record<string, unknown> } };
   if (!Array.isArray(c.source?.streams)) return;
   const modes = c.source.streams.map((s) => (typeof s === 'object' && s !== null ? ((s as { sync_mode?: unknown }).sync_mode ?? 'full_refresh') : 'full_refresh'));
   const cdc = modes.map((m) => m === 'cdc');
@@ -94,5 +94,9 @@ export function checkCdc(config: unknown, ctx: IssueSink): void {
   });
   if (c.destination?.write_mode !== 'upsert') {
     addRuleIssue(ctx, ['destination', 'write_mode'], `cdc streams are written with write_mode upsert (each table by its key), found ${String(c.destination?.write_mode ?? 'append')}`, 'upsert');
+  }
+  const onError = c.destination?.on_data_error;
+  if (onError === 'skip' || onError === 'dlq') {
+    addRuleIssue(ctx, ['destination', 'on_data_error'], notYetMessage(`on_data_error: ${onError} on cdc streams`, 'use fail, or leave it out'), 'fail');
   }
 }

@@ -334,13 +334,12 @@ describe('options not available yet', () => {
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe(`pipeline.yaml:18:5 transforms[0]: transform ${type} ${refused} (remove the transforms entry; no transform runs in this version)`);
   });
-  it.each(['skip', 'dlq'])('destination.on_data_error: %s', (policy) => {
-    expect(errorLine(afterLine(14, `  on_data_error: ${policy}`))).toBe(
-      `pipeline.yaml:15:18 destination.on_data_error: on_data_error: ${policy} ${refused} (use fail, or leave it out)`,
-    );
+  it.each(['skip', 'dlq'])('destination.on_data_error: %s on a cdc pipeline', (policy) => {
+    const cdc = BASE_YAML.replace('sync_mode: full_refresh', 'sync_mode: cdc').replace('write_mode: append', `write_mode: upsert\n  on_data_error: ${policy}`);
+    expect(errorLine(cdc)).toBe(`pipeline.yaml:15:18 destination.on_data_error: on_data_error: ${policy} on cdc streams ${refused} (use fail, or leave it out)`);
   });
-  it('destination.on_data_error: fail is accepted', () => {
-    expect(parseOk(afterLine(14, '  on_data_error: fail')).destination.on_data_error).toBe('fail');
+  it.each(['fail', 'skip', 'dlq'])('destination.on_data_error: %s is accepted for full_refresh and incremental streams', (policy) => {
+    expect(parseOk(afterLine(14, `  on_data_error: ${policy}`)).destination.on_data_error).toBe(policy);
   });
   it('destination.schema_evolution.type_change: null (quoted too)', () => {
     expect(errorLine(afterLine(14, '  schema_evolution: { type_change: "null" }'))).toContain(`type_change: type_change: null ${refused}`);

@@ -86,7 +86,7 @@ const DestinationSchema = z.strictObject({
   config: DestinationConnectionSchema,
   write_mode: z.enum(WRITE_MODES).default('append'),
   primary_key: nameList('key column').optional(),
-  on_data_error: partlyAvailableEnum('on_data_error', DATA_ERROR_POLICIES, ['fail']).default('fail'),
+  on_data_error: z.enum(DATA_ERROR_POLICIES).default('fail'),
   schema_evolution: SchemaEvolutionSchema,
 });
 

@@ -307,6 +307,26 @@ describe('cdc', () => {
     expect((await dst.query(`select v, w from ${t} where id = 3`)).rows[0]).toEqual({ v: 'w dropped', w: 'w' });
   });
 
+  it('a change the destination rejects (a CHECK the target has and the source does not) stops the run with exit 5 naming the table and constraint; the groups before it stay, the next run retries from there', async () => {
+    const t = `c${++n}`;
+    await src.query(`create table ${t} (id int primary key, v int); insert into ${t} select g, g from generate_series(1, 10) g`);
+    const yaml = cdcYaml(`cdc_${t}`, [t]);
+    await run(yaml);
+    await dst.query(`alter table ${t} add constraint v_small check (v < 1000)`);
+    await src.query(`update ${t} set v = 500 where id = 1`);
+    await run(yaml);
+    await src.query(`update ${t} set v = 5000 where id = 2`);
+    const r = await runPipeline(parsePipelineConfig(yaml, 'p.yaml', {}), {});
+    expect(exitCodeOf(r)).toBe(5);
+    expect(r.error?.code).toBe('data_error');
+    expect(r.error?.message).toMatch(new RegExp(`^${t}: a change was rejected by the destination: new row for relation "${t}" violates check constraint "v_small" \\(SQLSTATE 23514, constraint v_small\\)`));
+    expect((await dst.query(`select v from ${t} where id in (1, 2) order by id`)).rows).toEqual([{ v: 500 }, { v: 2 }]);
+    // Once the target accepts it, the next run applies the change it stopped at.
+    await dst.query(`alter table ${t} drop constraint v_small`);
+    await run(yaml);
+    await expectEqual(t, 'id, v');
+  });
+
   it('a keyless table is copied, then its inserts appended (duplicates kept); an UPDATE for it is a clear error', async () => {
     const k = `c${++n}`;
     await src.query(`create table ${k} (a int, b text); insert into ${k} values (1, 'x'), (1, 'x'), (2, 'y')`);

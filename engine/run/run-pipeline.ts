@@ -19,11 +19,11 @@ import os from 'node:os';
 import type { ShardPlan, ShardProgress } from '../../connectors/contract/connector.js';
 import type { StateStore, StreamState } from '../../connectors/contract/state.js';
 import type { WriteContract } from '../../connectors/contract/write-contract.js';
-import { quoteQualified } from '../../connectors/postgres/identifiers.js';
+import { quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
 import { openLeaderSession, type Endpoint, type LeaderSession } from '../../connectors/registry.js';
 import { nativeStatus } from '../../native/index.js';
 import type { PipelineConfig } from '../config/index.js';
-import { EXIT_CANCELLED, RbError } from '../errors.js';
+import { classifyPgError, EXIT_CANCELLED, RbError } from '../errors.js';
 import { resolveParallelism, telemetry, type ParallelismPlan } from '../plan/resolve-parallelism.js';
 import { LocalExecutor } from '../runtime/executor.js';
 import { stageModeFromEnv } from '../runtime/shard-pool.js';
@@ -98,6 +98,8 @@ export interface RunResult {
   rows_written: number;
   bytes_written: number;
   streams: StreamResult[];
+  /** Where dead letters go (`on_data_error: dlq`): `<state schema>.dlq`. */
+  dlq_table?: string;
   codecs: 'native' | 'ts';
   /** Wall time of each phase: plan (connect, discover, shards), prepare (DDL), move (pool), finish. */
   phases_ms: { plan: number; prepare: number; move: number; finish: number };
@@ -146,6 +148,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     phases_ms: { plan: 0, prepare: 0, move: 0, finish: 0 },
     snapshots: 1,
     retries: 0,
+    ...(config.destination.on_data_error === 'dlq' ? { dlq_table: `${quoteIdent(config.state.schema)}.dlq` } : {}),
   };
   let phaseStart = started;
   const phase = (name: keyof RunResult['phases_ms']) => {
@@ -307,14 +310,18 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       const reported = mine.find((r) => r.highWater)?.highWater;
       const cursor = read.stored.cursor && reported ? { ...read.stored.cursor, mark: reported.cursor } : read.stored.cursor;
       // An incremental stream's position commits with the finish that makes its rows visible.
-      await sink.finalize(
-        contracts[i],
-        cursor
-          ? { stream: s.name, syncMode: 'incremental', cursorFields: cursor.fields, cursor: cursor.mark, lookback: cursor.lookback, runId }
-          : cdcStart?.first
-            ? cdcStates(config, runId, cdcStart.from).find((x) => x.stream === s.name)
-            : undefined,
-      );
+      await sink
+        .finalize(
+          contracts[i],
+          cursor
+            ? { stream: s.name, syncMode: 'incremental', cursorFields: cursor.fields, cursor: cursor.mark, lookback: cursor.lookback, runId }
+            : cdcStart?.first
+              ? cdcStates(config, runId, cdcStart.from).find((x) => x.stream === s.name)
+              : undefined,
+        )
+        .catch((e: unknown) => {
+          throw rejectedAtFinish(e);
+        });
       finalized.add(i);
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
       result.retries += retries;
@@ -417,6 +424,21 @@ interface TaskInputs {
   source: Endpoint;
   dest: Endpoint;
   config: PipelineConfig;
+}
+
+/**
+ * A row the target rejected in the finish (an upsert's merge: a unique index other than the key, a
+ * foreign key, a trigger) is a data error (exit 5), whatever on_data_error says: rows are isolated
+ * while shards are written (the staging table enforces the target's CHECK and NOT NULL), not in
+ * the merge. The target is as it was: the merge rolled back.
+ */
+function rejectedAtFinish(e: unknown): unknown {
+  if (!(e instanceof RbError) || e.code !== 'dest_query' || classifyPgError({ code: e.pg?.sqlstate }) !== 'data') return e;
+  return new RbError('data_error', `${e.message}${e.pg?.detail ? ` — ${e.pg.detail}` : ''} (a row rejected while merging into the target; rb isolates rejected rows while shards are written, not in the merge, so the target is left as it was)`, {
+    stream: e.stream,
+    pg: e.pg,
+    cause: e,
+  });
 }
 
 function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source, dest, config }: TaskInputs): ShardTask[] {

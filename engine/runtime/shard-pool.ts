@@ -62,6 +62,11 @@ export interface RetryPolicy {
 
 const MAX_RETRY_DELAY_MS = 10_000;
 
+/** The shard's isolating attempt: read and written as COPY text, row by row when it must. */
+function isolating(task: ShardTask): ShardTask {
+  return { ...task, isolate: true, read: { ...task.read, format: 'text' }, contract: { ...task.contract, format: 'text' } };
+}
+
 export interface ShardPoolOptions {
   onProgress?: (p: ShardProgress) => void;
   retry?: RetryPolicy;
@@ -229,7 +234,8 @@ export async function runShardsOnPool(shardPool: JobRunner, tasks: ShardTask[], 
       const failures = [read, written].filter((x): x is PromiseRejectedResult => x.status === 'rejected').map((x) => x.reason as RbError);
       if (failures.length) throw failures.find((e) => e?.code !== 'cancelled') ?? failures[0];
       if (read.status !== 'fulfilled' || written.status !== 'fulfilled') throw new RbError('internal', 'unreachable');
-      if (read.value.rows !== written.value.rows) {
+      const rejected = (written.value.rowsSkipped ?? 0) + (written.value.rowsDeadLettered ?? 0);
+      if (read.value.rows !== written.value.rows + rejected) {
         throw new RbError('internal', `${task.stream} shard ${task.shardIndex}: the source stage read ${read.value.rows} rows, the destination stage wrote ${written.value.rows}`, { stream: task.stream, shard: task.shardIndex });
       }
       return written.value;
@@ -249,6 +255,15 @@ export async function runShardsOnPool(shardPool: JobRunner, tasks: ShardTask[], 
           return attempt ? { ...result, retries: attempt } : result;
         } catch (e) {
           const err = e as RbError;
+          // The destination rejected a row: run the shard again isolating its bad rows
+          // (connectors/dest-postgres/bad-rows.ts), under the same snapshot. Not a retry: nothing
+          // transient happened, and it does not count against max_retries.
+          if (err.code === 'data_error' && err.details?.isolate === true && !task.isolate && !abort.signal.aborted) {
+            if (retry?.refresh) task = await retry.refresh(task);
+            task = isolating(task);
+            attempt--;
+            continue;
+          }
           if (!retry || abort.signal.aborted || attempt >= retry.maxRetries || !isTransient(err)) {
             record(err);
             throw err;

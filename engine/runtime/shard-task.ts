@@ -51,6 +51,9 @@ export interface ShardResult {
   checkpoints?: number;
   /** Where the shard's committed data reaches (WriteResult.highWater). */
   highWater?: ShardHighWater;
+  /** Rows the destination rejected, dropped (`skip`) or dead-lettered (`dlq`): not in `rows`. */
+  rowsSkipped?: number;
+  rowsDeadLettered?: number;
 }
 
 /** The error for a stage that stopped because the other stage or the run stopped first. */
@@ -68,5 +71,7 @@ export function shardResult(task: { stream: string; shardIndex: number }, w: Wri
     durationMs,
     ...(w.checkpoints ? { checkpoints: w.checkpoints } : {}),
     ...(w.highWater ? { highWater: w.highWater } : {}),
+    ...(w.rowsSkipped ? { rowsSkipped: w.rowsSkipped } : {}),
+    ...(w.rowsDeadLettered ? { rowsDeadLettered: w.rowsDeadLettered } : {}),
   };
 }

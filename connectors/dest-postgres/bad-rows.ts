@@ -1,0 +1,236 @@
+/**
+ * Rows the destination rejects (docs/design.md section 9): a CHECK or NOT NULL constraint, a value
+ * too long or out of range, a unique index — `classifyPgError(e) === 'data'`.
+ *
+ * The fast path never pays for this: a shard's COPY runs whole, and when the destination rejects
+ * a row the shard's transaction rolls back and the shard is run again in isolation mode
+ * (`WriteTask.isolate`, engine/runtime/shard-pool.ts) under the same snapshot. There, chunks are
+ * read as COPY text (one row a line) and each is written under a savepoint; a chunk that fails is
+ * cut down to its bad rows: the server names the failing line (`COPY t, line N`), so the rows
+ * before it are written at once, that row is bad, and the rest is halved and tried again (an
+ * INSERT names no line: halves only). The cost is proportional to the bad rows, times the log of
+ * a chunk's rows. Bad rows are dropped (`skip`), written to `<state schema>.dlq` in the shard's
+ * own transaction (`dlq`), or stop the run naming the row (`fail`, exit 5).
+ */
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { BadRowPolicy } from '../contract/connector.js';
+import { classifyPgError, pgErrorInfo, RbError, type PgErrorInfo } from '../contract/errors.js';
+import type { WriteContract } from '../contract/write-contract.js';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import { parseCopyTextRows } from './copy-text.js';
+import { InsertWriter } from './insert-writer.js';
+
+/** A failure that is a row's fault (not the connection's, not rb's): the candidates for skip/dlq. */
+export function isDataError(e: unknown): boolean {
+  return classifyPgError(e) === 'data';
+}
+
+/** The 1-based line of a COPY that failed (`COPY t, line 3: …`), when the server says it. */
+export function failedCopyLine(info: PgErrorInfo | undefined): number | null {
+  const m = info?.where ? /^COPY .*?, line (\d+)/.exec(info.where) : null;
+  return m ? Number(m[1]) : null;
+}
+
+/** The column a value error names (`COPY t, line 2, column s: "…"`), else the server's column field. */
+function failedColumn(info: PgErrorInfo | undefined): string | null {
+  if (info?.column) return info.column;
+  const m = info?.where ? /^COPY .*?, line \d+, column (.+?): / .exec(info.where) : null;
+  return m ? m[1] : null;
+}
+
+/** The server's message, with an upsert's staging table called by its target's name. */
+function messageOf(e: unknown, contract?: WriteContract): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return contract?.staging ? msg.split(`relation "${contract.staging.table}"`).join(`relation "${contract.target.table}"`) : msg;
+}
+
+function describe(e: unknown, contract?: WriteContract): string {
+  const info = pgErrorInfo(e);
+  const msg = messageOf(e, contract);
+  return `${msg}${info?.sqlstate ? ` (SQLSTATE ${info.sqlstate}${info.constraint ? `, constraint ${info.constraint}` : ''})` : ''}`;
+}
+
+/**
+ * The error of a shard's attempt when the destination rejected a row: `isolate` asks the scheduler
+ * for the isolating attempt, which finds the row (and, under `fail`, names it by its key).
+ * `rowBase`: rows the shard wrote before the failing COPY (committed checkpoints aside).
+ */
+export function rejectedRowError(task: { stream: string; shardIndex: number }, e: unknown, rowBase: number, isolate: boolean): RbError {
+  const info = pgErrorInfo(e);
+  const line = failedCopyLine(info);
+  const where = line ? `row ${rowBase + line} of the shard` : 'a row';
+  return new RbError('data_error', `${task.stream} shard ${task.shardIndex}: ${where} was rejected by the destination: ${describe(e)}`, {
+    stream: task.stream,
+    shard: task.shardIndex,
+    pg: info,
+    details: { isolate },
+    cause: e,
+  });
+}
+
+interface DeadLetter {
+  rowNumber: number;
+  row: Record<string, string | null>;
+  error: string;
+  info: PgErrorInfo | undefined;
+  column: string | null;
+}
+
+/** Dead letters per INSERT statement (11 parameters each). */
+const DLQ_BATCH = 500;
+
+/**
+ * Writes one shard's text chunks under savepoints, isolating the rows the destination rejects
+ * (module comment). Runs inside the shard's open transaction; `flush` writes the pending dead
+ * letters into it (before each commit).
+ */
+export class RowIsolator {
+  rowsWritten = 0;
+  rowsSkipped = 0;
+  rowsDeadLettered = 0;
+  /** Rows of the shard consumed so far (the position of the next chunk's first row). */
+  private position = 0;
+  private readonly pending: DeadLetter[] = [];
+  private readonly insert: InsertWriter | null;
+  private readonly columns: string[];
+
+  constructor(
+    private readonly client: pg.Client,
+    private readonly contract: WriteContract,
+    private readonly policy: BadRowPolicy,
+    private readonly task: { stream: string; shardIndex: number },
+  ) {
+    if (contract.format !== 'text') throw new RbError('internal', `${task.stream}: row isolation needs text chunks`);
+    this.insert = contract.loadMethod === 'insert' ? new InsertWriter(client, contract) : null;
+    this.columns = contract.columns.map((c) => c.name);
+  }
+
+  /** Writes a chunk of whole COPY text rows. */
+  async writeChunk(bytes: Uint8Array): Promise<void> {
+    const lines = splitLines(bytes);
+    await this.segment(lines, this.position);
+    this.position += lines.length;
+  }
+
+  /** Writes the dead letters collected so far (in the shard's transaction). */
+  async flush(): Promise<void> {
+    const t = `${quoteIdent(this.policy.schema)}.dlq`;
+    while (this.pending.length) {
+      const batch = this.pending.splice(0, DLQ_BATCH);
+      const params: unknown[] = [];
+      const tuples = batch.map((d) => {
+        const at = params.length;
+        params.push(
+          this.policy.pipeline,
+          this.policy.runId,
+          this.task.stream,
+          this.task.shardIndex,
+          d.rowNumber,
+          JSON.stringify(d.row),
+          d.error,
+          d.info?.detail ?? null,
+          d.info?.sqlstate ?? null,
+          d.info?.constraint ?? null,
+          d.column,
+        );
+        return `(${Array.from({ length: 11 }, (_, i) => `$${at + i + 1}`).join(', ')})`;
+      });
+      await this.client.query(
+        `insert into ${t} (pipeline, run_id, stream, shard, row_number, row_data, error, detail, sqlstate, constraint_name, column_name) values ${tuples.join(', ')}`,
+        params,
+      );
+    }
+  }
+
+  /** `lines` start at shard position `base` (0-based). */
+  private async segment(lines: Buffer[], base: number): Promise<void> {
+    if (!lines.length) return;
+    const err = await this.attempt(lines);
+    if (!err) {
+      this.rowsWritten += lines.length;
+      return;
+    }
+    if (lines.length === 1) return await this.reject(lines[0], base, err);
+    const line = this.insert ? null : failedCopyLine(pgErrorInfo(err));
+    if (line !== null && line >= 1 && line <= lines.length) {
+      // The rows before the failing line went in fine until it: write them, the line is bad.
+      await this.segment(lines.slice(0, line - 1), base);
+      await this.reject(lines[line - 1], base + line - 1, err);
+      const rest = lines.slice(line);
+      const mid = Math.ceil(rest.length / 2);
+      await this.segment(rest.slice(0, mid), base + line);
+      await this.segment(rest.slice(mid), base + line + mid);
+      return;
+    }
+    const mid = Math.ceil(lines.length / 2);
+    await this.segment(lines.slice(0, mid), base);
+    await this.segment(lines.slice(mid), base + mid);
+  }
+
+  /** Writes `lines` under a savepoint; returns the data error that rolled them back, or null. */
+  private async attempt(lines: Buffer[]): Promise<unknown> {
+    await this.client.query('savepoint rb_rows');
+    try {
+      if (this.insert) await this.insert.writeTextRows(parseCopyTextRows(Buffer.concat(lines), this.columns.length));
+      else await this.copy(Buffer.concat(lines), lines.length);
+      await this.client.query('release savepoint rb_rows');
+      return null;
+    } catch (e) {
+      if (!isDataError(e)) throw e;
+      await this.client.query('rollback to savepoint rb_rows');
+      await this.client.query('release savepoint rb_rows');
+      return e;
+    }
+  }
+
+  private async copy(bytes: Buffer, rows: number): Promise<void> {
+    const cols = this.columns.map(quoteIdent).join(', ');
+    const stream = this.client.query(copyFrom(`copy ${quoteQualified(this.contract.writeTable)} (${cols}) from stdin`));
+    await new Promise<void>((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('finish', resolve);
+      stream.end(bytes);
+    });
+    const n = Number(stream.rowCount ?? 0);
+    if (n !== rows) throw new RbError('internal', `${this.task.stream} shard ${this.task.shardIndex}: destination reports ${n} rows, rb counted ${rows}`);
+  }
+
+  private async reject(line: Buffer, index: number, err: unknown): Promise<void> {
+    const values = parseCopyTextRows(line, this.columns.length)[0];
+    const row: Record<string, string | null> = {};
+    this.columns.forEach((c, i) => (row[c] = values[i]));
+    const info = pgErrorInfo(err);
+    const rowNumber = index + 1;
+    if (this.policy.policy === 'fail') {
+      const key = this.policy.rowKey.filter((k) => k in row);
+      const which = key.length ? `the row with ${key.map((k) => `${k} = ${row[k] === null ? 'NULL' : JSON.stringify(row[k])}`).join(', ')}` : `row ${rowNumber} of the shard`;
+      throw new RbError('data_error', `${this.task.stream} shard ${this.task.shardIndex}: ${which} was rejected by the destination: ${describe(err, this.contract)}${info?.detail ? ` — ${info.detail}` : ''} (destination.on_data_error: fail)`, {
+        stream: this.task.stream,
+        shard: this.task.shardIndex,
+        pg: info,
+        details: { row_number: rowNumber, ...(key.length ? { key: Object.fromEntries(key.map((k) => [k, row[k]])) } : {}) },
+      });
+    }
+    if (this.policy.policy === 'skip') {
+      this.rowsSkipped++;
+      return;
+    }
+    this.rowsDeadLettered++;
+    this.pending.push({ rowNumber, row, error: messageOf(err, this.contract), info, column: failedColumn(info) });
+  }
+}
+
+/** The rows of a COPY text chunk, each with its newline (a newline inside a value is escaped). */
+function splitLines(bytes: Uint8Array): Buffer[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lines: Buffer[] = [];
+  let start = 0;
+  while (start < buf.length) {
+    let end = buf.indexOf(0x0a, start);
+    if (end < 0) end = buf.length - 1;
+    lines.push(buf.subarray(start, end + 1));
+    start = end + 1;
+  }
+  return lines;
+}
