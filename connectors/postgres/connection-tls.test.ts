@@ -401,4 +401,41 @@ describe('rb check reports each connection\'s TLS', () => {
     expect(src.detail).toMatch(/^connected TLS \(TLSv1\.[23], .+\), certificate verified: chain and host name \(sslmode verify-full\)$/);
     expect(dst).toMatchObject({ ok: true, tls: { in_use: false, verified: 'none', unix_socket: true }, detail: 'connected without TLS (a Unix socket)' });
   });
+
+  it('rb run copies through worker threads over TLS: a TLS-only source user (hostssl) with verify-full, several shards', async () => {
+    await admin.query(`create table if not exists public.big (id int primary key, v text)`);
+    await admin.query(`insert into public.big select g, md5(g::text) from generate_series(1, 20000) g on conflict do nothing`);
+    await admin.query(`grant select on public.big to ssluser`);
+    const dir = mkdtempSync(join(tmpdir(), 'rb-tls-run-'));
+    const file = join(dir, 'p.yaml');
+    writeFileSync(
+      file,
+      [
+        'version: "1.0"',
+        'pipeline: tls_run',
+        'source:',
+        '  use: postgres',
+        `  config: { url: "postgresql://ssluser:${PW}@localhost:${info.port}/postgres?sslmode=verify-full&sslrootcert=${join(certs, 'ca.crt')}" }`,
+        '  streams:',
+        '    - name: public.big',
+        '      partition_key: id',
+        'destination:',
+        '  use: postgres',
+        `  config: { url: "host=${join(root, 'run')} port=${info.port} user=postgres dbname=app password='${info.password}'", schema: copied }`,
+        'resources:',
+        '  parallelism: 2',
+        '',
+      ].join('\n'),
+    );
+    const r = spawnSync(process.execPath, [BIN, 'run', file, '--json'], { encoding: 'utf8', env: { ...process.env, HOME: home, RB_SHARD_MIN_BYTES: '0' } });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(PW);
+    const app = new pg.Client({ connectionString: clusterUrl(info, 'app') });
+    await app.connect();
+    const n = await app.query('select count(*)::int as n from copied.big');
+    await app.end();
+    expect(n.rows[0].n).toBe(20000);
+    expect(JSON.parse(r.stdout).streams[0].shards).toBeGreaterThan(1);
+  });
 });
