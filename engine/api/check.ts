@@ -1,29 +1,30 @@
 /**
- * `rb check <pipeline.yaml>`: validates the file, then connectivity (per connection: TLS or not,
- * its protocol, whether the certificate was verified) and privileges (docs/design.md section 11):
- * SELECT on each stream's table, rb run's own planning (engine/run/plan-pipeline.ts:
- * the same function, so check refuses what run would refuse), CREATE on the destination database
- * or schema, and for
- * cdc pipelines (section 8) wal_level and the slot/sender settings, the REPLICATION of the source
- * role, the publication and the slot (read only: absent ones are made by the first `rb run`;
- * present ones checked as the run would, the slot's retained WAL shown) and tables without a
- * primary key (a warning: they are applied insert-only). Each failure says its fix. Exit code of
- * the first failing check; warnings do not fail.
+ * `check(config)`: what `rb check` reports (docs/design.md section 11), as data — the library's
+ * check (engine/api/index.ts) and the CLI's (engine/cli/check-command.ts prints it). After the
+ * config: connectivity (per connection: TLS or not, its protocol, whether the certificate was
+ * verified; for `embedded: true`, which cluster) and privileges: SELECT on each stream's table,
+ * rb run's own planning (engine/run/plan-pipeline.ts: the same function, so check refuses what
+ * run would refuse), CREATE on the destination database or schema, and for cdc pipelines
+ * (section 8) wal_level and the slot/sender settings, the REPLICATION of the source role, the
+ * publication and the slot (read only: absent ones are made by the first `rb run`; present ones
+ * checked as the run would, the slot's retained WAL shown) and tables without a primary key (a
+ * warning: they are applied insert-only). Each failure says its fix. The exit code is the first
+ * failing check's; warnings do not fail.
  */
 import type pg from 'pg';
 import { resolveTableOid } from '../../connectors/postgres/catalog.js';
 import { connect, connectionSecurity, describeSecurity, type ConnectionSecurity, type PgEndpoint } from '../../connectors/postgres/connection.js';
 import { displayName, parseQualifiedName, quoteIdent, quoteQualified, type QualifiedName } from '../../connectors/postgres/identifiers.js';
 import { keylessTableNotes, publishesGeneratedColumns } from '../../connectors/source-postgres/cdc-setup.js';
-import { loadPipelineConfig, type Connection, type PipelineConfig } from '../config/index.js';
+import type { Connection, PipelineConfig } from '../config/index.js';
 import { EXIT_DESTINATION, EXIT_OK, EXIT_SOURCE, RbError } from '../errors.js';
 import { PostgresSnapshotSource } from '../../connectors/source-postgres/postgres-source.js';
-import { resolveEndpoint } from '../run/endpoints.js';
+import { describeConnection, resolveEndpoint } from '../run/endpoints.js';
 import { planPipelineStreams } from '../run/plan-pipeline.js';
 import { cdcNames } from '../run/run-cdc.js';
-import { describeConnection, formatBytes, printError } from './output.js';
+import { formatBytes } from '../cli/output.js';
 
-interface CheckLine {
+export interface CheckLine {
   check: string;
   ok: boolean;
   /** Passes, but worth knowing (printed `warn`; `"warn": true` in --json). */
@@ -31,6 +32,7 @@ interface CheckLine {
   detail: string;
   /** Connection lines: TLS in use, its protocol, whether the certificate was verified. */
   tls?: { in_use: boolean; protocol?: string; cipher?: string; verified: ConnectionSecurity['verified']; sslmode: string; unix_socket?: boolean };
+  /** The exit code this line fails with (0 for a line that cannot fail). */
   exitCode: number;
 }
 
@@ -46,17 +48,22 @@ function connectedLine(check: string, client: pg.Client, ep: PgEndpoint, conn: C
   };
 }
 
-export async function checkCommand(file: string, o: { json?: boolean }): Promise<number> {
-  const lines: CheckLine[] = [];
-  let config: PipelineConfig;
-  try {
-    config = loadPipelineConfig(file);
-    lines.push({ check: 'config', ok: true, detail: `${file} is valid (${config.source.streams.length} streams)`, exitCode: 0 });
-  } catch (e) {
-    if (!(e instanceof RbError)) throw e;
-    printError(e, !!o.json);
-    return e.exitCode;
-  }
+export interface CheckResult {
+  status: 'ok' | 'failed';
+  /** The first failing check's exit code (2 config, 3 source, 4 destination), else 0. */
+  exitCode: number;
+  checks: CheckLine[];
+}
+
+export interface CheckOptions {
+  /** The pipeline file's name, for the lines and the fixes they suggest (`rb state reset <file> --yes`). */
+  file?: string;
+}
+
+/** Runs every check (read only) and returns them; a failure is a line, never a rejection. */
+export async function check(config: PipelineConfig, opts: CheckOptions = {}): Promise<CheckResult> {
+  const file = opts.file ?? `${config.pipeline}.yaml`;
+  const lines: CheckLine[] = [{ check: 'config', ok: true, detail: `${opts.file ?? `pipeline ${config.pipeline}`} is valid (${config.source.streams.length} streams)`, exitCode: 0 }];
   let src: pg.Client | undefined;
   let dst: pg.Client | undefined;
   try {
@@ -93,9 +100,7 @@ export async function checkCommand(file: string, o: { json?: boolean }): Promise
     await dst?.end().catch(() => {});
   }
   const failed = lines.find((l) => !l.ok);
-  if (o.json) process.stdout.write(`${JSON.stringify({ status: failed ? 'failed' : 'ok', checks: lines.map(({ exitCode: _x, ...l }) => l) })}\n`);
-  else for (const l of lines) process.stdout.write(`${!l.ok ? 'FAIL' : l.warn ? 'warn' : 'ok  '}  ${l.check}: ${l.detail}\n`);
-  return failed ? failed.exitCode : EXIT_OK;
+  return { status: failed ? 'failed' : 'ok', exitCode: failed ? failed.exitCode : EXIT_OK, checks: lines };
 }
 
 async function checkSource(src: pg.Client, config: PipelineConfig, file: string, lines: CheckLine[]): Promise<void> {

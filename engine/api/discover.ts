@@ -1,56 +1,56 @@
 /**
- * `rb discover <pipeline.yaml>`: for each source table in the chosen schemas, its columns with
- * exact types, nullability, primary key, estimated rows and size, and how it can be sharded. For a
- * table the pipeline reads incrementally: the index its reads go through, or that there is none
- * (every run then scans the whole table) and the index to create.
+ * `discover(config)`: what `rb discover` lists, as data (the library's discover, engine/api/index.ts;
+ * engine/cli/discover-command.ts prints it): for each source table in the chosen schemas, its
+ * columns with exact types, nullability, primary key, estimated rows and size, and how it can be
+ * sharded. For a table the pipeline reads incrementally: the index its reads go through, or that
+ * there is none (every run then scans the whole table) and the index to create. Configured streams
+ * whose table does not exist are listed in `missing_streams` (the CLI exits 3 on them).
  */
 import type pg from 'pg';
 import { cursorIndex, discoverTable, resolveTableOid, type TableInfo } from '../../connectors/postgres/catalog.js';
 import { connect } from '../../connectors/postgres/connection.js';
 import { displayName, parseQualifiedName, quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
 import { SQL_LIST_TABLES } from '../../connectors/postgres/sql.js';
-import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
-import { EXIT_SOURCE, RbError } from '../errors.js';
+import type { PipelineConfig } from '../config/index.js';
 import { shardKeyFor, shardMinBytes } from '../../connectors/source-postgres/plan-shards.js';
-import { resolveEndpoint } from '../run/endpoints.js';
-import { describeConnection, formatBytes, formatCount, printError, table } from './output.js';
+import { describeConnection, resolveEndpoint } from '../run/endpoints.js';
+import { formatBytes } from '../cli/output.js';
 
-export async function discoverCommand(file: string, o: { json?: boolean; schema?: string[] }): Promise<number> {
+export interface DiscoverOptions {
+  /** Schemas to list (default: the schemas of the configured streams). */
+  schemas?: string[];
+}
+
+export type DiscoveredTable = ReturnType<typeof describe> & { incremental?: IncrementalRead };
+
+export interface DiscoverResult {
+  /** The server (and for embedded: true, the cluster directory) discovered, without a password. */
+  source: string;
+  schemas: string[];
+  tables: DiscoveredTable[];
+  /** `source.streams[i].name: table … does not exist in the source`, one per missing table. */
+  missing_streams?: string[];
+}
+
+/** Reads the source's catalog (read only). A connection failure rejects with its RbError (exit 3). */
+export async function discover(config: PipelineConfig, opts: DiscoverOptions = {}): Promise<DiscoverResult> {
+  const schemas = opts.schemas?.length ? opts.schemas : [...new Set(config.source.streams.map((s) => parseQualifiedName(s.name).schema))];
+  const src = await connect(await resolveEndpoint(config.source.config, 'source'), 'source', 'rb discover');
   try {
-    const config = loadPipelineConfig(file);
-    const schemas = o.schema?.length ? o.schema : [...new Set(config.source.streams.map((s) => parseQualifiedName(s.name).schema))];
-    const src = await connect(await resolveEndpoint(config.source.config, 'source'), 'source', 'rb discover');
-    try {
-      const names = (await src.query(SQL_LIST_TABLES, [schemas])).rows as Array<{ schema: string; name: string }>;
-      const tables: TableInfo[] = [];
-      for (const n of names) tables.push(await discoverTable(src, { schema: n.schema, table: n.name }));
-      const out = [];
-      for (const t of tables) out.push({ ...describe(t), ...(await incrementalRead(src, config, t)) });
-      // A configured stream whose table is not there is what rb run would stop at: exit 3.
-      const missing: string[] = [];
-      for (const [i, s] of config.source.streams.entries()) {
-        if (!(await resolveTableOid(src, parseQualifiedName(s.name)))) missing.push(`source.streams[${i}].name: table ${displayName(parseQualifiedName(s.name))} does not exist in the source`);
-      }
-      const source = describeConnection(config.source.config, 'rb_source');
-      if (o.json) process.stdout.write(`${JSON.stringify({ source, schemas, tables: out, ...(missing.length ? { missing_streams: missing } : {}) })}\n`);
-      else {
-        process.stdout.write(`source: ${source}\n`);
-        printTables(out);
-      }
-      if (missing.length) {
-        for (const m of missing) process.stderr.write(`rb: ${m}\n`);
-        return EXIT_SOURCE;
-      }
-    } finally {
-      await src.end().catch(() => {});
+    const names = (await src.query(SQL_LIST_TABLES, [schemas])).rows as Array<{ schema: string; name: string }>;
+    const tables: DiscoveredTable[] = [];
+    for (const n of names) {
+      const t = await discoverTable(src, { schema: n.schema, table: n.name });
+      tables.push({ ...describe(t), ...(await incrementalRead(src, config, t)) });
     }
-    return 0;
-  } catch (e) {
-    if (e instanceof RbError) {
-      printError(e, !!o.json);
-      return e.exitCode;
+    // A configured stream whose table is not there is what rb run would stop at.
+    const missing: string[] = [];
+    for (const [i, s] of config.source.streams.entries()) {
+      if (!(await resolveTableOid(src, parseQualifiedName(s.name)))) missing.push(`source.streams[${i}].name: table ${displayName(parseQualifiedName(s.name))} does not exist in the source`);
     }
-    throw e;
+    return { source: describeConnection(config.source.config, 'rb_source'), schemas, tables, ...(missing.length ? { missing_streams: missing } : {}) };
+  } finally {
+    await src.end().catch(() => {});
   }
 }
 
@@ -74,7 +74,7 @@ function describe(t: TableInfo) {
   };
 }
 
-interface IncrementalRead {
+export interface IncrementalRead {
   stream: string;
   cursor_fields: string[];
   /** The index the reads go through, or null (a whole-table scan per run). */
@@ -100,16 +100,4 @@ async function incrementalRead(src: pg.Client, config: PipelineConfig, t: TableI
 
 function sameTable(a: { schema: string; table: string }, t: TableInfo): boolean {
   return a.schema === t.name.schema && a.table === t.name.table;
-}
-
-function printTables(tables: Array<ReturnType<typeof describe> & { incremental?: IncrementalRead }>): void {
-  for (const t of tables) {
-    process.stdout.write(
-      `\n${t.name}  ~${formatCount(t.estimated_rows)} rows, ${formatBytes(t.size_bytes)} with indexes and TOAST; key (${t.primary_key.join(', ') || 'none'}); ${t.shard_note}; COPY ${t.copy_format}\n`,
-    );
-    if (t.incremental) process.stdout.write(`  ${t.incremental.index ? '' : 'WARNING: '}${t.incremental.stream}: ${t.incremental.note}\n`);
-    const rows = t.columns.map((c) => [c.name, c.type, c.nullable ? 'null' : 'not null', [c.generated ? 'generated' : '', c.identity ? 'identity' : '', t.primary_key.includes(c.name) ? 'pk' : ''].filter(Boolean).join(' ')]);
-    process.stdout.write(`${table(['column', 'type', 'nullable', 'notes'], rows).replace(/^/gm, '  ')}\n`);
-  }
-  if (tables.length === 0) process.stdout.write('no tables found\n');
 }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRb } from '../testing/cli.js';
 import { pipelineYaml } from '../testing/pipeline-yaml.js';
 import { clusterInfo, createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
-import { slotProblem, walLevelCheck } from './check-command.js';
+import { slotProblem, walLevelCheck } from '../api/check.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rb-check-cdc-'));
 /** Slot names are cluster-wide: a suffix of this run's own. */

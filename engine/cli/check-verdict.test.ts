@@ -71,7 +71,8 @@ describe('rb check and rb run agree', () => {
     ['a non-integer partition_key', () => pipeline('{ name: public.items, partition_key: name }'), 2, /partition_key: column "name" is text/],
     ['an upsert key outside the projection', () => pipeline('{ name: public.items, columns: [name] }', { writeMode: 'upsert', primaryKey: 'id' }), 2, /key column "id" is not among the columns/],
     ['a cdc stream keyed by another column than its primary key', () => pipeline('{ name: public.items, sync_mode: cdc, primary_key: [name] }', { writeMode: 'upsert' }), 2, /applied by its table's primary key/],
-    ['a transform (refused until they run)', () => pipeline('{ name: public.items }', { extra: 'transforms:\n  - { type: mask, stream: public.items, column: name }\n' }), 2, /transform mask is not available/],
+    // refused as not available until transforms run (engine/config/availability.ts); then for the missing column
+    ['a transform naming a column that does not exist', () => pipeline('{ name: public.items }', { extra: 'transforms:\n  - { type: mask, stream: public.items, columns: [nope], method: redact }\n' }), 2, /transforms\[0\]/],
   ];
 
   it.each(refused)('%s: both refuse with the same exit code and reason', (_what, make, code, message) => {

@@ -13,7 +13,7 @@ import { describeEmbeddedRoot, embeddedRoot } from '../embedded/root.js';
 import { loadPipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
 import { resolveEndpoint } from '../run/endpoints.js';
-import { exitCodeOf, runPipeline } from '../run/run-pipeline.js';
+import { exitCode, run } from '../api/run.js';
 import { compareTables, formatComparison } from '../verify/index.js';
 import { printError } from './output.js';
 import { RunProgress } from './progress.js';
@@ -56,17 +56,12 @@ export async function demoCommand(o: { reset?: boolean; json?: boolean; parallel
 
     say(`rb demo: running ${pipelineFile} with --parallelism ${o.parallelism ?? 'auto'}\n`);
     const progress = new RunProgress(!o.json && process.stderr.isTTY === true);
-    const result = await runPipeline(config, {
-      parallelism: o.parallelism ?? 'auto',
-      log: say,
-      onPlanned: (s) => progress.plan(s),
-      onProgress: (p) => progress.update(p),
-    });
+    const result = await run(config, { parallelism: o.parallelism ?? 'auto', onEvent: (e) => (e.kind === 'log' ? say(e.line) : progress.event(e)) });
     progress.stop();
     if (result.status !== 'succeeded') {
       if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       else printSummary(result);
-      return exitCodeOf(result);
+      return exitCode(result);
     }
     const pairs = config.source.streams.map((s) => {
       const qn = parseQualifiedName(s.name);

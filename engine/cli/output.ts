@@ -1,18 +1,5 @@
 /** Shared output helpers: errors as one readable block (or JSON), numbers and durations. */
-import { connectionSummary, type Connection } from '../config/index.js';
-import { describeEmbeddedRoot } from '../embedded/root.js';
 import { RbError } from '../errors.js';
-
-/**
- * Which server a command talks to, without the password; for `embedded: true`, which cluster
- * directory (one per user unless RB_EMBEDDED_ROOT says otherwise).
- *
- * @example describeConnection({ kind: 'embedded' }, 'rb_source') === "embedded:rb_source on rb's embedded cluster at /home/ann/.local/share/rb/pg (per user; RB_EMBEDDED_ROOT overrides)"
- */
-export function describeConnection(conn: Connection, embeddedDefaultDatabase: string): string {
-  const summary = connectionSummary(conn, embeddedDefaultDatabase);
-  return conn.kind === 'embedded' ? `${summary} on ${describeEmbeddedRoot()}` : summary;
-}
 
 export function printError(e: RbError, json: boolean): void {
   if (json) {

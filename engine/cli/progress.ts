@@ -4,6 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import { formatLsn } from '../../connectors/source-postgres/lsn.js';
+import type { RunEvent } from '../api/run.js';
 import type { CdcProgress } from '../run/run-cdc.js';
 import type { ShardProgress } from '../runtime/shard-task.js';
 import { formatBytes } from './output.js';
@@ -30,6 +31,13 @@ export class RunProgress {
           cliProgress.Presets.shades_classic,
         )
       : null;
+  }
+
+  /** A run's event (engine/api/run.ts) other than a log line, which stays the caller's to print. */
+  event(e: Exclude<RunEvent, { kind: 'log' }>, follow = false): void {
+    if (e.kind === 'planned') this.plan(e.streams);
+    else if (e.kind === 'progress') this.update(e);
+    else this.cdc(e, follow);
   }
 
   plan(streams: Array<{ name: string; estimatedRows: number }>): void {

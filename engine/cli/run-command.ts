@@ -1,7 +1,7 @@
 /** `rb run <pipeline.yaml>`: runs the pipeline, progress on stderr, summary or JSON at the end. */
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
-import { exitCodeOf, runPipeline, type RunResult } from '../run/run-pipeline.js';
+import { exitCode, run, type RunResult } from '../api/run.js';
 import { formatBytes, formatCount, formatDuration, printError, table } from './output.js';
 import { RunProgress } from './progress.js';
 
@@ -18,15 +18,13 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
   }
   const progress = new RunProgress(!o.json && process.stderr.isTTY === true);
   const stop = stopOnSignals(!!o.follow);
-  const result = await runPipeline(config, {
+  // The library's run (engine/api/run.ts): its events drive the progress bars.
+  const result = await run(config, {
     parallelism: o.parallelism,
     fresh: o.fresh,
     follow: o.follow,
     signal: stop.signal,
-    log: (line) => process.stderr.write(`${line}\n`),
-    onPlanned: (streams) => progress.plan(streams),
-    onProgress: (p) => progress.update(p),
-    onCdcProgress: (p) => progress.cdc(p, !!o.follow && !o.json),
+    onEvent: (e) => (e.kind === 'log' ? process.stderr.write(`${e.line}\n`) : progress.event(e, !!o.follow && !o.json)),
     // bin.js exits as soon as the summary is out.
     leavePoolClosing: true,
   });
@@ -35,7 +33,7 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
   if (result.status === 'cancelled') process.stderr.write(`rb: cancelled; ${cancelledState(config, result)}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else if (result.status !== 'cancelled') printSummary(result);
-  return exitCodeOf(result);
+  return exitCode(result);
 }
 
 /**

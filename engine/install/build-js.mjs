@@ -17,7 +17,9 @@
 // engine/cli/bin.js uses dist/ only while it was built from the sources on disk (build-stamp.mjs)
 // and runs the sources through tsx otherwise, so an edited source never runs stale.
 import { build } from 'esbuild';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,7 +85,37 @@ const zodLocalesPlugin = {
 export const ENTRY_POINTS = [
   { in: 'engine/cli/main.ts', out: 'engine/cli/main' },
   { in: 'engine/runtime/shard-worker.ts', out: 'engine/runtime/shard-worker' },
+  // The library (`import { run } from 'rb'`, package.json exports); shares the chunks above.
+  { in: 'engine/api/index.ts', out: 'engine/api/index' },
 ];
+
+/** The package's types entry (package.json `types`), emitted by `tsc -p engine/install/tsconfig.types.json`. */
+export const TYPES_ENTRY = path.join(DIST_DIR, 'types', 'engine', 'api', 'index.d.ts');
+
+/**
+ * The library's declarations, with TypeScript's own compiler (esbuild emits no types). tsc is
+ * TypeScript 7 here, a native binary with no JavaScript API: it runs as a child process. Without
+ * typescript installed (a production install) the JavaScript still builds and this says so.
+ */
+async function emitTypes(root, quiet) {
+  let tsc;
+  try {
+    const require = createRequire(path.join(root, 'package.json'));
+    const pkg = require.resolve('typescript/package.json');
+    tsc = path.join(path.dirname(pkg), JSON.parse(readFileSync(pkg, 'utf8')).bin.tsc);
+  } catch {
+    if (!quiet) console.log('rb build: typescript is not installed; the library\'s .d.ts files were not emitted');
+    return;
+  }
+  const r = await new Promise((resolve) => {
+    execFile(process.execPath, [tsc, '-p', path.join(root, 'engine', 'install', 'tsconfig.types.json')], { cwd: root, encoding: 'utf8' }, (error, stdout, stderr) =>
+      resolve({ status: error ? (error.code ?? 1) : 0, out: `${stdout}${stderr}` }),
+    );
+  });
+  if (!existsSync(path.join(root, TYPES_ENTRY))) throw new Error(`rb build: tsc could not emit the library's types (exit ${r.status}):\n${r.out}`);
+  // tsc writes declarations despite type errors (they are `npm run typecheck`'s business): say so, go on.
+  if (r.status !== 0 && !quiet) console.log(`rb build: tsc found type errors (npm run typecheck); the .d.ts files were emitted anyway:\n${r.out.split('\n').slice(0, 5).join('\n')}`);
+}
 
 export async function buildJs({ quiet = false, root = ownRoot } = {}) {
   const started = performance.now();
@@ -91,6 +123,8 @@ export async function buildJs({ quiet = false, root = ownRoot } = {}) {
   const outdir = path.join(root, DIST_DIR);
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
+  // tsc runs beside esbuild (a separate process).
+  const types = emitTypes(root, quiet);
   const result = await build({
     absWorkingDir: root,
     entryPoints: ENTRY_POINTS,
@@ -110,6 +144,7 @@ export async function buildJs({ quiet = false, root = ownRoot } = {}) {
     keepNames: true,
     logLevel: 'warning',
   });
+  await types;
   // The stamp goes last: a build interrupted before this line leaves dist/ unused.
   writeFileSync(path.join(root, STAMP_FILE), JSON.stringify(stamp) + '\n');
   // What each output file holds (module sizes), for start-up work: RB_BUILD_METAFILE=path.json.

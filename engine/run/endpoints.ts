@@ -12,7 +12,8 @@ import {
   type PgEndpoint,
 } from '../../connectors/postgres/connection.js';
 import { ensureCluster, ensureDatabase } from '../embedded/cluster.js';
-import { embeddedRoot } from '../embedded/root.js';
+import { describeEmbeddedRoot, embeddedRoot } from '../embedded/root.js';
+import { connectionSummary, type Connection } from '../config/index.js';
 
 /**
  * Resolves a connection block. `embedded: true` starts or reuses the user's embedded cluster
@@ -30,4 +31,15 @@ export async function resolveEndpoint(
   await ensureDatabase(info, database);
   // rb's own cluster on the loopback: no TLS, whatever PGSSLMODE says.
   return plainEndpoint({ host: info.host, port: info.port, user: info.user, password: info.password, database, label: `embedded:${database}`, embedded: true });
+}
+
+/**
+ * Which server a command talks to, without the password; for `embedded: true`, which cluster
+ * directory (one per user unless RB_EMBEDDED_ROOT says otherwise).
+ *
+ * @example describeConnection({ kind: 'embedded' }, 'rb_source') === "embedded:rb_source on rb's embedded cluster at /home/ann/.local/share/rb/pg (per user; RB_EMBEDDED_ROOT overrides)"
+ */
+export function describeConnection(conn: Connection, embeddedDefaultDatabase: string): string {
+  const summary = connectionSummary(conn, embeddedDefaultDatabase);
+  return conn.kind === 'embedded' ? `${summary} on ${describeEmbeddedRoot()}` : summary;
 }

@@ -1,0 +1,75 @@
+/**
+ * `run(config)`: one run of a pipeline (engine/run/run-pipeline.ts) with its progress as typed
+ * events and an AbortSignal to cancel it — what `rb run` uses (engine/cli/run-command.ts turns the
+ * events into progress bars and the signal into SIGINT/SIGTERM).
+ */
+import type { CdcProgress } from '../run/run-cdc.js';
+import { exitCodeOf, runPipeline, type RunResult } from '../run/run-pipeline.js';
+import type { PipelineConfig } from '../config/index.js';
+
+export interface PlannedStream {
+  name: string;
+  /** The source's estimate (pg_class.reltuples); the run's rows may differ. */
+  estimatedRows: number;
+  estimatedBytes: number;
+  shards: number;
+}
+
+/** What a run reports while it runs, in order: `planned` once, then `progress` / `cdc` / `log` as they come. */
+export type RunEvent =
+  | { kind: 'planned'; streams: PlannedStream[] }
+  /** Rows and bytes one shard has moved so far (cumulative for that shard). */
+  | { kind: 'progress'; stream: string; shardIndex: number; rows: number; bytes: number }
+  /** CDC: changes applied and lag, about once a second while changes are read. */
+  | ({ kind: 'cdc' } & CdcProgress)
+  /** A line rb would print on stderr (a warning, a resume, a retry). */
+  | { kind: 'log'; line: string };
+
+export interface RunOptions {
+  /** Overrides `resources.parallelism`. */
+  parallelism?: 'auto' | number;
+  /** Do not resume an unfinished earlier run of this pipeline. */
+  fresh?: boolean;
+  /** CDC pipelines: after the catch-up keep streaming until `signal` aborts (then finish, `succeeded`). */
+  follow?: boolean;
+  /**
+   * Cancels the run: shards stop and roll back, what the run created and did not finish is
+   * dropped, the run is recorded `cancelled` and the promise resolves with status `cancelled`.
+   */
+  signal?: AbortSignal;
+  onEvent?: (event: RunEvent) => void;
+  /** Cores the parallelism resolver assumes (default: os.availableParallelism()). */
+  availableCores?: number;
+  /** Return before the worker threads have exited (a caller that ends the process right after, like the CLI). */
+  leavePoolClosing?: boolean;
+}
+
+export type { RunResult };
+
+/**
+ * Runs the pipeline once. Resolves with the result whatever happened — `status` is `succeeded`,
+ * `failed` (with `error`) or `cancelled`; `exitCode(result)` is what `rb run` would exit with.
+ *
+ * @example
+ *   const result = await run(loadPipeline('pipeline.yaml'), { onEvent: (e) => e.kind === 'log' && console.error(e.line) });
+ */
+export async function run(config: PipelineConfig, opts: RunOptions = {}): Promise<RunResult> {
+  const emit = opts.onEvent ?? (() => {});
+  return runPipeline(config, {
+    parallelism: opts.parallelism,
+    fresh: opts.fresh,
+    follow: opts.follow,
+    signal: opts.signal,
+    availableCores: opts.availableCores,
+    leavePoolClosing: opts.leavePoolClosing,
+    log: (line) => emit({ kind: 'log', line }),
+    onPlanned: (streams) => emit({ kind: 'planned', streams }),
+    onProgress: (p) => emit({ kind: 'progress', stream: p.stream, shardIndex: p.shardIndex, rows: p.rows, bytes: p.bytes }),
+    onCdcProgress: (p) => emit({ kind: 'cdc', ...p }),
+  });
+}
+
+/** The exit code `rb run` gives a result: 0 succeeded, 130 cancelled, else the error's (2–5, 1 internal). */
+export function exitCode(result: RunResult): number {
+  return exitCodeOf(result);
+}
