@@ -4,7 +4,7 @@
  * events into progress bars and the signal into SIGINT/SIGTERM).
  */
 import type { CdcProgress } from '../run/run-cdc.js';
-import { exitCodeOf, runPipeline, type RunResult } from '../run/run-pipeline.js';
+import { exitCodeOf, runPipeline, type FinishStep, type PhaseEvent, type RunPhase, type RunResult, type StreamResult } from '../run/run-pipeline.js';
 import type { PipelineConfig } from '../config/index.js';
 
 export interface PlannedStream {
@@ -15,7 +15,7 @@ export interface PlannedStream {
   shards: number;
 }
 
-/** What a run reports while it runs, in order: `planned` once, then `progress` / `cdc` / `log` as they come. */
+/** What a run reports while it runs: `phase` start/end around each phase, `planned` once at the end of plan, then `progress` / `stream-finish` / `cdc` / `log` as they come. */
 export type RunEvent =
   | { kind: 'planned'; streams: PlannedStream[] }
   /** Rows and bytes one shard has moved so far (cumulative for that shard). */
@@ -23,7 +23,12 @@ export type RunEvent =
   /** CDC: changes applied and lag, about once a second while changes are read. */
   | ({ kind: 'cdc' } & CdcProgress)
   /** A line rb would print on stderr (a warning, a resume, a retry). */
-  | { kind: 'log'; line: string };
+  | { kind: 'log'; line: string }
+  /**
+   * A phase (plan, prepare, move, finish) starting or ending, with its elapsed time at the end; and
+   * each stream's finish step (replace: index build + swap, upsert: merge, append: commit) with its rows.
+   */
+  | PhaseEvent;
 
 export interface RunOptions {
   /** Overrides `resources.parallelism`. */
@@ -44,7 +49,7 @@ export interface RunOptions {
   leavePoolClosing?: boolean;
 }
 
-export type { RunResult };
+export type { FinishStep, PhaseEvent, RunPhase, RunResult, StreamResult };
 
 /**
  * Runs the pipeline once. Resolves with the result whatever happened — `status` is `succeeded`,
@@ -66,6 +71,7 @@ export async function run(config: PipelineConfig, opts: RunOptions = {}): Promis
     onPlanned: (streams) => emit({ kind: 'planned', streams }),
     onProgress: (p) => emit({ kind: 'progress', stream: p.stream, shardIndex: p.shardIndex, rows: p.rows, bytes: p.bytes }),
     onCdcProgress: (p) => emit({ kind: 'cdc', ...p }),
+    onPhase: (e) => emit(e),
   });
 }
 

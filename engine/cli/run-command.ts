@@ -24,7 +24,7 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
     fresh: o.fresh,
     follow: o.follow,
     signal: stop.signal,
-    onEvent: (e) => (e.kind === 'log' ? process.stderr.write(`${e.line}\n`) : progress.event(e, !!o.follow && !o.json)),
+    onEvent: (e) => (e.kind === 'log' ? progress.log(e.line) : progress.event(e, !!o.follow && !o.json)),
     // bin.js exits as soon as the summary is out.
     leavePoolClosing: true,
   });

@@ -62,6 +62,21 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** CDC: positions and lag, about once a second while changes are read. */
   onCdcProgress?: (p: CdcProgress) => void;
+  /** Each phase as it starts and ends, and each stream's finish step (progress that is not rows). */
+  onPhase?: (e: PhaseEvent) => void;
+}
+
+export type RunPhase = keyof RunResult['phases_ms'];
+/** What a stream's finish does: replace builds the new table's indexes and swaps it in; upsert merges; append commits its state. */
+export type FinishStep = 'index build + swap' | 'merge' | 'commit';
+export type PhaseEvent =
+  | { kind: 'phase'; phase: RunPhase; state: 'start' | 'end'; elapsedMs: number }
+  /** `end` carries the stream's rows as the run counts them (the progress events may lag behind) and its move (longest shard). */
+  | { kind: 'stream-finish'; stream: string; step: FinishStep; state: 'start' | 'end'; elapsedMs: number; rows?: number; moveMs?: number };
+
+/** The step a stream's finish takes for a write mode. */
+export function finishStep(writeMode: string): FinishStep {
+  return writeMode === 'replace' ? 'index build + swap' : writeMode === 'upsert' ? 'merge' : 'commit';
 }
 
 export interface StreamResult {
@@ -69,7 +84,10 @@ export interface StreamResult {
   target: string;
   rows: number;
   bytes: number;
+  /** The stream's move (its longest shard) plus its finish (finish_ms). */
   duration_ms: number;
+  /** The stream's finish: replace's index build and swap, upsert's merge, append's state commit. */
+  finish_ms: number;
   shards: number;
   shard_kind: ShardPlan['kind'];
   write_mode: string;
@@ -83,6 +101,8 @@ export interface StreamResult {
   /** Rows the destination rejected, dropped (`on_data_error: skip`) or written to the DLQ (`dlq`); not in `rows`. */
   rows_skipped: number;
   rows_dead_lettered: number;
+  /** Where the stream's transforms ran: in the source's query, in the pool on each row, or as the destination column's type (a cast). */
+  transforms?: { pushed_down: string[]; in_pool: string[]; in_destination: string[] };
   /** Incremental: the cursor the stream now stands at, and the checkpoints committed. */
   cursor?: Array<string | null> | null;
   checkpoints?: number;
@@ -151,10 +171,16 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     ...(config.destination.on_data_error === 'dlq' ? { dlq_table: `${quoteIdent(config.state.schema)}.dlq` } : {}),
   };
   let phaseStart = started;
-  const phase = (name: keyof RunResult['phases_ms']) => {
+  const order: RunPhase[] = ['plan', 'prepare', 'move', 'finish'];
+  const onPhase = opts.onPhase ?? (() => {});
+  onPhase({ kind: 'phase', phase: 'plan', state: 'start', elapsedMs: 0 });
+  const phase = (name: RunPhase) => {
     const now = performance.now();
     result.phases_ms[name] = Math.round(now - phaseStart);
     phaseStart = now;
+    onPhase({ kind: 'phase', phase: name, state: 'end', elapsedMs: result.phases_ms[name] });
+    const next = order[order.indexOf(name) + 1];
+    if (next) onPhase({ kind: 'phase', phase: next, state: 'start', elapsedMs: 0 });
   };
   let session: LeaderSession | undefined;
   const contracts: WriteContract[] = [];
@@ -254,7 +280,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         streams.map((s) => ({
           stream: s.name,
           source: s.source,
-          columns: s.columns,
+          // Transformed streams are prepared with the transforms' output columns.
+          columns: s.transform?.columns ?? s.columns,
           computed: s.computed,
           target: s.target,
           writeMode: cdcStart ? cdcWriteMode(s, cdcStart) : config.destination.write_mode,
@@ -262,6 +289,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
           loadMethod: config.destination.config.load_method ?? 'copy',
           schemaEvolution: config.destination.schema_evolution,
         })),
+          ...(s.transform?.text ? { forceText: true } : {}),
       )),
     );
 
@@ -290,6 +318,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         onRetry: (task, attempt, err, delayMs) => opts.log?.(`rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`),
       },
     });
+    // Each shard's final count: its last progress event may be older than its end (they are throttled).
+    for (const r of shardResults) opts.onProgress?.({ stream: r.stream, shardIndex: r.shardIndex, rows: r.rows, bytes: r.bytes });
     result.executor = executor.ranInline ? 'in-process' : 'pool';
     // The workers are done: let them go while the leader finishes (awaited in the finally).
     void executor.release();
@@ -309,6 +339,10 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       // else the plan's high-water mark (a first, sharded read stores the mark at the finish).
       const reported = mine.find((r) => r.highWater)?.highWater;
       const cursor = read.stored.cursor && reported ? { ...read.stored.cursor, mark: reported.cursor } : read.stored.cursor;
+      const rows = mine.reduce((a, r) => a + r.rows, 0);
+      const step = finishStep(contracts[i].writeMode);
+      const finishStarted = performance.now();
+      onPhase({ kind: 'stream-finish', stream: s.name, step, state: 'start', elapsedMs: 0 });
       // An incremental stream's position commits with the finish that makes its rows visible.
       await sink
         .finalize(
@@ -323,14 +357,18 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
           throw rejectedAtFinish(e);
         });
       finalized.add(i);
+      const finishMs = Math.round(performance.now() - finishStarted);
+      const moveMs = Math.round(Math.max(0, ...mine.map((r) => r.durationMs)));
+      onPhase({ kind: 'stream-finish', stream: s.name, step, state: 'end', elapsedMs: finishMs, rows, moveMs });
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
       result.retries += retries;
       result.streams.push({
         name: s.name,
         target: quoteQualified(s.target),
-        rows: mine.reduce((a, r) => a + r.rows, 0),
+        rows,
         bytes: mine.reduce((a, r) => a + r.bytes, 0),
-        duration_ms: Math.round(Math.max(0, ...mine.map((r) => r.durationMs))),
+        duration_ms: moveMs + finishMs,
+        finish_ms: finishMs,
         shards: read.stored.shards.length,
         shard_kind: read.stored.kind,
         write_mode: contracts[i].writeMode,
@@ -349,6 +387,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       // The copy (first run) is visible: apply the changes since its snapshot, up to now.
       // The threads are done: a follow streams on this thread alone.
       if (opts.follow) void executor.release();
+        ...(s.transform ? { transforms: s.transform.placement } : {}),
       result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, { follow: opts.follow, signal: opts.signal, onProgress: opts.onCdcProgress, log: opts.log });
       for (const st of result.streams) st.lsn = result.cdc.to;
     }
@@ -464,7 +503,9 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         snapshot,
         read: {
           table: s.source.name,
-          columns: contract.columns,
+          // A transformed stream reads its source columns; its steps make the contract's.
+          columns: s.transform ? s.columns.map((c) => ({ name: c.name, sourceTypeOid: c.typeOid, typeSql: c.typeName })) : contract.columns,
+          ...(s.transform?.steps.length ? { steps: s.transform.steps } : {}),
           format: contract.format,
           predicates: [shard.predicate, ...plan.predicates],
           orderBy: plan.orderBy,
@@ -483,6 +524,7 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         },
         ledger: { schema: config.state.schema, pipeline: config.pipeline, planId, runId, stream: s.name, shard: shardId },
         ...(read.checkpoint ? { checkpoint: { ...read.checkpoint(contract), runId } } : {}),
+        ...(s.transform?.rowSteps.length ? { rowSteps: s.transform.rowSteps } : {}),
       });
     }
   }
