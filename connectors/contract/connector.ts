@@ -22,6 +22,7 @@ import type { DataErrorPolicy, LoadMethod, SchemaEvolutionPolicy, WriteMode } fr
 import type { FrameSink, FrameSource } from './frames.js';
 import type { QualifiedName } from './qualified-name.js';
 import type { LedgerEntry, StreamStateWrite } from './state.js';
+import type { ReadStep, RowStep } from './transforms.js';
 import type { ContractColumn, WriteContract } from './write-contract.js';
 
 // ── Shards ──────────────────────────────────────────────────────────────────────────────────────
@@ -57,6 +58,8 @@ export interface ShardRead {
    * index 5.0–5.2 s, the whole table 3.4–4.5 s).
    */
   preferIndexScan?: boolean;
+  /** Transforms pushed into the query, in order, over `columns` (contract/transforms.ts). */
+  steps?: ReadStep[];
 }
 
 export interface ShardProgress {
@@ -121,6 +124,8 @@ export interface WriteTask<E> {
   delayPerChunkMs: number;
   /** What happens to a row the destination rejects (`destination.on_data_error`). */
   badRows: BadRowPolicy;
+  /** Transforms applied to each row's text forms before it is written (contract/transforms.ts). */
+  rowSteps?: RowStep[];
   /**
    * Isolate rejected rows: the shard's second attempt after a data error. Chunks are text and
    * written under savepoints, a failing one bisected down to its bad rows (docs/design.md section 9).
@@ -239,6 +244,8 @@ export interface SnapshotSource {
   cursorRead(spec: CursorSpec, range: CursorRange): Promise<CursorRead>;
   /** Ends the coordinator transaction (after the move). */
   closeSnapshot(): Promise<void>;
+  /** Compiles a read (its pushed-down transforms) without running it; a user's SQL that does not compile throws. */
+  probeRead(read: ShardRead): Promise<void>;
 }
 
 export interface PrepareInput {
@@ -253,6 +260,8 @@ export interface PrepareInput {
   computed?: ColumnInfo[];
   target: QualifiedName;
   writeMode: WriteMode;
+  /** Write COPY text whatever the types (a cast, or transforms in the pool). */
+  forceText?: boolean;
   /** Configured key (destination.primary_key or the stream's), else the source's primary key. */
   key: string[];
   loadMethod: LoadMethod;

@@ -27,6 +27,7 @@ import { pgErrorInfo, RbError } from '../contract/errors.js';
 import { queryError } from '../postgres/connection.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 import { isDataError } from './bad-rows.js';
+import { copyText } from './copy-text.js';
 
 export type { ChangeTarget };
 
@@ -429,16 +430,6 @@ async function copyRows(dest: pg.Client, table: string, names: string[], rows: r
   stream.end(piece.join(''));
   await done;
   return rows.length;
-}
-
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-/** A value in COPY's text format: NULL as \N; backslash, tab, newline and carriage return escaped. */
-export function copyText(v: ChangeValue): string {
-  if (v === null) return '\\N';
-  if (typeof v !== 'string') throw new RbError('internal', 'an unchanged TOAST value cannot be copied');
-  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]) : v;
 }
 
 function valuesList(rows: readonly ChangeValue[][], types: readonly string[]): { sql: string; params: unknown[] } {

@@ -15,6 +15,7 @@
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { BadRowPolicy } from '../contract/connector.js';
+import type { DataErrorPolicy } from '../contract/domain.js';
 import { classifyPgError, pgErrorInfo, RbError, type PgErrorInfo } from '../contract/errors.js';
 import type { WriteContract } from '../contract/write-contract.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
@@ -73,44 +74,62 @@ interface DeadLetter {
   rowNumber: number;
   row: Record<string, string | null>;
   error: string;
-  info: PgErrorInfo | undefined;
+  detail: string | null;
+  sqlstate: string | null;
+  constraint: string | null;
   column: string | null;
 }
 
 /** Dead letters per INSERT statement (11 parameters each). */
 const DLQ_BATCH = 500;
 
+/** Why a row was rejected: the destination's error, or a `validate` rule (no SQLSTATE). */
+export interface Rejection {
+  message: string;
+  detail?: string | null;
+  sqlstate?: string | null;
+  constraint?: string | null;
+  column?: string | null;
+}
+
 /**
- * Writes one shard's text chunks under savepoints, isolating the rows the destination rejects
- * (module comment). Runs inside the shard's open transaction; `flush` writes the pending dead
- * letters into it (before each commit).
+ * The rows of one shard that are not written, by `policy`: `fail` throws a data error naming the
+ * row (by its key, else its position), `skip` counts, `dlq` counts and keeps a dead letter until
+ * `flush` writes the pending ones into the shard's open transaction.
  */
-export class RowIsolator {
-  rowsWritten = 0;
-  rowsSkipped = 0;
-  rowsDeadLettered = 0;
-  /** Rows of the shard consumed so far (the position of the next chunk's first row). */
-  private position = 0;
+export class Rejections {
+  skipped = 0;
+  deadLettered = 0;
   private readonly pending: DeadLetter[] = [];
-  private readonly insert: InsertWriter | null;
-  private readonly columns: string[];
 
   constructor(
     private readonly client: pg.Client,
-    private readonly contract: WriteContract,
+    private readonly columns: readonly string[],
     private readonly policy: BadRowPolicy,
     private readonly task: { stream: string; shardIndex: number },
-  ) {
-    if (contract.format !== 'text') throw new RbError('internal', `${task.stream}: row isolation needs text chunks`);
-    this.insert = contract.loadMethod === 'insert' ? new InsertWriter(client, contract) : null;
-    this.columns = contract.columns.map((c) => c.name);
-  }
+  ) {}
 
-  /** Writes a chunk of whole COPY text rows. */
-  async writeChunk(bytes: Uint8Array): Promise<void> {
-    const lines = splitLines(bytes);
-    await this.segment(lines, this.position);
-    this.position += lines.length;
+  /** `values`: the row's text forms; `rowNumber`: its position in the shard, from 1. */
+  reject(values: ReadonlyArray<string | null>, rowNumber: number, why: Rejection, policy: DataErrorPolicy = this.policy.policy, cause?: unknown): void {
+    const row: Record<string, string | null> = {};
+    this.columns.forEach((c, i) => (row[c] = values[i]));
+    if (policy === 'fail') {
+      const key = this.policy.rowKey.filter((k) => k in row);
+      const which = key.length ? `the row with ${key.map((k) => `${k} = ${row[k] === null ? 'NULL' : JSON.stringify(row[k])}`).join(', ')}` : `row ${rowNumber} of the shard`;
+      const code = why.sqlstate ? ` (SQLSTATE ${why.sqlstate}${why.constraint ? `, constraint ${why.constraint}` : ''})` : '';
+      throw new RbError('data_error', `${this.task.stream} shard ${this.task.shardIndex}: ${which} was rejected${why.sqlstate ? ' by the destination' : ''}: ${why.message}${code}${why.detail ? ` — ${why.detail}` : ''} (${why.sqlstate ? 'destination.on_data_error' : 'validate on_fail'}: fail)`, {
+        stream: this.task.stream,
+        shard: this.task.shardIndex,
+        pg: cause ? pgErrorInfo(cause) : undefined,
+        details: { row_number: rowNumber, ...(key.length ? { key: Object.fromEntries(key.map((k) => [k, row[k]])) } : {}) },
+      });
+    }
+    if (policy === 'skip') {
+      this.skipped++;
+      return;
+    }
+    this.deadLettered++;
+    this.pending.push({ rowNumber, row, error: why.message, detail: why.detail ?? null, sqlstate: why.sqlstate ?? null, constraint: why.constraint ?? null, column: why.column ?? null });
   }
 
   /** Writes the dead letters collected so far (in the shard's transaction). */
@@ -121,19 +140,7 @@ export class RowIsolator {
       const params: unknown[] = [];
       const tuples = batch.map((d) => {
         const at = params.length;
-        params.push(
-          this.policy.pipeline,
-          this.policy.runId,
-          this.task.stream,
-          this.task.shardIndex,
-          d.rowNumber,
-          JSON.stringify(d.row),
-          d.error,
-          d.info?.detail ?? null,
-          d.info?.sqlstate ?? null,
-          d.info?.constraint ?? null,
-          d.column,
-        );
+        params.push(this.policy.pipeline, this.policy.runId, this.task.stream, this.task.shardIndex, d.rowNumber, JSON.stringify(d.row), d.error, d.detail, d.sqlstate, d.constraint, d.column);
         return `(${Array.from({ length: 11 }, (_, i) => `$${at + i + 1}`).join(', ')})`;
       });
       await this.client.query(
@@ -141,6 +148,36 @@ export class RowIsolator {
         params,
       );
     }
+  }
+}
+
+/**
+ * Writes one shard's text chunks under savepoints, isolating the rows the destination rejects
+ * (module comment) into `rejections`. Runs inside the shard's open transaction.
+ */
+export class RowIsolator {
+  rowsWritten = 0;
+  /** Rows of the shard consumed so far (the position of the next chunk's first row). */
+  private position = 0;
+  private readonly insert: InsertWriter | null;
+  private readonly columns: string[];
+
+  constructor(
+    private readonly client: pg.Client,
+    private readonly contract: WriteContract,
+    private readonly rejections: Rejections,
+    private readonly task: { stream: string; shardIndex: number },
+  ) {
+    if (contract.format !== 'text') throw new RbError('internal', `${task.stream}: row isolation needs text chunks`);
+    this.insert = contract.loadMethod === 'insert' ? new InsertWriter(client, contract) : null;
+    this.columns = contract.columns.map((c) => c.name);
+  }
+
+  /** Writes a chunk of whole COPY text rows; `position`: the shard position of its first row (0-based). */
+  async writeChunk(bytes: Uint8Array, position = this.position): Promise<void> {
+    const lines = splitLines(bytes);
+    await this.segment(lines, position);
+    this.position = position + lines.length;
   }
 
   /** `lines` start at shard position `base` (0-based). */
@@ -151,12 +188,12 @@ export class RowIsolator {
       this.rowsWritten += lines.length;
       return;
     }
-    if (lines.length === 1) return await this.reject(lines[0], base, err);
+    if (lines.length === 1) return this.reject(lines[0], base, err);
     const line = this.insert ? null : failedCopyLine(pgErrorInfo(err));
     if (line !== null && line >= 1 && line <= lines.length) {
       // The rows before the failing line went in fine until it: write them, the line is bad.
       await this.segment(lines.slice(0, line - 1), base);
-      await this.reject(lines[line - 1], base + line - 1, err);
+      this.reject(lines[line - 1], base + line - 1, err);
       const rest = lines.slice(line);
       const mid = Math.ceil(rest.length / 2);
       await this.segment(rest.slice(0, mid), base + line);
@@ -196,28 +233,10 @@ export class RowIsolator {
     if (n !== rows) throw new RbError('internal', `${this.task.stream} shard ${this.task.shardIndex}: destination reports ${n} rows, rb counted ${rows}`);
   }
 
-  private async reject(line: Buffer, index: number, err: unknown): Promise<void> {
-    const values = parseCopyTextRows(line, this.columns.length)[0];
-    const row: Record<string, string | null> = {};
-    this.columns.forEach((c, i) => (row[c] = values[i]));
+  private reject(line: Buffer, index: number, err: unknown): void {
     const info = pgErrorInfo(err);
-    const rowNumber = index + 1;
-    if (this.policy.policy === 'fail') {
-      const key = this.policy.rowKey.filter((k) => k in row);
-      const which = key.length ? `the row with ${key.map((k) => `${k} = ${row[k] === null ? 'NULL' : JSON.stringify(row[k])}`).join(', ')}` : `row ${rowNumber} of the shard`;
-      throw new RbError('data_error', `${this.task.stream} shard ${this.task.shardIndex}: ${which} was rejected by the destination: ${describe(err, this.contract)}${info?.detail ? ` — ${info.detail}` : ''} (destination.on_data_error: fail)`, {
-        stream: this.task.stream,
-        shard: this.task.shardIndex,
-        pg: info,
-        details: { row_number: rowNumber, ...(key.length ? { key: Object.fromEntries(key.map((k) => [k, row[k]])) } : {}) },
-      });
-    }
-    if (this.policy.policy === 'skip') {
-      this.rowsSkipped++;
-      return;
-    }
-    this.rowsDeadLettered++;
-    this.pending.push({ rowNumber, row, error: messageOf(err, this.contract), info, column: failedColumn(info) });
+    const values = parseCopyTextRows(line, this.columns.length)[0];
+    this.rejections.reject(values, index + 1, { message: messageOf(err, this.contract), detail: info?.detail, sqlstate: info?.sqlstate, constraint: info?.constraint, column: failedColumn(info) }, undefined, err);
   }
 }
 

@@ -4,6 +4,8 @@
  * hex \xHH (bytes, then decoded as UTF-8). Used by the INSERT path for text-format tables.
  */
 
+import type { UNCHANGED } from '../contract/changes.js';
+
 const ESCAPES: Record<string, number> = { b: 8, f: 12, n: 10, r: 13, t: 9, v: 11 };
 
 export function parseCopyTextRows(chunk: Uint8Array, fieldCount: number): Array<Array<string | null>> {
@@ -51,4 +53,14 @@ function unescapeField(buf: Buffer, start: number, end: number): string | null {
     } else out.push(buf[i]);
   }
   return Buffer.from(out).toString('utf8');
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** A value in COPY's text format: NULL as \N; backslash, tab, newline and carriage return escaped. */
+export function copyText(v: string | null | typeof UNCHANGED): string {
+  if (v === null) return '\\N';
+  if (typeof v !== 'string') throw new Error('an unchanged TOAST value cannot be copied');
+  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]) : v;
 }

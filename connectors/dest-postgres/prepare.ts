@@ -66,7 +66,7 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
   const computed: ComputedColumn[] = [];
   for (const c of input.computed ?? []) computed.push({ name: c.name, attnum: c.attnum, notNull: c.notNull, expr: c.generationExpr!, typeSql: await planner.typeSql(c.typeOid, c.typeName) });
 
-  let format = copyFormatFor(input.columns);
+  let format = input.forceText ? 'text' : copyFormatFor(input.columns);
   let targetCreated = false;
   if (!opts.inTransaction) await dest.query('begin');
   try {

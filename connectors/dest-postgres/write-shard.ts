@@ -22,12 +22,13 @@ import { RbError } from '../contract/errors.js';
 import type { CopyFrame, FrameSource } from '../contract/frames.js';
 import { connect, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
 import { explainedBy, stageError, watchClientErrors } from '../postgres/stage-errors.js';
-import { isDataError, rejectedRowError, RowIsolator } from './bad-rows.js';
+import { isDataError, Rejections, rejectedRowError, RowIsolator } from './bad-rows.js';
 import { applyCheckpoint, cursorTexts } from './checkpoint.js';
 import { CopyInWriter } from './copy-in-writer.js';
 import { lastRowFields, type RawField } from './copy-last-row.js';
 import { parseCopyTextRows } from './copy-text.js';
 import { InsertWriter } from './insert-writer.js';
+import { RowTransformer } from './row-transforms.js';
 import { insertLedgerRow } from './state-store.js';
 
 /** The next COPY frame, or null at the end: this writer takes snapshot and incremental reads. */
@@ -50,7 +51,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
   let bytes = 0;
   /** Rows of the shard before the COPY being written (a data error's line counts from there). */
   let copyBase = 0;
-  let isolator: RowIsolator | null = null;
+  let rejections: Rejections | null = null;
   const progress = (chunk: { bytes: Uint8Array; rows: number }) => {
     rows += chunk.rows;
     bytes += chunk.bytes.length;
@@ -90,22 +91,24 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
       sinceRows = 0;
       sinceAt = performance.now();
     };
+    if (task.isolate || task.rowSteps?.length) rejections = new Rejections(dst, task.contract.columns.map((c) => c.name), task.badRows, task);
+    // Transforms of the pool (row-transforms.ts) on text chunks: masks, validate.
+    const transformer = task.rowSteps?.length ? new RowTransformer(task.rowSteps, task.contract.columns.length, rejections!) : null;
     if (task.isolate) {
       // The second attempt after a rejected row (bad-rows.ts): text chunks, under savepoints.
-      isolator = new RowIsolator(dst, task.contract, task.badRows, task);
+      const isolator = new RowIsolator(dst, task.contract, rejections!, task);
       for (;;) {
         const chunk = await nextCopyFrame(source, label);
         if (!chunk) break;
         const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, task.contract.columns.length, cp!.fieldIndexes) : null;
-        await isolator.writeChunk(chunk.bytes);
+        await isolator.writeChunk(transformer ? transformer.apply(chunk.bytes).text : chunk.bytes);
         chunk.release?.();
         progress(chunk);
         if (last) {
-          await isolator.flush();
+          await rejections!.flush();
           await checkpoint(last);
         }
       }
-      await isolator.flush();
     } else if (task.contract.loadMethod === 'copy') {
       let writer = CopyInWriter.open(dst, task.contract);
       let writerRows = 0;
@@ -115,13 +118,21 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
           if (!chunk) break;
           // The cursor is read before the chunk is written: once drained, its memory is reused.
           const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, task.contract.columns.length, cp!.fieldIndexes) : null;
-          // Drained to the socket: the reader may reuse the chunk's memory.
-          if (await writer.write(chunk.bytes)) chunk.release?.();
-          writerRows += chunk.rows;
+          if (transformer) {
+            const out = transformer.apply(chunk.bytes);
+            await writer.write(out.text);
+            chunk.release?.();
+            writerRows += out.rows.length;
+          } else {
+            // Drained to the socket: the reader may reuse the chunk's memory.
+            if (await writer.write(chunk.bytes)) chunk.release?.();
+            writerRows += chunk.rows;
+          }
           progress(chunk);
           if (last) {
             const n = await writer.finish(task.contract.format);
             if (n !== writerRows) throw new RbError('internal', `${label}: destination reports ${n} rows, rb counted ${writerRows}`, where);
+            await rejections?.flush();
             await checkpoint(last);
             writer = CopyInWriter.open(dst, task.contract);
             copyBase += writerRows;
@@ -154,21 +165,25 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
           // The Arrow view is where transforms run; the round trip is lossless by construction.
           await writer.writeBatch(arrowToBatch(batchToArrow(decoded.batch, fields)));
         } else {
-          await writer.writeTextRows(parseCopyTextRows(chunk.bytes, task.contract.columns.length));
+          await writer.writeTextRows(transformer ? transformer.apply(chunk.bytes).rows : parseCopyTextRows(chunk.bytes, task.contract.columns.length));
         }
         // The INSERT completed: nothing refers to the chunk's bytes any more.
         chunk.release?.();
         progress(chunk);
-        if (last) await checkpoint(last);
+        if (last) {
+          await rejections?.flush();
+          await checkpoint(last);
+        }
         if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
       }
     }
+    await rejections?.flush();
     // The end of an incremental read: the run's high-water mark, even when no row came.
     if (cp) {
       await applyCheckpoint(dst, task.contract, { ...cp, stream: task.stream }, cp.finalCursor, cp.lookback);
       checkpoints++;
     }
-    const rejected = { rowsSkipped: isolator?.rowsSkipped ?? 0, rowsDeadLettered: isolator?.rowsDeadLettered ?? 0 };
+    const rejected = { rowsSkipped: rejections?.skipped ?? 0, rowsDeadLettered: rejections?.deadLettered ?? 0 };
     const written = rows - rejected.rowsSkipped - rejected.rowsDeadLettered;
     if (task.ledger) await insertLedgerRow(dst, task.ledger, written, bytes);
     doing = 'commit';

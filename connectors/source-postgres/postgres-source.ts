@@ -5,10 +5,12 @@
  */
 import type pg from 'pg';
 import type { TableInfo } from '../contract/catalog.js';
-import type { CursorPosition, CursorRange, CursorRead, CursorSpec, ShardPlan, SnapshotSource } from '../contract/connector.js';
+import type { CursorPosition, CursorRange, CursorRead, CursorSpec, ShardPlan, ShardRead, SnapshotSource } from '../contract/connector.js';
 import type { QualifiedName } from '../contract/qualified-name.js';
 import { discoverTable } from '../postgres/catalog.js';
-import { quoteLiteral } from '../postgres/identifiers.js';
+import { queryError } from '../postgres/connection.js';
+import { displayName, quoteLiteral } from '../postgres/identifiers.js';
+import { shardSelectSql } from './read-shard.js';
 import { cursorRead, lookbackFor, measureLookbackClock, readHighWater } from './incremental.js';
 import { planShards } from './plan-shards.js';
 
@@ -37,6 +39,22 @@ export class PostgresSnapshotSource implements SnapshotSource {
   }
   cursorRead(spec: CursorSpec, range: CursorRange): Promise<CursorRead> {
     return cursorRead(this.client, spec, range);
+  }
+  async probeRead(read: ShardRead): Promise<void> {
+    // Planned, never run: a user's filter that does not compile fails here, before any data moves.
+    // Inside the coordinator's transaction (rb run) a failure must not abort it: a savepoint.
+    // rb check plans outside a transaction, where there is none to protect.
+    const inTransaction = await this.client.query('savepoint rb_probe').then(
+      () => true,
+      () => false,
+    );
+    try {
+      await this.client.query(`explain ${shardSelectSql(read)}`);
+      if (inTransaction) await this.client.query('release savepoint rb_probe');
+    } catch (e) {
+      if (inTransaction) await this.client.query('rollback to savepoint rb_probe').catch(() => {});
+      throw queryError(e, 'source', `${displayName(read.table)}: the transformed read`);
+    }
   }
   async closeSnapshot(): Promise<void> {
     await this.client.query('commit').catch(() => {});

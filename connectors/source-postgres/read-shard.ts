@@ -16,18 +16,47 @@ import type { ReadResult, ReadTask, ShardRead, StageHooks } from '../contract/co
 import { RbError } from '../contract/errors.js';
 import type { FrameSink } from '../contract/frames.js';
 import { connect, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
-import { quoteQualified } from '../postgres/identifiers.js';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers.js';
+import { REDACTED, type ReadStep } from '../contract/transforms.js';
 import { explainedBy, stageError, watchClientErrors } from '../postgres/stage-errors.js';
 import { CopyOutReader } from './copy-out-reader.js';
 import { selectList } from './select-list.js';
 
 /** The COPY statement that reads one shard. */
 export function shardCopySql(r: ShardRead): string {
-  const preds = r.predicates.filter(Boolean);
-  const where = preds.length ? ` where ${preds.map((p) => (preds.length > 1 ? `(${p})` : p)).join(' and ')}` : '';
   const order = r.orderBy ? ` order by ${r.orderBy}` : '';
   const fmt = r.format === 'binary' ? ' (format binary)' : '';
-  return `copy (select ${selectList(r.columns)} from ${quoteQualified(r.table)}${where}${order}) to stdout${fmt}`;
+  return `copy (${shardSelectSql(r)}${order}) to stdout${fmt}`;
+}
+
+/** The SELECT of a shard's read (its order aside), pushed-down transforms included. */
+export function shardSelectSql(r: ShardRead): string {
+  const preds = r.predicates.filter(Boolean);
+  const where = preds.length ? ` where ${preds.map((p) => (preds.length > 1 ? `(${p})` : p)).join(' and ')}` : '';
+  let select = `select ${selectList(r.columns)} from ${quoteQualified(r.table)}${where}`;
+  for (const step of r.steps ?? []) select = transformLayer(select, step);
+  return select;
+}
+
+/**
+ * One pushed-down transform as a layer over `inner` (the planner flattens them: the shard's
+ * predicate still drives the scan). A mask reads the value's text form, as the pool's does.
+ */
+function transformLayer(inner: string, step: ReadStep): string {
+  if (step.kind === 'filter') return `select * from (${inner}) s where (${step.where})`;
+  const cols = step.columns.map((c) => {
+    const v = quoteIdent(c.from);
+    const expr =
+      c.mask === 'sha256'
+        ? `encode(sha256(convert_to(${v}::text, 'UTF8')), 'hex')`
+        : c.mask === 'redact'
+          ? `case when ${v} is null then null else ${quoteLiteral(REDACTED)} end`
+          : c.mask === 'null'
+            ? 'null'
+            : v;
+    return `${expr} as ${quoteIdent(c.name)}`;
+  });
+  return `select ${cols.join(', ')} from (${inner}) s`;
 }
 
 export async function readShard(task: ReadTask<PgEndpoint>, sink: FrameSink, hooks: StageHooks = {}): Promise<ReadResult> {

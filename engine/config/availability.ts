@@ -30,18 +30,6 @@ export function partlyAvailableEnum<const T extends readonly [string, ...string[
   });
 }
 
-/** `transforms:` entries are refused one by one until the transform stages exist (issue 12). */
-export function checkTransformsAvailable(transforms: unknown, knownTypes: readonly string[], ctx: IssueSink): void {
-  if (!Array.isArray(transforms)) return;
-  transforms.forEach((t, i) => {
-    if (typeof t !== 'object' || t === null || Array.isArray(t)) return;
-    const type = (t as { type?: unknown }).type;
-    // An unknown type has its own issue already.
-    if (typeof type !== 'string' || !knownTypes.includes(type)) return;
-    addRuleIssue(ctx, [i], notYetMessage(`transform ${type}`, 'remove the transforms entry; no transform runs in this version'), 'no transforms');
-  });
-}
-
 /** A stream field that only means something for one sync mode must not sit on another one. */
 export function checkStreamFieldModes(stream: unknown, ctx: IssueSink): void {
   if (typeof stream !== 'object' || stream === null) return;

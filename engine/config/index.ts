@@ -1,4 +1,4 @@
-export { loadPipelineConfig, parsePipelineConfig } from './load.js';
+export { configLocation, loadPipelineConfig, parsePipelineConfig } from './load.js';
 export * from './schema.js';
 export {
   connectionSummary,

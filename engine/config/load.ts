@@ -8,7 +8,7 @@ import { RbError } from '../errors.js';
 import { readPipelineDocument } from './document.js';
 import type { Env } from './env.js';
 import { collectSecrets, configError } from './errors.js';
-import { fromZodIssue, type ConfigIssue } from './issues.js';
+import { fromZodIssue, type ConfigIssue, type PathSegment } from './issues.js';
 import { PipelineConfigSchema, type PipelineConfig } from './schema.js';
 
 /**
@@ -35,7 +35,22 @@ export function parsePipelineConfig(text: string, fileName = 'pipeline.yaml', en
     }
   }
   if (issues.length > 0 || !result.success) throw configError(fileName, issues, secrets);
+  LOCATIONS.set(result.data, (path) => {
+    const at = doc.locate(path);
+    return `${fileName}:${at.line}:${at.column}`;
+  });
   return result.data;
+}
+
+/** Where each validated config's values are in its file, for errors found later (planning). */
+const LOCATIONS = new WeakMap<PipelineConfig, (path: readonly PathSegment[]) => string>();
+
+/**
+ * `file:line:column` of the value at `path` in the file `config` was read from (the closest
+ * enclosing value that exists), or undefined for a config not read by parsePipelineConfig.
+ */
+export function configLocation(config: PipelineConfig, path: readonly PathSegment[]): string | undefined {
+  return LOCATIONS.get(config)?.(path);
 }
 
 /**

@@ -19,7 +19,8 @@ import {
 } from '../../connectors/contract/domain.js';
 import { BYTES_PER_KB, BYTES_PER_MB } from './bytes.js';
 import { DestinationConnectionSchema, SourceConnectionSchema } from './connection.js';
-import { checkCdc, checkIncrementalWriteMode, checkStreamFieldModes, checkTransformsAvailable, partlyAvailableEnum } from './availability.js';
+import { checkCdc, checkIncrementalWriteMode, checkStreamFieldModes, partlyAvailableEnum } from './availability.js';
+import { checkTransformStreams, TransformSchema } from './transforms.js';
 import { checkStream, checkStreamName, checkStreamNames, checkUpsertKey } from './rules.js';
 import { ALWAYS, boundedNumber, byteSize, nameList, nonEmptyString, parallelism } from './schema-parts.js';
 
@@ -29,7 +30,7 @@ export const PIPELINE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 // The domain value lists are declared once, in connectors/contract/domain.ts; re-exported here.
 export { DATA_ERROR_POLICIES, NEW_COLUMN_POLICIES, NULLABILITY_CHANGE_POLICIES, REMOVED_COLUMN_POLICIES, SYNC_MODES, TYPE_CHANGE_POLICIES, WRITE_MODES };
 export type { DataErrorPolicy, SchemaEvolutionPolicy, SyncMode, WriteMode } from '../../connectors/contract/domain.js';
-export const TRANSFORM_TYPES = ['validate', 'rename', 'cast', 'filter', 'mask'] as const;
+export { MASK_METHODS, TRANSFORM_TYPES, type MaskMethod, type ValidationRule } from './transforms.js';
 
 export const DEFAULT_STATE_SCHEMA = '_rb';
 /** Chunks in flight between a shard's two stages (queue or ring capacity). */
@@ -90,9 +91,6 @@ const DestinationSchema = z.strictObject({
   schema_evolution: SchemaEvolutionSchema,
 });
 
-// Options of each transform type are validated by the transform stages once they exist.
-const TransformSchema = z.looseObject({ type: z.enum(TRANSFORM_TYPES) });
-
 const StateSchema = z.strictObject({ schema: nonEmptyString().default(DEFAULT_STATE_SCHEMA) }).prefault({});
 
 const ResourcesSchema = z
@@ -112,10 +110,7 @@ export const PipelineConfigSchema = z
     version: z.literal(CONFIG_VERSION),
     pipeline: z.string().regex(PIPELINE_NAME_PATTERN, { error: PIPELINE_NAME_EXPECTED }),
     source: SourceSchema,
-    transforms: z
-      .array(TransformSchema)
-      .superRefine((t, ctx) => checkTransformsAvailable(t, TRANSFORM_TYPES, ctx), ALWAYS)
-      .default([]),
+    transforms: z.array(TransformSchema).default([]),
     destination: DestinationSchema,
     state: StateSchema,
     resources: ResourcesSchema,
@@ -124,6 +119,7 @@ export const PipelineConfigSchema = z
     checkUpsertKey(config, ctx);
     checkIncrementalWriteMode(config, ctx);
     checkCdc(config, ctx);
+    checkTransformStreams(config, ctx);
   }, ALWAYS);
 
 export type PipelineConfig = z.output<typeof PipelineConfigSchema>;
@@ -133,4 +129,4 @@ export type DestinationConfig = PipelineConfig['destination'];
 export type TransformConfig = PipelineConfig['transforms'][number];
 export type StateConfig = PipelineConfig['state'];
 export type ResourcesConfig = PipelineConfig['resources'];
-export type TransformType = (typeof TRANSFORM_TYPES)[number];
+export type { TransformType } from './transforms.js';

@@ -8,6 +8,7 @@ import type { SnapshotSource } from '../../connectors/contract/connector.js';
 import { displayName, parseQualifiedName, type QualifiedName } from '../../connectors/postgres/identifiers.js';
 import { INTEGER_TYPES } from '../../connectors/source-postgres/plan-shards.js';
 import { RbError } from '../errors.js';
+import type { TransformPlan } from './plan-transforms.js';
 import type { PipelineConfig, SyncMode } from '../config/index.js';
 
 export interface StreamPlan {
@@ -23,6 +24,8 @@ export interface StreamPlan {
    * whose source does not publish them: run-cdc.ts computeUnpublished). Not read, not written.
    */
   computed: ColumnInfo[];
+  /** The stream's transforms (plan-transforms.ts), or null without any. */
+  transform?: TransformPlan | null;
   target: QualifiedName;
   key: string[];
   partitionKey?: string;
