@@ -283,13 +283,13 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
           // Transformed streams are prepared with the transforms' output columns.
           columns: s.transform?.columns ?? s.columns,
           computed: s.computed,
+          ...(s.transform?.text ? { forceText: true } : {}),
           target: s.target,
           writeMode: cdcStart ? cdcWriteMode(s, cdcStart) : config.destination.write_mode,
           key: s.key,
           loadMethod: config.destination.config.load_method ?? 'copy',
           schemaEvolution: config.destination.schema_evolution,
         })),
-          ...(s.transform?.text ? { forceText: true } : {}),
       )),
     );
 
@@ -379,6 +379,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         retries,
         rows_skipped: mine.reduce((a, r) => a + (r.rowsSkipped ?? 0), 0),
         rows_dead_lettered: mine.reduce((a, r) => a + (r.rowsDeadLettered ?? 0), 0),
+        ...(s.transform ? { transforms: s.transform.placement } : {}),
         ...(cursor ? { cursor: cursor.mark, checkpoints: mine.reduce((a, r) => a + (r.checkpoints ?? 0), 0) } : {}),
       });
     }
@@ -387,7 +388,6 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       // The copy (first run) is visible: apply the changes since its snapshot, up to now.
       // The threads are done: a follow streams on this thread alone.
       if (opts.follow) void executor.release();
-        ...(s.transform ? { transforms: s.transform.placement } : {}),
       result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, { follow: opts.follow, signal: opts.signal, onProgress: opts.onCdcProgress, log: opts.log });
       for (const st of result.streams) st.lsn = result.cdc.to;
     }
