@@ -268,6 +268,9 @@ export interface PrepareInput {
   schemaEvolution: SchemaEvolutionPolicy;
 }
 
+/** A step of a stream's finish (Sink.finalize): replace builds the new table's indexes, then swaps it in; upsert merges; append commits its state. */
+export type FinishStep = 'index build' | 'swap' | 'merge' | 'commit';
+
 /**
  * The destination on the leader: prepares each stream once before any worker writes (tables,
  * staging, user types: leader-first), and finishes it after every shard committed — replace swaps,
@@ -276,7 +279,8 @@ export interface PrepareInput {
 export interface Sink {
   /** Every stream of the run at once, atomically: a failure leaves the destination as it was. */
   prepare(inputs: readonly PrepareInput[]): Promise<WriteContract[]>;
-  finalize(contract: WriteContract, state?: StreamStateWrite): Promise<void>;
+  /** `onStep`: told as each step of the finish begins (progress shows them with their times). */
+  finalize(contract: WriteContract, state?: StreamStateWrite, onStep?: (step: FinishStep) => void): Promise<void>;
   /** After a failed run: drops what prepare made for the run (staging); the target stays as it was. */
   cleanup(contract: WriteContract): Promise<void>;
   /** CDC: applies change records to prepared streams (connectors/contract/changes.ts). */

@@ -8,6 +8,7 @@ import { resolveTableOid } from '../postgres/catalog.js';
 import { queryError } from '../postgres/connection.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 import { prebuildStatements, readKept, refusals, replaceRefused, swapStatements, type Prebuilt } from './replace-keep.js';
+import type { FinishStep } from '../contract/connector.js';
 import type { WriteContract } from '../contract/write-contract.js';
 
 export interface FinalizeResult {
@@ -20,11 +21,19 @@ export interface FinalizeResult {
  * incremental cursor commits with the merge that delivers its rows). Append has nothing to
  * finish, so there it runs in a transaction of its own.
  */
-export async function finalizeStream(dest: pg.Client, contract: WriteContract, alsoInTransaction?: (dest: pg.Client) => Promise<void>): Promise<FinalizeResult> {
+export async function finalizeStream(
+  dest: pg.Client,
+  contract: WriteContract,
+  alsoInTransaction?: (dest: pg.Client) => Promise<void>,
+  onStep?: (step: FinishStep) => void,
+): Promise<FinalizeResult> {
   if ((contract.writeMode === 'append' || !contract.staging) && !alsoInTransaction) return { rowsAffected: 0 };
   await dest.query('begin');
   try {
-    const result = contract.writeMode === 'append' || !contract.staging ? { rowsAffected: 0 } : contract.writeMode === 'replace' ? await swapIn(dest, contract) : await mergeIn(dest, contract);
+    const nothingToFinish = contract.writeMode === 'append' || !contract.staging;
+    // Append only commits its state: that is its one step.
+    if (nothingToFinish) onStep?.('commit');
+    const result = nothingToFinish ? { rowsAffected: 0 } : contract.writeMode === 'replace' ? await swapIn(dest, contract, onStep) : await mergeIn(dest, contract, onStep);
     await alsoInTransaction?.(dest);
     await dest.query('commit');
     return result;
@@ -41,14 +50,16 @@ export async function finalizeStream(dest: pg.Client, contract: WriteContract, a
  * Readers wait only for the statements after the lock. The rows are not counted here: the shards'
  * results have them.
  */
-async function swapIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResult> {
+async function swapIn(dest: pg.Client, c: WriteContract, onStep?: (step: FinishStep) => void): Promise<FinalizeResult> {
   const staging = c.staging!;
   const existing = await resolveTableOid(dest, c.target);
   const done: Prebuilt = { built: new Map() };
+  onStep?.('index build');
   let kept = existing ? await readKept(dest, c.target, existing.oid) : null;
   // In the swap's transaction: committing the build first was measured slower (+17% run time) and
   // no shorter a wait for readers (bench/replace-wait/README.md).
   for (const sql of prebuildStatements(kept, c.target, staging, c.key, done)) await dest.query(sql);
+  onStep?.('swap');
   if (existing) {
     // Readers see the old table or the new one, never neither.
     await dest.query(`lock table ${quoteQualified(c.target)} in access exclusive mode`);
@@ -64,7 +75,8 @@ async function swapIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResult
   return { rowsAffected: null };
 }
 
-async function mergeIn(dest: pg.Client, c: WriteContract): Promise<FinalizeResult> {
+async function mergeIn(dest: pg.Client, c: WriteContract, onStep?: (step: FinishStep) => void): Promise<FinalizeResult> {
+  onStep?.('merge');
   const rowsAffected = await mergeStaging(dest, c);
   await dest.query(`drop table ${quoteQualified(c.staging!)}`);
   return { rowsAffected };

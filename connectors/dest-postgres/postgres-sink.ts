@@ -4,7 +4,7 @@
  * or merge, with the stream's state row in the same transaction) and clean-up after a failure.
  */
 import type pg from 'pg';
-import type { PrepareInput, Sink } from '../contract/connector.js';
+import type { FinishStep, PrepareInput, Sink } from '../contract/connector.js';
 import type { StreamStateWrite } from '../contract/state.js';
 import type { WriteContract } from '../contract/write-contract.js';
 import type { ChangeSink, ChangeTarget } from '../contract/changes.js';
@@ -24,8 +24,8 @@ export class PostgresSink implements Sink {
   prepare(inputs: readonly PrepareInput[]): Promise<WriteContract[]> {
     return prepareStreams(this.client, this.sourceCatalog, inputs);
   }
-  async finalize(contract: WriteContract, state?: StreamStateWrite): Promise<void> {
-    await finalizeStream(this.client, contract, state ? (c) => writeStreamState(c, this.state.schema, this.state.pipeline, state) : undefined);
+  async finalize(contract: WriteContract, state?: StreamStateWrite, onStep?: (step: FinishStep) => void): Promise<void> {
+    await finalizeStream(this.client, contract, state ? (c) => writeStreamState(c, this.state.schema, this.state.pipeline, state) : undefined, onStep);
   }
   cleanup(contract: WriteContract): Promise<void> {
     return cleanupStream(this.client, contract);

@@ -4,7 +4,7 @@
  * events into progress bars and the signal into SIGINT/SIGTERM).
  */
 import type { CdcProgress } from '../run/run-cdc.js';
-import { exitCodeOf, runPipeline, type FinishStep, type PhaseEvent, type RunPhase, type RunResult, type StreamResult } from '../run/run-pipeline.js';
+import { exitCodeOf, runPipeline, type FinishStep, type FinishStepTime, type PhaseEvent, type RunPhase, type RunResult, type StreamResult } from '../run/run-pipeline.js';
 import type { PipelineConfig } from '../config/index.js';
 
 export interface PlannedStream {
@@ -26,7 +26,7 @@ export type RunEvent =
   | { kind: 'log'; line: string }
   /**
    * A phase (plan, prepare, move, finish) starting or ending, with its elapsed time at the end; and
-   * each stream's finish step (replace: index build + swap, upsert: merge, append: commit) with its rows.
+   * each stream's finish steps (replace: index build, swap; upsert: merge; append: commit) with their times.
    */
   | PhaseEvent;
 
@@ -49,7 +49,7 @@ export interface RunOptions {
   leavePoolClosing?: boolean;
 }
 
-export type { FinishStep, PhaseEvent, RunPhase, RunResult, StreamResult };
+export type { FinishStep, FinishStepTime, PhaseEvent, RunPhase, RunResult, StreamResult };
 
 /**
  * Runs the pipeline once. Resolves with the result whatever happened — `status` is `succeeded`,

@@ -4,10 +4,10 @@
  * (RB_BENCH_DELAY_MS) so the move takes seconds: the second stream says `waiting` (never a rate of
  * 0 or `ETA 0s`), no ETA shows before a tenth of a stream's rows, each phase shows with its time,
  * and the last frame says the run's own row counts and each stream's merge. `--json` has each
- * stream's finish in its duration.
+ * stream's finish (and its steps: merge; index build and swap) in its duration.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,8 +105,20 @@ describe('progress', () => {
     for (const s of j.streams) {
       expect(s.finish_ms, s.name).toBeGreaterThan(0); // an upsert's merge takes time
       expect(s.duration_ms).toBeGreaterThan(s.finish_ms);
+      expect(s.finish_steps).toEqual([{ step: 'merge', ms: expect.any(Number) }]);
     }
     // the finish phase is the streams' finishes
     expect(j.phases_ms.finish).toBeGreaterThanOrEqual(j.streams.reduce((a: number, s: { finish_ms: number }) => a + s.finish_ms, 0) - 2);
+
+    // replace: the index build and the swap, each with its time, adding up to the finish
+    const replace = path.join(tmp, 'replace.yaml');
+    writeFileSync(replace, readFileSync(file, 'utf8').replace('write_mode: upsert', 'write_mode: replace').replace('pipeline: progress', 'pipeline: progress_replace'));
+    const rr = runRb(['run', replace, '--json']);
+    expect(rr.code, rr.err).toBe(0);
+    for (const s of JSON.parse(rr.out).streams) {
+      expect(s.finish_steps.map((x: { step: string }) => x.step)).toEqual(['index build', 'swap']);
+      const sum = s.finish_steps.reduce((a: number, x: { ms: number }) => a + x.ms, 0);
+      expect(Math.abs(sum - s.finish_ms)).toBeLessThanOrEqual(2);
+    }
   });
 });

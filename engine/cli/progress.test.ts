@@ -32,15 +32,19 @@ describe('formatStreamLine', () => {
     expect(formatStreamLine({ ...base, startedAt: t0, lastAt: t0, rows: 5000 }, t0 + 100, 13)).toBe('public.orders |░░░░░░░░░░░░░░░░░░░░| 5,000/1,000,000 rows | starting');
   });
   it('done: the move as the run measured it when known', () => {
-    expect(formatStreamLine({ ...base, rows: 10, startedAt: t0, moveMs: 1500, finish: { step: 'commit', startedAt: t0 + 5000, ms: 20 } }, t0 + 9999, 13)).toBe(
+    expect(formatStreamLine({ ...base, rows: 10, startedAt: t0, moveMs: 1500, finish: { step: 'commit', startedAt: t0 + 5000, stepStartedAt: t0 + 5000, ms: 20, done: [{ step: 'commit', ms: 20 }] } }, t0 + 9999, 13)).toBe(
       'public.orders |████████████████████| 10/10 rows | done in 1.5s (move 1.5s, commit 0.02s)',
     );
   });
   it('shows the finish step ticking, then the stream done with move and finish times', () => {
     const moved = { ...base, startedAt: t0, rows: 1_000_000, movedAt: t0 + 2000 };
-    expect(formatStreamLine({ ...moved, finish: { step: 'merge', startedAt: t0 + 2000 } }, t0 + 14_300, 13)).toBe('public.orders |████████████████████| 1,000,000 rows | merge 12.3s…');
-    expect(formatStreamLine({ ...moved, finish: { step: 'index build + swap', startedAt: t0 + 2000, ms: 900 } }, t0 + 9999, 13)).toBe(
-      'public.orders |████████████████████| 1,000,000/1,000,000 rows | done in 2.9s (move 2.0s, index build + swap 0.90s)',
+    expect(formatStreamLine({ ...moved, finish: { step: 'merge', startedAt: t0 + 2000, stepStartedAt: t0 + 2000, done: [] } }, t0 + 14_300, 13)).toBe('public.orders |████████████████████| 1,000,000 rows | merge 12.3s…');
+    // replace: the index build, then the swap ticking after it
+    expect(formatStreamLine({ ...moved, finish: { step: 'swap', startedAt: t0 + 2000, stepStartedAt: t0 + 5200, done: [{ step: 'index build', ms: 3200 }] } }, t0 + 5210, 13)).toBe(
+      'public.orders |████████████████████| 1,000,000 rows | index build 3.2s · swap 0.01s…',
+    );
+    expect(formatStreamLine({ ...moved, finish: { step: 'swap', startedAt: t0 + 2000, stepStartedAt: t0 + 2900, ms: 900, done: [{ step: 'index build', ms: 880 }, { step: 'swap', ms: 20 }] } }, t0 + 9999, 13)).toBe(
+      'public.orders |████████████████████| 1,000,000/1,000,000 rows | done in 2.9s (move 2.0s, index build 0.88s, swap 0.02s)',
     );
   });
 });

@@ -6,10 +6,10 @@
  *    public.orders |██████████░░░░░░░░░░| 412,000/1,000,000 rows | 131,000 rows/s | ETA 5s
  *    public.items  |░░░░░░░░░░░░░░░░░░░░| waiting
  *    public.events |████████████████████| 200,000 rows | merge 1.2s…
- *    public.users  |████████████████████| 50,000/50,000 rows | done in 2.4s (move 2.1s, index build + swap 0.3s)
+ *    public.users  |████████████████████| 50,000/50,000 rows | done in 2.4s (move 2.1s, index build 0.28s, swap 0.02s)
  *
  * Every phase that takes time shows with its elapsed time (plan, prepare, move, finish; per stream
- * its finish step: replace's index build + swap, upsert's merge, append's commit). A stream that
+ * its finish steps: replace's index build and swap, upsert's merge, append's commit). A stream that
  * has not started says `waiting`, not a rate of 0. An ETA is shown only once it means something
  * (ETA_MIN_SECONDS of this stream's movement and ETA_MIN_FRACTION of its estimated rows). The last
  * frame is drawn with the run's own row counts (the shards' progress events may lag behind).
@@ -17,7 +17,7 @@
  */
 import cliProgress from 'cli-progress';
 import { formatLsn } from '../../connectors/source-postgres/lsn.js';
-import type { FinishStep, RunEvent, RunPhase } from '../api/run.js';
+import type { FinishStep, FinishStepTime, RunEvent, RunPhase } from '../api/run.js';
 import type { CdcProgress } from '../run/run-cdc.js';
 import { formatBytes, formatCount } from './output.js';
 
@@ -43,7 +43,8 @@ export interface StreamProgressState {
   lastAt?: number;
   /** The move phase ended (every shard of the run is done). */
   movedAt?: number;
-  finish?: { step: FinishStep; startedAt: number; ms?: number };
+  /** The finish: the step in hand and when it began; once done, its time and each step's. */
+  finish?: { step: FinishStep; startedAt: number; stepStartedAt: number; done: FinishStepTime[]; ms?: number };
   /** The stream's move as the run measured it (its longest shard), once finished. */
   moveMs?: number;
 }
@@ -91,11 +92,12 @@ export function formatStreamLine(s: StreamProgressState, now: number, nameWidth:
   const total = Math.max(s.total, s.rows, 1);
   const rows = `${formatCount(s.rows)}/${formatCount(total)} rows`;
   const f = s.finish;
+  const steps = (done: FinishStepTime[]) => done.map((x) => `${x.step} ${seconds(x.ms)}`);
   if (f?.ms !== undefined) {
     const move = s.moveMs ?? (s.startedAt !== undefined ? (s.movedAt ?? f.startedAt) - s.startedAt : 0);
-    return `${name} ${bar(1)} ${formatCount(s.rows)}/${formatCount(s.rows)} rows | done in ${seconds(move + f.ms)} (move ${seconds(move)}, ${f.step} ${seconds(f.ms)})`;
+    return `${name} ${bar(1)} ${formatCount(s.rows)}/${formatCount(s.rows)} rows | done in ${seconds(move + f.ms)} (${[`move ${seconds(move)}`, ...steps(f.done)].join(', ')})`;
   }
-  if (f) return `${name} ${bar(1)} ${formatCount(s.rows)} rows | ${f.step} ${seconds(now - f.startedAt)}…`;
+  if (f) return `${name} ${bar(1)} ${formatCount(s.rows)} rows | ${[...steps(f.done), `${f.step} ${seconds(now - f.stepStartedAt)}…`].join(' · ')}`;
   if (s.movedAt !== undefined) return `${name} ${bar(s.rows / total)} ${rows} | moved, waiting for the finish`;
   const eta = etaSeconds(s, now);
   // A rate needs two progress events a moment apart.
@@ -138,9 +140,13 @@ export class RunProgress {
       case 'stream-finish': {
         const s = this.streams.get(e.stream);
         if (!s) return;
-        if (e.state === 'start') s.finish = { step: e.step, startedAt: now };
-        else {
-          s.finish = { step: e.step, startedAt: s.finish?.startedAt ?? now - e.elapsedMs, ms: e.elapsedMs };
+        if (e.state === 'start') {
+          const f = s.finish;
+          // The step before this one is done: its time is from its start to now.
+          const done = f ? [...f.done, { step: f.step, ms: now - f.stepStartedAt }] : [];
+          s.finish = { step: e.step, startedAt: f?.startedAt ?? now, stepStartedAt: now, done };
+        } else {
+          s.finish = { step: e.step, startedAt: s.finish?.startedAt ?? now - e.elapsedMs, stepStartedAt: now, done: e.steps, ms: e.elapsedMs };
           // The run's own count: the final frame says what the summary says.
           if (e.rows !== undefined) s.rows = e.rows;
           if (e.moveMs !== undefined) s.moveMs = e.moveMs;

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { ShardPlan, ShardProgress } from '../../connectors/contract/connector.js';
+import type { FinishStep, ShardPlan, ShardProgress } from '../../connectors/contract/connector.js';
 import type { StateStore, StreamState } from '../../connectors/contract/state.js';
 import type { WriteContract } from '../../connectors/contract/write-contract.js';
 import { quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
@@ -67,16 +67,20 @@ export interface RunOptions {
 }
 
 export type RunPhase = keyof RunResult['phases_ms'];
-/** What a stream's finish does: replace builds the new table's indexes and swaps it in; upsert merges; append commits its state. */
-export type FinishStep = 'index build + swap' | 'merge' | 'commit';
+export type { FinishStep };
 export type PhaseEvent =
   | { kind: 'phase'; phase: RunPhase; state: 'start' | 'end'; elapsedMs: number }
-  /** `end` carries the stream's rows as the run counts them (the progress events may lag behind) and its move (longest shard). */
-  | { kind: 'stream-finish'; stream: string; step: FinishStep; state: 'start' | 'end'; elapsedMs: number; rows?: number; moveMs?: number };
+  /**
+   * A stream's finish: `start` as each step begins; `end` once, with the whole finish's time, each
+   * step's, the stream's rows as the run counts them (the progress events may lag behind) and its
+   * move (its longest shard).
+   */
+  | { kind: 'stream-finish'; stream: string; step: FinishStep; state: 'start'; elapsedMs: number }
+  | { kind: 'stream-finish'; stream: string; step: FinishStep; state: 'end'; elapsedMs: number; rows: number; moveMs: number; steps: FinishStepTime[] };
 
-/** The step a stream's finish takes for a write mode. */
-export function finishStep(writeMode: string): FinishStep {
-  return writeMode === 'replace' ? 'index build + swap' : writeMode === 'upsert' ? 'merge' : 'commit';
+export interface FinishStepTime {
+  step: FinishStep;
+  ms: number;
 }
 
 export interface StreamResult {
@@ -88,6 +92,8 @@ export interface StreamResult {
   duration_ms: number;
   /** The stream's finish: replace's index build and swap, upsert's merge, append's state commit. */
   finish_ms: number;
+  /** Its steps with their times, in order (`index build`, `swap`; `merge`; `commit`). */
+  finish_steps: FinishStepTime[];
   shards: number;
   shard_kind: ShardPlan['kind'];
   write_mode: string;
@@ -340,9 +346,12 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       const reported = mine.find((r) => r.highWater)?.highWater;
       const cursor = read.stored.cursor && reported ? { ...read.stored.cursor, mark: reported.cursor } : read.stored.cursor;
       const rows = mine.reduce((a, r) => a + r.rows, 0);
-      const step = finishStep(contracts[i].writeMode);
       const finishStarted = performance.now();
-      onPhase({ kind: 'stream-finish', stream: s.name, step, state: 'start', elapsedMs: 0 });
+      const steps: Array<{ step: FinishStep; startedAt: number }> = [];
+      const onStep = (step: FinishStep) => {
+        steps.push({ step, startedAt: performance.now() });
+        onPhase({ kind: 'stream-finish', stream: s.name, step, state: 'start', elapsedMs: Math.round(performance.now() - finishStarted) });
+      };
       // An incremental stream's position commits with the finish that makes its rows visible.
       await sink
         .finalize(
@@ -352,14 +361,17 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
             : cdcStart?.first
               ? cdcStates(config, runId, cdcStart.from).find((x) => x.stream === s.name)
               : undefined,
+          onStep,
         )
         .catch((e: unknown) => {
           throw rejectedAtFinish(e);
         });
       finalized.add(i);
-      const finishMs = Math.round(performance.now() - finishStarted);
+      const finishedAt = performance.now();
+      const finishMs = Math.round(finishedAt - finishStarted);
       const moveMs = Math.round(Math.max(0, ...mine.map((r) => r.durationMs)));
-      onPhase({ kind: 'stream-finish', stream: s.name, step, state: 'end', elapsedMs: finishMs, rows, moveMs });
+      const stepTimes = steps.map((x, k) => ({ step: x.step, ms: Math.round((steps[k + 1]?.startedAt ?? finishedAt) - x.startedAt) }));
+      onPhase({ kind: 'stream-finish', stream: s.name, step: steps[steps.length - 1]?.step ?? 'commit', state: 'end', elapsedMs: finishMs, rows, moveMs, steps: stepTimes });
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
       result.retries += retries;
       result.streams.push({
@@ -369,6 +381,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         bytes: mine.reduce((a, r) => a + r.bytes, 0),
         duration_ms: moveMs + finishMs,
         finish_ms: finishMs,
+        finish_steps: stepTimes,
         shards: read.stored.shards.length,
         shard_kind: read.stored.kind,
         write_mode: contracts[i].writeMode,
