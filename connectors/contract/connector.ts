@@ -167,6 +167,8 @@ export interface WriteResult {
   /** Rows the destination rejected: dropped (`skip`) or written to the DLQ (`dlq`). Not in `rows`. */
   rowsSkipped?: number;
   rowsDeadLettered?: number;
+  /** Values written as NULL because the destination's type did not take them (`type_change: null`). */
+  valuesNulled?: number;
 }
 
 /**

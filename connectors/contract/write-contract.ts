@@ -29,4 +29,19 @@ export interface WriteContract {
   /** COPY format for the whole table: text when any column's binary form is not portable. */
   format: CopyFormat;
   loadMethod: LoadMethod;
+  /** What prepare did about differences between the source and an existing target (schema_evolution). */
+  schemaChanges?: SchemaChange[];
+  /** `type_change: null`: columns whose values are written as NULL when the destination's type does not take them. */
+  nullOnMisfit?: string[];
+}
+
+/** One schema_evolution decision, reported in the run's summary and `--json` (`schema_changes`). */
+export interface SchemaChange {
+  column: string;
+  change: 'added' | 'not_written' | 'left_unwritten' | 'widened' | 'coerced' | 'null_when_not_fitting' | 'nullability_differs';
+  /** The policy that decided, e.g. `new_column: add`. */
+  policy: string;
+  /** Source and destination types (type changes), or what differs. */
+  source?: string;
+  destination?: string;
 }

@@ -100,6 +100,8 @@ export interface Rejection {
 export class Rejections {
   skipped = 0;
   deadLettered = 0;
+  /** Values written as NULL because the destination's type did not take them (type_change: null). */
+  nulled = 0;
   private readonly pending: DeadLetter[] = [];
 
   constructor(
@@ -130,6 +132,18 @@ export class Rejections {
     }
     this.deadLettered++;
     this.pending.push({ rowNumber, row, error: why.message, detail: why.detail ?? null, sqlstate: why.sqlstate ?? null, constraint: why.constraint ?? null, column: why.column ?? null });
+  }
+
+  /**
+   * A row written with `columns` NULL because their values did not fit the destination's type
+   * (`type_change: null`): counted, and under `dlq` recorded with the values it had.
+   */
+  nulledValues(values: ReadonlyArray<string | null>, rowNumber: number, columns: readonly string[], why: Rejection): void {
+    this.nulled += columns.length;
+    if (this.policy.policy !== 'dlq') return;
+    const row: Record<string, string | null> = {};
+    this.columns.forEach((c, i) => (row[c] = values[i]));
+    this.pending.push({ rowNumber, row, error: `${why.message}; written with ${columns.join(', ')} NULL (schema_evolution.type_change: null)`, detail: why.detail ?? null, sqlstate: why.sqlstate ?? null, constraint: why.constraint ?? null, column: columns[0] });
   }
 
   /** Writes the dead letters collected so far (in the shard's transaction). */
@@ -188,12 +202,12 @@ export class RowIsolator {
       this.rowsWritten += lines.length;
       return;
     }
-    if (lines.length === 1) return this.reject(lines[0], base, err);
+    if (lines.length === 1) return await this.bad(lines[0], base, err);
     const line = this.insert ? null : failedCopyLine(pgErrorInfo(err));
     if (line !== null && line >= 1 && line <= lines.length) {
       // The rows before the failing line went in fine until it: write them, the line is bad.
       await this.segment(lines.slice(0, line - 1), base);
-      this.reject(lines[line - 1], base + line - 1, err);
+      await this.bad(lines[line - 1], base + line - 1, err);
       const rest = lines.slice(line);
       const mid = Math.ceil(rest.length / 2);
       await this.segment(rest.slice(0, mid), base + line);
@@ -233,11 +247,49 @@ export class RowIsolator {
     if (n !== rows) throw new RbError('internal', `${this.task.stream} shard ${this.task.shardIndex}: destination reports ${n} rows, rb counted ${rows}`);
   }
 
+  /**
+   * One row the destination rejected: written with NULL where `type_change: null` lets a value that
+   * does not fit become NULL (retried, a column at a time), else rejected.
+   */
+  private async bad(line: Buffer, index: number, err: unknown): Promise<void> {
+    const misfit = this.contract.nullOnMisfit ?? [];
+    let current = line;
+    let e = err;
+    const nulled: string[] = [];
+    while (misfit.length) {
+      const info = pgErrorInfo(e);
+      if (info?.sqlstate?.slice(0, 2) !== '22') break;
+      // COPY names the column; an INSERT does not: try the listed ones in turn.
+      const named = failedColumn(info);
+      const col = named ? (misfit.includes(named) && !nulled.includes(named) ? named : undefined) : misfit.find((c) => !nulled.includes(c));
+      if (!col) break;
+      current = withNull(current, this.columns.indexOf(col));
+      nulled.push(col);
+      const again = await this.attempt([current]);
+      if (!again) {
+        this.rowsWritten++;
+        this.rejections.nulledValues(parseCopyTextRows(line, this.columns.length)[0], index + 1, nulled, { message: messageOf(err, this.contract), detail: info.detail, sqlstate: info.sqlstate, column: col });
+        return;
+      }
+      e = again;
+    }
+    this.reject(line, index, e);
+  }
+
   private reject(line: Buffer, index: number, err: unknown): void {
     const info = pgErrorInfo(err);
     const values = parseCopyTextRows(line, this.columns.length)[0];
     this.rejections.reject(values, index + 1, { message: messageOf(err, this.contract), detail: info?.detail, sqlstate: info?.sqlstate, constraint: info?.constraint, column: failedColumn(info) }, undefined, err);
   }
+}
+
+/** A COPY text line with field `i` replaced by NULL (fields are tab-separated; a tab in a value is escaped). */
+function withNull(line: Buffer, i: number): Buffer {
+  const text = line.toString('utf8');
+  const nl = text.endsWith('\n');
+  const fields = (nl ? text.slice(0, -1) : text).split('\t');
+  fields[i] = '\\N';
+  return Buffer.from(`${fields.join('\t')}${nl ? '\n' : ''}`, 'utf8');
 }
 
 /** The rows of a COPY text chunk, each with its newline (a newline inside a value is escaped). */

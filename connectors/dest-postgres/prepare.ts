@@ -15,7 +15,8 @@ import { SQL_REQUIRED_COLUMNS } from '../postgres/sql.js';
 import { displayName, quoteIdent, quoteQualified, type QualifiedName } from '../postgres/identifiers.js';
 import { TypePlanner, createUserTypes } from './type-ddl.js';
 import { readKept, refusals, replaceRefused, stagingRules } from './replace-keep.js';
-import type { ContractColumn, WriteContract } from '../contract/write-contract.js';
+import type { ContractColumn, SchemaChange, WriteContract } from '../contract/write-contract.js';
+import { fitsIn } from './type-widening.js';
 import type { PrepareInput } from '../contract/connector.js';
 import type { CopyFormat, SchemaEvolutionPolicy } from '../contract/domain.js';
 
@@ -67,6 +68,8 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
   for (const c of input.computed ?? []) computed.push({ name: c.name, attnum: c.attnum, notNull: c.notNull, expr: c.generationExpr!, typeSql: await planner.typeSql(c.typeOid, c.typeName) });
 
   let format = input.forceText ? 'text' : copyFormatFor(input.columns);
+  const schemaChanges: SchemaChange[] = [];
+  const nullOnMisfit: string[] = [];
   let targetCreated = false;
   if (!opts.inTransaction) await dest.query('begin');
   try {
@@ -77,7 +80,9 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
     if (existing && input.writeMode !== 'replace') {
       // Replace builds a new table from the source's schema; the others write into this one.
       destInfo = await discoverTable(dest, target);
-      format = await reconcileExisting(dest, input, destInfo, columns, format);
+      format = await reconcileExisting(dest, input, destInfo, columns, format, schemaChanges, nullOnMisfit);
+      // Columns added or widened: the staging table below takes the target's types as they are now.
+      if (schemaChanges.some((c) => c.change === 'added' || c.change === 'widened')) destInfo = await discoverTable(dest, target);
       await reconcileComputed(dest, input, destInfo, computed);
       if (input.writeMode === 'upsert' && !hasUniqueKey(destInfo, input.key)) {
         throw fail(`write_mode upsert needs a primary key or unique constraint on (${input.key.join(', ')}) in ${displayName(target)}; the table has none`);
@@ -118,6 +123,8 @@ export async function prepareStream(dest: pg.Client, source: pg.Client, input: P
       key: input.key,
       format,
       loadMethod: input.loadMethod,
+      ...(schemaChanges.length ? { schemaChanges } : {}),
+      ...(nullOnMisfit.length ? { nullOnMisfit } : {}),
     };
   } catch (e) {
     if (!opts.inTransaction) await dest.query('rollback').catch(() => {});
@@ -250,37 +257,56 @@ async function reconcileExisting(
   destInfo: TableInfo,
   columns: ContractColumn[],
   format: CopyFormat,
+  changes: SchemaChange[],
+  nullOnMisfit: string[],
 ): Promise<CopyFormat> {
   const policy = input.schemaEvolution;
+  const fail = (msg: string) => new RbError('dest_prepare', `${input.stream}: ${msg}`, { stream: input.stream });
+  const target = quoteQualified(input.target);
   const byName = new Map(destInfo.columns.map((c) => [c.name, c]));
   for (let i = 0; i < columns.length; i++) {
     const c = columns[i];
     const d = byName.get(c.name);
     if (!d) {
-      if (policy.new_column === 'fail') throw new RbError('dest_prepare', `${input.stream}: column ${JSON.stringify(c.name)} is missing in ${displayName(input.target)} (schema_evolution.new_column: fail)`, { stream: input.stream });
+      if (policy.new_column === 'fail') throw fail(`column ${JSON.stringify(c.name)} is missing in ${displayName(input.target)} (schema_evolution.new_column: fail)`);
       if (policy.new_column === 'add') {
-        await dest.query(`alter table ${quoteQualified(input.target)} add column ${quoteIdent(c.name)} ${c.typeSql}`);
+        await dest.query(`alter table ${target} add column ${quoteIdent(c.name)} ${c.typeSql}`);
+        changes.push({ column: c.name, change: 'added', policy: 'new_column: add', source: c.typeSql });
         continue;
       }
       // ignore: drop the column from what we write.
+      changes.push({ column: c.name, change: 'not_written', policy: 'new_column: ignore', source: c.typeSql });
       columns.splice(i, 1);
       input.columns.splice(i, 1);
       i--;
       continue;
     }
     if (normalizeType(d.typeName) !== normalizeType(c.typeSql)) {
-      if (policy.type_change === 'fail') {
-        throw new RbError('dest_prepare', `${input.stream}: column ${JSON.stringify(c.name)} is ${c.typeSql} in the source but ${d.typeName} in ${displayName(input.target)} (schema_evolution.type_change: fail)`, { stream: input.stream });
+      const types = { source: c.typeSql, destination: d.typeName };
+      if (policy.type_change === 'fail') throw fail(`column ${JSON.stringify(c.name)} is ${c.typeSql} in the source but ${d.typeName} in ${displayName(input.target)} (schema_evolution.type_change: fail)`);
+      if (policy.type_change === 'coerce' && !fitsIn(c.typeSql, d.typeName) && fitsIn(d.typeName, c.typeSql)) {
+        // The source's type holds more: the destination column takes it (rows already there fit).
+        await dest.query(`alter table ${target} alter column ${quoteIdent(c.name)} type ${c.typeSql}`);
+        changes.push({ column: c.name, change: 'widened', policy: 'type_change: coerce', ...types });
+        continue;
       }
+      // Written through the text form; the destination's type reads it (coerce: a value that does
+      // not fit is a data error; null: it is written as NULL, recorded like one).
+      if (policy.type_change === 'null') nullOnMisfit.push(c.name);
+      changes.push({ column: c.name, change: policy.type_change === 'null' ? 'null_when_not_fitting' : 'coerced', policy: `type_change: ${policy.type_change}`, ...types });
       format = 'text';
+    }
+    const source = input.columns[i];
+    if (d.notNull && source && !source.notNull && !d.generated) {
+      if (policy.nullability_change === 'fail') throw fail(`column ${JSON.stringify(c.name)} allows NULL in the source but is NOT NULL in ${displayName(input.target)} (schema_evolution.nullability_change: fail)`);
+      changes.push({ column: c.name, change: 'nullability_differs', policy: 'nullability_change: allow', source: 'null', destination: 'not null' });
     }
   }
   await checkRequiredColumns(dest, input, destInfo, columns);
-  if (policy.removed_column === 'fail') {
-    const names = new Set(columns.map((c) => c.name));
-    const extra = destInfo.columns.filter((d) => !names.has(d.name) && !d.generated);
-    if (extra.length) throw new RbError('dest_prepare', `${input.stream}: ${displayName(input.target)} has columns the source does not send: ${extra.map((e) => e.name).join(', ')} (schema_evolution.removed_column: fail)`, { stream: input.stream });
-  }
+  const names = new Set(columns.map((c) => c.name));
+  const extra = destInfo.columns.filter((d) => !names.has(d.name) && !d.generated);
+  if (extra.length && policy.removed_column === 'fail') throw fail(`${displayName(input.target)} has columns the source does not send: ${extra.map((e) => e.name).join(', ')} (schema_evolution.removed_column: fail)`);
+  for (const e of extra) changes.push({ column: e.name, change: 'left_unwritten', policy: 'removed_column: ignore', destination: e.typeName });
   return format;
 }
 

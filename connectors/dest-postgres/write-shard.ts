@@ -183,7 +183,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
       await applyCheckpoint(dst, task.contract, { ...cp, stream: task.stream }, cp.finalCursor, cp.lookback);
       checkpoints++;
     }
-    const rejected = { rowsSkipped: rejections?.skipped ?? 0, rowsDeadLettered: rejections?.deadLettered ?? 0 };
+    const rejected = { rowsSkipped: rejections?.skipped ?? 0, rowsDeadLettered: rejections?.deadLettered ?? 0, valuesNulled: rejections?.nulled ?? 0 };
     const written = rows - rejected.rowsSkipped - rejected.rowsDeadLettered;
     if (task.ledger) await insertLedgerRow(dst, task.ledger, written, bytes);
     doing = 'commit';

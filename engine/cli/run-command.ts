@@ -1,6 +1,7 @@
 /** `rb run <pipeline.yaml>`: runs the pipeline, progress on stderr, summary or JSON at the end. */
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
 import { RbError } from '../errors.js';
+import type { SchemaChange } from '../../connectors/contract/write-contract.js';
 import { exitCode, run, type RunResult } from '../api/run.js';
 import { formatBytes, formatCount, formatDuration, printError, table } from './output.js';
 import { RunProgress } from './progress.js';
@@ -112,6 +113,29 @@ export function printSummary(r: RunResult): void {
     process.stdout.write(
       `changes: ${formatCount(c.transactions)} transactions, ${formatCount(c.changes)} row changes from slot ${c.slot} (${c.from} → ${c.to}), ${formatCount(c.rows_written)} rows written` +
         `${c.lag_bytes ? `; ${formatBytes(c.lag_bytes)} behind the server's position at the end` : ''}\n`,
+    if (s.values_nulled) process.stdout.write(`${s.name}: ${formatCount(s.values_nulled)} value(s) the destination's type did not take were written as NULL (schema_evolution.type_change: null)\n`);
+    for (const c of s.schema_changes) process.stdout.write(`${s.name}: ${describeSchemaChange(c)} (schema_evolution.${c.policy})\n`);
     );
+  }
+}
+
+/** One schema_evolution decision as the summary says it. */
+function describeSchemaChange(c: SchemaChange): string {
+  const col = JSON.stringify(c.column);
+  switch (c.change) {
+    case 'added':
+      return `column ${col} (${c.source}) added to the target`;
+    case 'not_written':
+      return `column ${col} of the source not written (the target has none)`;
+    case 'left_unwritten':
+      return `target column ${col} not in the source: left as it is, new rows get its default`;
+    case 'widened':
+      return `column ${col} widened from ${c.destination} to ${c.source}`;
+    case 'coerced':
+      return `column ${col} is ${c.source} in the source, ${c.destination} in the target: written through its text form`;
+    case 'null_when_not_fitting':
+      return `column ${col} is ${c.source} in the source, ${c.destination} in the target: a value that does not fit is written as NULL`;
+    case 'nullability_differs':
+      return `column ${col} allows NULL in the source but not in the target: a NULL is a row the destination rejects`;
   }
 }

@@ -2,11 +2,10 @@
  * Options the YAML accepts in shape but rb does not act on yet. Each one is refused with a rule
  * issue naming the field and saying it is not available yet (exit 2), never silently ignored: an
  * ignored `mask` would copy PII unmasked, an ignored `on_data_error: dlq` on a cdc pipeline would
- * fail the run the user asked to keep going. Issue 11 (CDC) and issue 12 (data errors, transforms) turn these on;
- * each then deletes its entry here.
+ * fail the run the user asked to keep going. What is left here is refused for cdc pipelines only
+ * (other sync modes beside cdc, skip/dlq, type_change: null); transforms.ts refuses its own.
  */
 
-import { z } from 'zod';
 import { addRuleIssue } from './schema-parts.js';
 
 type IssueSink = Parameters<typeof addRuleIssue>[0];
@@ -16,18 +15,6 @@ export const NOT_YET = 'is not available in this version of rb yet';
 /** The message for a refused value, e.g. "on_data_error: dlq is not available in this version of rb yet". */
 export function notYetMessage(what: string, instead: string): string {
   return `${what} ${NOT_YET} (${instead})`;
-}
-
-/**
- * An enum field some of whose values work today: a value that is not in `available` is refused as
- * not available yet (the enum's own check reports values outside it). Callers add `.default()`.
- */
-export function partlyAvailableEnum<const T extends readonly [string, ...string[]]>(field: string, values: T, available: readonly T[number][]) {
-  return z.enum(values).superRefine((value, ctx) => {
-    if ((available as readonly string[]).includes(value)) return;
-    const instead = available.length ? `use ${available.join(' or ')}, or leave it out` : 'leave it out';
-    addRuleIssue(ctx, [], notYetMessage(`${field}: ${value}`, instead), available.length ? `one of ${available.join(', ')}` : 'nothing (not available yet)');
-  });
 }
 
 /** A stream field that only means something for one sync mode must not sit on another one. */
@@ -82,6 +69,10 @@ export function checkCdc(config: unknown, ctx: IssueSink): void {
   });
   if (c.destination?.write_mode !== 'upsert') {
     addRuleIssue(ctx, ['destination', 'write_mode'], `cdc streams are written with write_mode upsert (each table by its key), found ${String(c.destination?.write_mode ?? 'append')}`, 'upsert');
+  }
+  const typeChange = (c.destination as { schema_evolution?: { type_change?: unknown } } | undefined)?.schema_evolution?.type_change;
+  if (typeChange === 'null' || typeChange === null) {
+    addRuleIssue(ctx, ['destination', 'schema_evolution', 'type_change'], notYetMessage('type_change: null on cdc streams', 'use coerce or fail'), 'coerce or fail');
   }
   const onError = c.destination?.on_data_error;
   if (onError === 'skip' || onError === 'dlq') {

@@ -187,10 +187,13 @@ describe('destination.schema_evolution', () => {
       nullability_change: 'allow',
     });
   });
-  it('reads type_change: null (YAML null) as the null policy, which is not available yet', () => {
-    expect(errorLine(afterLine(14, '  schema_evolution: { type_change: null }'))).toBe(
-      'pipeline.yaml:15:36 destination.schema_evolution.type_change: type_change: null is not available in this version of rb yet (use coerce or fail, or leave it out)',
-    );
+  it('reads type_change: null (YAML null) as the null policy', () => {
+    expect(parseOk(afterLine(14, '  schema_evolution: { type_change: null }')).destination.schema_evolution.type_change).toBe('null');
+    expect(parseOk(afterLine(14, '  schema_evolution: { type_change: "null" }')).destination.schema_evolution.type_change).toBe('null');
+  });
+  it('nullability_change: allow (the default) or fail', () => {
+    expect(parseOk(BASE_YAML).destination.schema_evolution.nullability_change).toBe('allow');
+    expect(parseOk(afterLine(14, '  schema_evolution: { nullability_change: fail }')).destination.schema_evolution.nullability_change).toBe('fail');
   });
   it('checks each policy', () => {
     const text = afterLine(14, '  schema_evolution:\n    new_column: drop\n    removed_column: add\n    type_change: cast\n    nullability_change: ignore');
@@ -352,13 +355,9 @@ describe('options not available yet', () => {
   it.each(['fail', 'skip', 'dlq'])('destination.on_data_error: %s is accepted for full_refresh and incremental streams', (policy) => {
     expect(parseOk(afterLine(14, `  on_data_error: ${policy}`)).destination.on_data_error).toBe(policy);
   });
-  it('destination.schema_evolution.type_change: null (quoted too)', () => {
-    expect(errorLine(afterLine(14, '  schema_evolution: { type_change: "null" }'))).toContain(`type_change: type_change: null ${refused}`);
-  });
-  it.each(['allow', 'fail'])('destination.schema_evolution.nullability_change: %s', (policy) => {
-    expect(errorLine(afterLine(14, `  schema_evolution: { nullability_change: ${policy} }`))).toBe(
-      `pipeline.yaml:15:43 destination.schema_evolution.nullability_change: nullability_change: ${policy} ${refused} (leave it out)`,
-    );
+  it('destination.schema_evolution.type_change: null on a cdc pipeline', () => {
+    const cdc = BASE_YAML.replace('sync_mode: full_refresh', 'sync_mode: cdc').replace('write_mode: append', 'write_mode: upsert\n  schema_evolution: { type_change: null }');
+    expect(errorLine(cdc)).toContain(`destination.schema_evolution.type_change: type_change: null on cdc streams ${refused} (use coerce or fail)`);
   });
   it('a full_refresh stream beside cdc streams', () => {
     const yaml = withLine(9, '      sync_mode: cdc\n    - name: public.items', withLine(14, '  write_mode: upsert\n  primary_key: [id]'));

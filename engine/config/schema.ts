@@ -19,7 +19,7 @@ import {
 } from '../../connectors/contract/domain.js';
 import { BYTES_PER_KB, BYTES_PER_MB } from './bytes.js';
 import { DestinationConnectionSchema, SourceConnectionSchema } from './connection.js';
-import { checkCdc, checkIncrementalWriteMode, checkStreamFieldModes, partlyAvailableEnum } from './availability.js';
+import { checkCdc, checkIncrementalWriteMode, checkStreamFieldModes } from './availability.js';
 import { checkTransformStreams, TransformSchema } from './transforms.js';
 import { checkStream, checkStreamName, checkStreamNames, checkUpsertKey } from './rules.js';
 import { ALWAYS, boundedNumber, byteSize, nameList, nonEmptyString, parallelism } from './schema-parts.js';
@@ -73,12 +73,11 @@ const SchemaEvolutionSchema = z
   .strictObject({
     new_column: z.enum(NEW_COLUMN_POLICIES).default('add'),
     removed_column: z.enum(REMOVED_COLUMN_POLICIES).default('ignore'),
-    // `type_change: null` is YAML's null, not the string: read it as the `null` policy (refused
-    // until issue 12 builds it).
-    type_change: z.preprocess((v) => (v === null ? 'null' : v), partlyAvailableEnum('type_change', TYPE_CHANGE_POLICIES, ['coerce', 'fail'])).default('fail'),
-    // rb does not compare nullability yet: any explicit policy is refused; absent reads as allow
-    // (a NULL the destination's NOT NULL rejects fails the write, as PostgreSQL says).
-    nullability_change: partlyAvailableEnum('nullability_change', NULLABILITY_CHANGE_POLICIES, []).default('allow'),
+    // `type_change: null` is YAML's null, not the string: read it as the `null` policy.
+    type_change: z.preprocess((v) => (v === null ? 'null' : v), z.enum(TYPE_CHANGE_POLICIES)).default('fail'),
+    // allow: a source column that allows NULL into a NOT NULL destination column is written as is
+    // (a NULL is a row the destination rejects: on_data_error); fail: prepare stops.
+    nullability_change: z.enum(NULLABILITY_CHANGE_POLICIES).default('allow'),
   })
   .prefault({});
 

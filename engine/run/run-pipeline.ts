@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { FinishStep, ShardPlan, ShardProgress } from '../../connectors/contract/connector.js';
 import type { StateStore, StreamState } from '../../connectors/contract/state.js';
-import type { WriteContract } from '../../connectors/contract/write-contract.js';
+import type { SchemaChange, WriteContract } from '../../connectors/contract/write-contract.js';
 import { quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
 import { openLeaderSession, type Endpoint, type LeaderSession } from '../../connectors/registry.js';
 import { nativeStatus } from '../../native/index.js';
@@ -107,8 +107,10 @@ export interface StreamResult {
   /** Rows the destination rejected, dropped (`on_data_error: skip`) or written to the DLQ (`dlq`); not in `rows`. */
   rows_skipped: number;
   rows_dead_lettered: number;
-  /** Where the stream's transforms ran: in the source's query, in the pool on each row, or as the destination column's type (a cast). */
-  transforms?: { pushed_down: string[]; in_pool: string[]; in_destination: string[] };
+  /** Values written as NULL because the destination's type did not take them (`type_change: null`). */
+  values_nulled: number;
+  /** What prepare did about differences between the source and an existing target (schema_evolution). */
+  schema_changes: SchemaChange[];
   /** Incremental: the cursor the stream now stands at, and the checkpoints committed. */
   cursor?: Array<string | null> | null;
   checkpoints?: number;
@@ -405,6 +407,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       for (const st of result.streams) st.lsn = result.cdc.to;
     }
     result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0) + (result.cdc?.rows_written ?? 0);
+        values_nulled: mine.reduce((a, r) => a + (r.valuesNulled ?? 0), 0),
+        schema_changes: contracts[i].schemaChanges ?? [],
     result.bytes_written = result.streams.reduce((a, s) => a + s.bytes, 0);
     // A catch-up stopped by a signal committed what it held; the run still counts as cancelled.
     result.status = opts.signal?.aborted && !opts.follow ? 'cancelled' : 'succeeded';

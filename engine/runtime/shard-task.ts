@@ -56,6 +56,10 @@ export interface ShardResult {
   rowsDeadLettered?: number;
 }
 
+  /** Values written as NULL because the destination's type did not take them (type_change: null). */
+  valuesNulled?: number;
+  /** A queued shard: the `rb worker` (host:pid) that committed it. */
+  worker?: string;
 /** The error for a stage that stopped because the other stage or the run stopped first. */
 export function cancelledError(task: { stream: string; shardIndex: number }): RbError {
   return new RbError('cancelled', `${task.stream} shard ${task.shardIndex}: cancelled`, { stream: task.stream, shard: task.shardIndex });
@@ -75,3 +79,4 @@ export function shardResult(task: { stream: string; shardIndex: number }, w: Wri
     ...(w.rowsDeadLettered ? { rowsDeadLettered: w.rowsDeadLettered } : {}),
   };
 }
+    ...(w.valuesNulled ? { valuesNulled: w.valuesNulled } : {}),
