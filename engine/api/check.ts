@@ -13,7 +13,7 @@
  */
 import type pg from 'pg';
 import { resolveTableOid } from '../../connectors/postgres/catalog.js';
-import { connect, connectionSecurity, describeSecurity, type ConnectionSecurity, type PgEndpoint } from '../../connectors/postgres/connection.js';
+import { connect, connectionSecurity, describeSecurity, type ConnectionSecurity, type EndpointRole, type PgEndpoint } from '../../connectors/postgres/connection.js';
 import { displayName, parseQualifiedName, quoteIdent, quoteQualified, type QualifiedName } from '../../connectors/postgres/identifiers.js';
 import { keylessTableNotes, publishesGeneratedColumns } from '../../connectors/source-postgres/cdc-setup.js';
 import type { Connection, PipelineConfig } from '../config/index.js';
@@ -60,6 +60,30 @@ export interface CheckOptions {
   file?: string;
 }
 
+const exitCodeOf = (role: EndpointRole, e: unknown) => (e instanceof RbError ? e.exitCode : role === 'source' ? EXIT_SOURCE : EXIT_DESTINATION);
+
+/** Connects one side, recording `<role> connection` either way. */
+async function connectSide(role: EndpointRole, conn: Connection, lines: CheckLine[]): Promise<pg.Client | undefined> {
+  try {
+    const ep = await resolveEndpoint(conn, role);
+    const client = await connect(ep, role, 'rb check');
+    lines.push(connectedLine(`${role} connection`, client, ep, conn, role === 'source' ? 'rb_source' : 'rb_dest'));
+    return client;
+  } catch (e) {
+    lines.push({ check: `${role} connection`, ok: false, detail: (e as Error).message, exitCode: exitCodeOf(role, e) });
+    return undefined;
+  }
+}
+
+/** A side's checks; an unexpected failure among them becomes one `<role> checks` line. */
+async function lineOnFailure(role: EndpointRole, lines: CheckLine[], checks: () => Promise<void>): Promise<void> {
+  try {
+    await checks();
+  } catch (e) {
+    lines.push({ check: `${role} checks`, ok: false, detail: (e as Error).message, exitCode: exitCodeOf(role, e) });
+  }
+}
+
 /** Runs every check (read only) and returns them; a failure is a line, never a rejection. */
 export async function check(config: PipelineConfig, opts: CheckOptions = {}): Promise<CheckResult> {
   const file = opts.file ?? `${config.pipeline}.yaml`;
@@ -67,34 +91,10 @@ export async function check(config: PipelineConfig, opts: CheckOptions = {}): Pr
   let src: pg.Client | undefined;
   let dst: pg.Client | undefined;
   try {
-    try {
-      const ep = await resolveEndpoint(config.source.config, 'source');
-      src = await connect(ep, 'source', 'rb check');
-      lines.push(connectedLine('source connection', src, ep, config.source.config, 'rb_source'));
-    } catch (e) {
-      lines.push({ check: 'source connection', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_SOURCE });
-    }
-    if (src) {
-      try {
-        await checkSource(src, config, file, lines);
-      } catch (e) {
-        lines.push({ check: 'source checks', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_SOURCE });
-      }
-    }
-    try {
-      const ep = await resolveEndpoint(config.destination.config, 'destination');
-      dst = await connect(ep, 'destination', 'rb check');
-      lines.push(connectedLine('destination connection', dst, ep, config.destination.config, 'rb_dest'));
-    } catch (e) {
-      lines.push({ check: 'destination connection', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_DESTINATION });
-    }
-    if (dst) {
-      try {
-        await checkDestination(dst, config, lines);
-      } catch (e) {
-        lines.push({ check: 'destination checks', ok: false, detail: (e as Error).message, exitCode: e instanceof RbError ? e.exitCode : EXIT_DESTINATION });
-      }
-    }
+    src = await connectSide('source', config.source.config, lines);
+    if (src) await lineOnFailure('source', lines, () => checkSource(src!, config, file, lines));
+    dst = await connectSide('destination', config.destination.config, lines);
+    if (dst) await lineOnFailure('destination', lines, () => checkDestination(dst!, config, lines));
   } finally {
     await src?.end().catch(() => {});
     await dst?.end().catch(() => {});
