@@ -107,14 +107,14 @@ export function printSummary(r: RunResult): void {
     // Rows the destination rejected (destination.on_data_error): said per stream, never silent.
     if (s.rows_skipped) process.stdout.write(`${s.name}: ${formatCount(s.rows_skipped)} row(s) rejected by the destination were skipped (on_data_error: skip)\n`);
     if (s.rows_dead_lettered) process.stdout.write(`${s.name}: ${formatCount(s.rows_dead_lettered)} row(s) rejected by the destination were written to ${r.dlq_table ?? 'the DLQ'} (on_data_error: dlq)\n`);
+    if (s.values_nulled) process.stdout.write(`${s.name}: ${formatCount(s.values_nulled)} value(s) the destination's type did not take were written as NULL (schema_evolution.type_change: null)\n`);
+    for (const c of s.schema_changes) process.stdout.write(`${s.name}: ${describeSchemaChange(c)} (schema_evolution.${c.policy})\n`);
   }
   if (r.cdc) {
     const c = r.cdc;
     process.stdout.write(
       `changes: ${formatCount(c.transactions)} transactions, ${formatCount(c.changes)} row changes from slot ${c.slot} (${c.from} → ${c.to}), ${formatCount(c.rows_written)} rows written` +
         `${c.lag_bytes ? `; ${formatBytes(c.lag_bytes)} behind the server's position at the end` : ''}\n`,
-    if (s.values_nulled) process.stdout.write(`${s.name}: ${formatCount(s.values_nulled)} value(s) the destination's type did not take were written as NULL (schema_evolution.type_change: null)\n`);
-    for (const c of s.schema_changes) process.stdout.write(`${s.name}: ${describeSchemaChange(c)} (schema_evolution.${c.policy})\n`);
     );
   }
 }

@@ -111,6 +111,8 @@ export interface StreamResult {
   values_nulled: number;
   /** What prepare did about differences between the source and an existing target (schema_evolution). */
   schema_changes: SchemaChange[];
+  /** Where the stream's transforms ran: in the source's query, in the pool on each row, or as the destination column's type (a cast). */
+  transforms?: { pushed_down: string[]; in_pool: string[]; in_destination: string[] };
   /** Incremental: the cursor the stream now stands at, and the checkpoints committed. */
   cursor?: Array<string | null> | null;
   checkpoints?: number;
@@ -394,6 +396,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         retries,
         rows_skipped: mine.reduce((a, r) => a + (r.rowsSkipped ?? 0), 0),
         rows_dead_lettered: mine.reduce((a, r) => a + (r.rowsDeadLettered ?? 0), 0),
+        values_nulled: mine.reduce((a, r) => a + (r.valuesNulled ?? 0), 0),
+        schema_changes: contracts[i].schemaChanges ?? [],
         ...(s.transform ? { transforms: s.transform.placement } : {}),
         ...(cursor ? { cursor: cursor.mark, checkpoints: mine.reduce((a, r) => a + (r.checkpoints ?? 0), 0) } : {}),
       });
@@ -407,8 +411,6 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       for (const st of result.streams) st.lsn = result.cdc.to;
     }
     result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0) + (result.cdc?.rows_written ?? 0);
-        values_nulled: mine.reduce((a, r) => a + (r.valuesNulled ?? 0), 0),
-        schema_changes: contracts[i].schemaChanges ?? [],
     result.bytes_written = result.streams.reduce((a, s) => a + s.bytes, 0);
     // A catch-up stopped by a signal committed what it held; the run still counts as cancelled.
     result.status = opts.signal?.aborted && !opts.follow ? 'cancelled' : 'succeeded';

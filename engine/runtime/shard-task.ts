@@ -54,12 +54,12 @@ export interface ShardResult {
   /** Rows the destination rejected, dropped (`skip`) or dead-lettered (`dlq`): not in `rows`. */
   rowsSkipped?: number;
   rowsDeadLettered?: number;
-}
-
   /** Values written as NULL because the destination's type did not take them (type_change: null). */
   valuesNulled?: number;
   /** A queued shard: the `rb worker` (host:pid) that committed it. */
   worker?: string;
+}
+
 /** The error for a stage that stopped because the other stage or the run stopped first. */
 export function cancelledError(task: { stream: string; shardIndex: number }): RbError {
   return new RbError('cancelled', `${task.stream} shard ${task.shardIndex}: cancelled`, { stream: task.stream, shard: task.shardIndex });
@@ -77,6 +77,6 @@ export function shardResult(task: { stream: string; shardIndex: number }, w: Wri
     ...(w.highWater ? { highWater: w.highWater } : {}),
     ...(w.rowsSkipped ? { rowsSkipped: w.rowsSkipped } : {}),
     ...(w.rowsDeadLettered ? { rowsDeadLettered: w.rowsDeadLettered } : {}),
+    ...(w.valuesNulled ? { valuesNulled: w.valuesNulled } : {}),
   };
 }
-    ...(w.valuesNulled ? { valuesNulled: w.valuesNulled } : {}),
