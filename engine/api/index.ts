@@ -3,7 +3,7 @@
  * `exports`; types in dist/types, emitted by the build). The CLI is built on these same
  * functions (engine/cli/*-command.ts print what they return). README "Using rb from Node".
  */
-export { loadPipeline, parsePipeline, type LoadOptions } from './load.js';
+export { loadPipeline, parsePipeline, type LoadOptions, type PipelineInput } from './load.js';
 export { run, exitCode, type FinishStep, type FinishStepTime, type PhaseEvent, type PlannedStream, type RunEvent, type RunOptions, type RunPhase, type RunResult, type StreamResult } from './run.js';
 export { check, type CheckLine, type CheckOptions, type CheckResult } from './check.js';
 export { discover, type DiscoveredTable, type DiscoverOptions, type DiscoverResult, type IncrementalRead } from './discover.js';

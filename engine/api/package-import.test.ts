@@ -108,8 +108,8 @@ console.log(JSON.stringify({
       path.join(project, 'tsconfig.json'),
       JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['typed.ts'] }),
     );
-    const good = `import { run, check, discover, loadPipeline, type RunEvent, type RunResult, type PipelineConfig, type CheckResult, type DiscoverResult } from 'rb';
-const config: PipelineConfig = loadPipeline('pipeline.yaml');
+    const good = `import { run, check, discover, loadPipeline, parsePipeline, type RunEvent, type RunResult, type PipelineConfig, type CheckResult, type DiscoverResult } from 'rb';
+const config: PipelineConfig = loadPipeline('pipeline.yaml') ?? parsePipeline({ version: '1.0', pipeline: 'p', source: { use: 'postgres', config: { url: 'postgres://a@b/c' }, streams: [{ name: 't', sync_mode: 'incremental', cursor_field: 'at' }] }, destination: { use: 'postgres', config: { embedded: true }, write_mode: 'append' } });
 const mode: 'append' | 'replace' | 'upsert' = config.destination.write_mode;
 const onEvent = (e: RunEvent): void => { if (e.kind === 'progress') { const rows: number = e.rows; void rows; } };
 export async function main(): Promise<[RunResult, CheckResult, DiscoverResult, string]> {
@@ -129,10 +129,14 @@ export async function main(): Promise<[RunResult, CheckResult, DiscoverResult, s
     writeFileSync(path.join(project, 'typed.ts'), `${example}\nexport {};\n`);
     const readmeOk = node([tsc, '-p', 'tsconfig.json'], project);
     expect(readmeOk.code, readmeOk.out + readmeOk.err).toBe(0);
-    writeFileSync(path.join(project, 'typed.ts'), `${good}export const wrong: number = config.pipeline;\nexport const nope = run(config, { parallelism: 'many' });\n`);
+    writeFileSync(
+      path.join(project, 'typed.ts'),
+      `${good}export const wrong: number = config.pipeline;\nexport const nope = run(config, { parallelism: 'many' });\nexport const old = parsePipeline({ version: '2.0', pipeline: 'p', source: { use: 'postgres', config: {}, streams: [] }, destination: { use: 'postgres', config: {} } });\n`,
+    );
     const bad = node([tsc, '-p', 'tsconfig.json'], project);
     expect(bad.code).not.toBe(0);
     expect(bad.out).toMatch(/typed\.ts\(10,14\): error TS2322: Type 'string' is not assignable to type 'number'/);
     expect(bad.out).toMatch(/typed\.ts\(11,\d+\): error TS2322: Type '"many"' is not assignable/);
+    expect(bad.out).toMatch(/typed\.ts\(12,\d+\): error TS2322: Type '"2\.0"' is not assignable to type '"1\.0"'/);
   });
 });
