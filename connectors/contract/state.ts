@@ -55,7 +55,21 @@ export interface LedgerEntry {
   runId: string;
   stream: string;
   shard: string;
+  /**
+   * Commit only while the run is `running` (queued shards, docs/design.md section 14): a worker's
+   * shard whose coordinator died, failed or was superseded by a later run is rolled back.
+   */
+  whileRunning?: boolean;
 }
+
+/** `details.ledger` of the error a shard transaction fails with when its ledger row cannot go in. */
+export type LedgerRefusal =
+  /** Another attempt of the same run committed the shard first (an expired job redone, a zombie). */
+  | 'committed'
+  /** A different run committed it after this run planned (a dead coordinator's worker, late). */
+  | 'committed_by_other_run'
+  /** The run is no longer `running` (whileRunning). */
+  | 'run_not_running';
 
 export interface RunStart {
   runId: string;

@@ -20,7 +20,7 @@
 import type pg from 'pg';
 import { RbError } from '../contract/errors.js';
 import type { QualifiedName } from '../contract/qualified-name.js';
-import type { LedgerEntry, LedgerRow, RunFinish, RunStart, RunStatus, StateStore, StoredRun, StreamState, StreamStateWrite } from '../contract/state.js';
+import type { LedgerEntry, LedgerRefusal, LedgerRow, RunFinish, RunStart, RunStatus, StateStore, StoredRun, StreamState, StreamStateWrite } from '../contract/state.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 
 export type { LedgerEntry, LedgerRow, RunFinish, RunStart, RunStatus, StoredRun, StreamState };
@@ -225,13 +225,48 @@ export async function ledgerRows(client: pg.Client, t: StateTables, pipeline: st
   return r.rows.map((row) => ({ stream: row.stream, shard: row.shard, rows: Number(row.rows), bytes: Number(row.bytes), runId: row.run_id, destXid: Number(row.dest_xid) }));
 }
 
+/**
+ * The shard's ledger row, in its own transaction just before COMMIT. The key is unique: a second
+ * attempt at the same shard (a queued job redone after it expired while the first was still at
+ * work) waits for the first's transaction and, when that committed, inserts nothing — this one then
+ * fails with `details.ledger` saying why (LedgerRefusal) and rolls back, so no shard is written
+ * twice. `whileRunning` first takes the run's row FOR SHARE: a run marked finished, failed or
+ * abandoned (by the next run, before it prepares) is not written into any more.
+ */
 export async function insertLedgerRow(client: pg.Client, e: LedgerEntry, rows: number, bytes: number): Promise<void> {
   const t = new StateTables(e.schema);
-  await client.query(
+  const label = `${e.stream} shard ${e.shard}`;
+  if (e.whileRunning) {
+    // The run's coordinator is alive while its leader session, connected before the run started,
+    // holds the pipeline's lock (a later run's leader connected after this run started).
+    const run = await client.query(
+      `select r.status, exists (select 1 from pg_locks l join pg_stat_activity a using (pid)
+                                  where l.locktype = 'advisory' and l.classid = $2 and l.objid = hashtext($3)::oid and l.granted
+                                    and a.backend_start <= r.started_at) as coordinated
+         from ${t.runs} r where r.run_id = $1 for share of r`,
+      [e.runId, PIPELINE_LOCK_CLASS, e.pipeline],
+    );
+    const row = run.rows[0] as { status: string; coordinated: boolean } | undefined;
+    if (row?.status !== 'running' || !row.coordinated) {
+      const why = !row ? `is not in this destination (${t.runs})` : row.status !== 'running' ? `is ${row.status}` : 'has lost its coordinator (its destination session is gone)';
+      throw ledgerRefusal('run_not_running', `${label}: run ${e.runId} ${why}; this attempt is rolled back`);
+    }
+  }
+  const r = await client.query(
     `insert into ${t.ledger} (pipeline, plan_id, stream, shard, rows, bytes, run_id, dest_xid)
-     values ($1, $2, $3, $4, $5, $6, $7, pg_current_xact_id()::text::int8 % 4294967296)`,
+     values ($1, $2, $3, $4, $5, $6, $7, pg_current_xact_id()::text::int8 % 4294967296)
+     on conflict (pipeline, plan_id, stream, shard) do nothing`,
     [e.pipeline, e.planId, e.stream, e.shard, rows, bytes, e.runId],
   );
+  if (r.rowCount === 1) return;
+  const other = await client.query(`select run_id from ${t.ledger} where pipeline = $1 and plan_id = $2 and stream = $3 and shard = $4`, [e.pipeline, e.planId, e.stream, e.shard]);
+  const by = other.rows[0]?.run_id as string | undefined;
+  if (by === e.runId) throw ledgerRefusal('committed', `${label}: already committed by another attempt of this run; this attempt is rolled back`);
+  throw ledgerRefusal('committed_by_other_run', `${label}: committed by run ${by} after this run planned (a worker of a run that had stopped); this attempt is rolled back — run the pipeline again`);
+}
+
+function ledgerRefusal(why: LedgerRefusal, message: string): RbError {
+  return new RbError('dest_query', message, { details: { ledger: why } });
 }
 
 export async function deleteLedgerRows(client: pg.Client, t: StateTables, pipeline: string, planId: string, stream: string): Promise<void> {

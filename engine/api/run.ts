@@ -47,6 +47,12 @@ export interface RunOptions {
   availableCores?: number;
   /** Return before the worker threads have exited (a caller that ends the process right after, like the CLI). */
   leavePoolClosing?: boolean;
+  /**
+   * Run the shards as jobs on a pg-boss queue in this PostgreSQL database (`url`), taken by
+   * `rb worker --queue` processes on any machine; `jobTimeoutSeconds`: how long a worker may hold
+   * a shard before another redoes it (default from the shard's estimated size).
+   */
+  queue?: { url: string; jobTimeoutSeconds?: number };
 }
 
 export type { FinishStep, FinishStepTime, PhaseEvent, RunPhase, RunResult, StreamResult };
@@ -67,6 +73,7 @@ export async function run(config: PipelineConfig, opts: RunOptions = {}): Promis
     signal: opts.signal,
     availableCores: opts.availableCores,
     leavePoolClosing: opts.leavePoolClosing,
+    queue: opts.queue,
     log: (line) => emit({ kind: 'log', line }),
     onPlanned: (streams) => emit({ kind: 'planned', streams }),
     onProgress: (p) => emit({ kind: 'progress', stream: p.stream, shardIndex: p.shardIndex, rows: p.rows, bytes: p.bytes }),

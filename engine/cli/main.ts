@@ -12,7 +12,7 @@ import { demoCommand } from './demo-command.js';
 import { discoverCommand } from './discover-command.js';
 import { embeddedPsqlUrlCommand, embeddedStatusCommand, embeddedStopCommand } from './embedded-command.js';
 import { printError } from './output.js';
-import { parseParallelism } from './parallelism-arg.js';
+import { parseParallelism, positiveInt } from './parallelism-arg.js';
 import { runCommand } from './run-command.js';
 import { stateResetCommand, stateShowCommand } from './state-command.js';
 import { COMPILED, repoPath } from '../paths.js';
@@ -73,14 +73,34 @@ export async function main(argv: string[]): Promise<number> {
       ['rb run pipeline.yaml --parallelism 4 --json', 'four workers; one JSON object with the result on stdout'],
       ['rb run pipeline.yaml --fresh', 'ignore an unfinished earlier run and copy everything anew'],
       ['rb run cdc.yaml --follow', 'cdc: catch up, then keep streaming until Ctrl-C'],
+      ['rb run pipeline.yaml --queue postgresql://queue-host/rb', 'shards as jobs for rb worker processes on other machines'],
+      ['rb run pipeline.yaml --queue "$QUEUE_URL" --job-timeout 600', 'a worker silent for 10 minutes has its shard redone by another'],
     ))
     .argument('<pipeline.yaml>', 'pipeline file')
     .addOption(parallelismOption())
     .option('--json', 'print one JSON object with the result on stdout')
     .option('--fresh', 'do not resume an unfinished earlier run of this pipeline: plan and copy everything anew')
     .option('--follow', 'cdc pipelines: after catching up keep streaming changes until SIGINT/SIGTERM, then commit what is in hand and exit 0')
-    .action(async (file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean; follow?: boolean }) => {
+    .option('--queue <url>', 'PostgreSQL database of the job queue: enqueue the shards for rb worker processes and wait for them (this process plans, holds the snapshot, prepares and finishes)')
+    .option('--job-timeout <seconds>', 'with --queue: seconds a worker may hold a shard before another redoes it (default 120 + 1 per 16 MiB of the shard)', positiveInt)
+    .action(async (file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean; follow?: boolean; queue?: string; jobTimeout?: number }) => {
       exitCode = await runCommand(file, o);
+    });
+
+  program
+    .command('worker')
+    .description('run queued shards (rb run --queue) on this machine until SIGTERM')
+    .addHelpText('after', examples(
+      ['rb worker --queue postgresql://queue-host/rb', 'one shard per core; credentials from RB_CONNECTION_<PIPELINE>_SOURCE / _DESTINATION'],
+      ['rb worker --queue "$QUEUE_URL" --concurrency 4 --pipeline pipeline.yaml', "four at a time; credentials from the pipeline file's connections"],
+    ))
+    .requiredOption('--queue <url>', 'PostgreSQL database of the job queue (the coordinator\'s --queue)')
+    .option('--concurrency <n>', 'shards run at once (default: the cores of this machine)', positiveInt)
+    .option('--pipeline <file...>', "pipeline files to take a job's source and destination connections from (by the job's pipeline name)")
+    .action(async (o: { queue: string; concurrency?: number; pipeline?: string[] }) => {
+      // pg-boss loads only for the worker (and a queued run), not for every command.
+      const { workerCommand } = await import('./worker-command.js');
+      exitCode = await workerCommand(o);
     });
 
   const state = program.command('state').description("a pipeline's durable state in the destination (cursors, runs)");

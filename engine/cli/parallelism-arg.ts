@@ -8,3 +8,9 @@ export function parseParallelism(value: string): 'auto' | number {
   if (n < 1) throw new InvalidArgumentError(`expected auto or an integer >= 1, found ${n}`);
   return n;
 }
+
+/** An integer >= 1 (`--concurrency`, `--job-timeout`). */
+export function positiveInt(value: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError(`expected an integer >= 1, found ${JSON.stringify(value)}`);
+  return Number(value);
+}

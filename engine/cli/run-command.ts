@@ -6,9 +6,10 @@ import { exitCode, run, type RunResult } from '../api/run.js';
 import { formatBytes, formatCount, formatDuration, printError, table } from './output.js';
 import { RunProgress } from './progress.js';
 
-export async function runCommand(file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean; follow?: boolean }): Promise<number> {
+export async function runCommand(file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean; follow?: boolean; queue?: string; jobTimeout?: number }): Promise<number> {
   let config;
   try {
+    if (o.jobTimeout !== undefined && !o.queue) throw new RbError('usage', '--job-timeout is the timeout of a queued shard: it needs --queue <url>');
     config = loadPipelineConfig(file);
   } catch (e) {
     if (e instanceof RbError) {
@@ -24,6 +25,7 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
     parallelism: o.parallelism,
     fresh: o.fresh,
     follow: o.follow,
+    ...(o.queue ? { queue: { url: o.queue, jobTimeoutSeconds: o.jobTimeout } } : {}),
     signal: stop.signal,
     onEvent: (e) => (e.kind === 'log' ? progress.log(e.line) : progress.event(e, !!o.follow && !o.json)),
     // bin.js exits as soon as the summary is out.
@@ -101,6 +103,10 @@ export function printSummary(r: RunResult): void {
   );
   if (r.resumed_from) {
     process.stdout.write(`resumed the unfinished run ${r.resumed_from}${r.snapshots > 1 ? ': its committed shards were kept, so the data spans two source snapshots' : ''}\n`);
+  }
+  if (r.queue) {
+    const by = Object.entries(r.queue.workers).map(([w, n]) => `${w} ${n}`).join(', ');
+    process.stdout.write(`${r.queue.jobs} shard job(s) on ${r.queue.queue}; committed by ${by || 'no worker this run'}\n`);
   }
   if (r.retries) process.stdout.write(`${r.retries} shard attempt(s) failed with a transient error and were retried\n`);
   for (const s of r.streams) {

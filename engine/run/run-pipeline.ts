@@ -25,7 +25,8 @@ import { nativeStatus } from '../../native/index.js';
 import type { PipelineConfig } from '../config/index.js';
 import { classifyPgError, EXIT_CANCELLED, RbError } from '../errors.js';
 import { resolveParallelism, telemetry, type ParallelismPlan } from '../plan/resolve-parallelism.js';
-import { LocalExecutor } from '../runtime/executor.js';
+import { LocalExecutor, type ShardExecutor } from '../runtime/executor.js';
+import type { QueueExecutor, QueueReport, QueueRunOptions } from '../queue/queue-executor.js';
 import { stageModeFromEnv } from '../runtime/shard-pool.js';
 import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js';
 import { resolveEndpoint } from './endpoints.js';
@@ -62,6 +63,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** CDC: positions and lag, about once a second while changes are read. */
   onCdcProgress?: (p: CdcProgress) => void;
+  /** `--queue`: shards become jobs on this queue, run by `rb worker`s (docs/design.md section 14). */
+  queue?: Omit<QueueRunOptions, 'log'>;
   /** Each phase as it starts and ends, and each stream's finish step (progress that is not rows). */
   onPhase?: (e: PhaseEvent) => void;
 }
@@ -145,8 +148,10 @@ export interface RunResult {
    * one-thread pool runs joined and says so here.
    */
   stage_mode?: StageMode;
-  /** Where the shards ran: the pool's threads, or this process's main thread (a lone shard, no pool started). */
-  executor?: 'pool' | 'in-process';
+  /** Where the shards ran: the pool's threads, this process's main thread (a lone shard, no pool started), or `rb worker`s (--queue). */
+  executor?: 'pool' | 'in-process' | 'queue';
+  /** --queue: the queue, and which worker committed each shard. */
+  queue?: QueueReport;
   /** The unfinished run this one resumed (its committed shards were kept). */
   resumed_from?: string;
   /** Snapshots the written data spans: 2 when a resumed append kept shards of the earlier run. */
@@ -196,7 +201,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   const contracts: WriteContract[] = [];
   /** Indexes into `contracts` of the streams whose finish committed. */
   const finalized = new Set<number>();
-  let executor: LocalExecutor | undefined;
+  let executor: ShardExecutor | undefined;
+  let queued: QueueExecutor | undefined;
   let state: StateStore | undefined;
   let recorded = false;
   let cdcStart: CdcStart | null = null;
@@ -218,7 +224,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     });
     Object.assign(result, telemetry(plan));
     if (plan.warning) opts.log?.(`rb: warning: ${plan.warning}`);
-    executor = new LocalExecutor(plan.effective, stageModeFromEnv());
+    // The queue's modules (pg-boss) load only for a queued run: a local run's start-up stays as it was.
+    if (opts.queue) queued = new (await import('../queue/queue-executor.js')).QueueExecutor({ ...opts.queue, log: opts.log });
+    executor = queued ?? new LocalExecutor(plan.effective, stageModeFromEnv());
     result.stage_mode = executor.stageMode;
     // Threads boot while the leader plans when shards are coming. A pipeline of incremental streams
     // only decides once their state is read: next reads are one shard each, and a lone shard runs
@@ -243,6 +251,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const committed = resume ? await store.ledger(planId) : [];
     const states = readable ? await store.streamStates() : [];
     const cdc = isCdcPipeline(config);
+    if (opts.queue) refuseQueued(config, states);
     if (!(cdc ? cdcPositionsStored(config, states) : nextReadsOnly(config, states))) executor.warm();
     // Late commits are measured before the snapshot is taken (incremental.ts).
     const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await source.lookbackClock() : null;
@@ -265,7 +274,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     for (const s of streams) {
       reads.set(
         s.name,
-        await planRead({ config, stream: s, source, state: store, states, planId, resume, committed, target: plan.shardTargets[s.name] ?? 1, lookbackClock, copy: !cdcStart || cdcStart.first, opts }),
+        await planRead({ config, stream: s, source, state: store, states, planId, resume, committed, target: queued ? queued.shardTarget(plan.shardTargets[s.name] ?? 1, manual, plan.eligibleStreams) : (plan.shardTargets[s.name] ?? 1), lookbackClock, copy: !cdcStart || cdcStart.first, opts }),
       );
     }
     opts.onPlanned?.(
@@ -309,6 +318,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     cancelled();
     const shardResults = await executor.execute(tasks, {
       signal: opts.signal,
+      ledger: () => store.ledger(planId),
       onProgress: opts.onProgress,
       retry: {
         maxRetries: config.resources.max_retries,
@@ -330,7 +340,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     });
     // Each shard's final count: its last progress event may be older than its end (they are throttled).
     for (const r of shardResults) opts.onProgress?.({ stream: r.stream, shardIndex: r.shardIndex, rows: r.rows, bytes: r.bytes });
-    result.executor = executor.ranInline ? 'in-process' : 'pool';
+    result.executor = executor instanceof LocalExecutor ? (executor.ranInline ? 'in-process' : 'pool') : 'queue';
+    if (queued?.report) result.queue = queued.report;
     // The workers are done: let them go while the leader finishes (awaited in the finally).
     void executor.release();
     await source.closeSnapshot();
@@ -533,6 +544,7 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         contract,
         chunkBytes,
         maxInflightChunks: config.resources.max_inflight_batches,
+        estimatedBytes: Math.round(s.source.relationBytes / Math.max(1, plan.shards.length)),
         delayPerChunkMs: delay,
         badRows: {
           policy: config.destination.on_data_error,
@@ -548,6 +560,20 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
     }
   }
   return tasks;
+}
+
+/**
+ * What a queued run cannot do yet (exit 2, before anything is written): cdc, and incremental
+ * reads after the first (one checkpointing shard whose retry must continue after the cursor the
+ * attempt stored, which the coordinator's source computes).
+ */
+function refuseQueued(config: PipelineConfig, states: readonly StreamState[]): void {
+  const next = config.source.streams.find((s) => {
+    const st = states.find((x) => x.stream === s.name);
+    return s.sync_mode === 'incremental' && !!st?.cursor && st.cursorFields[0] === s.cursor_field;
+  });
+  const why = isCdcPipeline(config) ? 'sync_mode: cdc' : next ? `incremental reads after the first (${next.name} has a stored cursor)` : null;
+  if (why) throw new RbError('usage', `rb run --queue: ${why} is not available on a queue in this version of rb yet; run ${config.pipeline} without --queue`);
 }
 
 export function exitCodeOf(result: RunResult): number {

@@ -6,16 +6,21 @@
  *
  *   LocalExecutor  the Piscina pool of this process (shard-pool.ts): joined or split stages; a
  *                  run of a single shard whose pool was never started runs in this thread
- *   (a job queue of workers on other machines is the next implementation: issue 14)
+ *   QueueExecutor  engine/queue/queue-executor.ts: one job per shard on a pg-boss queue, run by
+ *                  `rb worker` processes on any machine; done when the ledger has every shard
  *
  * Created as soon as the parallelism is known; `warm()` starts a local pool's threads so they boot
  * while the leader plans (worth it when shards are coming); `release` lets the threads go once the
  * move is done (the leader still finishes).
  */
+import type { LedgerRow } from '../../connectors/contract/state.js';
 import { InlineRunner, ShardPool, effectiveStageMode, runShardsOnPool, type JobRunner, type ShardPoolOptions } from './shard-pool.js';
 import type { ShardResult, ShardTask, StageMode } from './shard-task.js';
 
-export type ExecuteOptions = Omit<ShardPoolOptions, 'stageMode'>;
+export type ExecuteOptions = Omit<ShardPoolOptions, 'stageMode'> & {
+  /** The run's committed shards (the ledger): what a queued run waits on (engine/queue/queue-executor.ts). */
+  ledger?: () => Promise<LedgerRow[]>;
+};
 
 export interface ShardExecutor {
   /** How shards' stages are placed (RunResult.stage_mode). */

@@ -18,6 +18,8 @@ export interface ShardTask extends ReadTask<Endpoint>, WriteTask<Endpoint> {
   shardCount: number;
   /** Frames allowed in flight between the source and destination stage. */
   maxInflightChunks: number;
+  /** The planner's estimate of the shard's size (a queued job's default timeout). */
+  estimatedBytes?: number;
 }
 
 /**

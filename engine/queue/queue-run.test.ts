@@ -1,0 +1,248 @@
+/**
+ * Queued runs (docs/design.md section 14) with real processes: `rb run --queue` as coordinator and
+ * `rb worker` processes, each in a working directory of its own (two machines' stand-ins), against
+ * a queue database, a source and a destination on the test cluster. Workers are killed (SIGKILL),
+ * paused past their job's expiry (SIGSTOP/SIGCONT), and the coordinator is killed; after each the
+ * destination must equal the source with no row twice, and the ledger must show every shard once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { pipelineYaml } from '../testing/pipeline-yaml.js';
+import { clusterInfo, createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
+import { connectionVariable } from './connections.js';
+
+const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
+const ROWS = 2_000_000;
+/** Shards slowed so that a worker is killed or paused in the middle of one. */
+const RUN_ENV = { RB_SHARD_MIN_BYTES: '0', RB_QUEUE_POLL_MS: '100', RB_RETRY_BASE_MS: '50' };
+const WORKER_ENV = { RB_WORKER_POLL_MS: '200' };
+
+let src: TestDb;
+const children = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  src = await createTestDatabase('q_src');
+  await src.query(`
+    create table big (id int primary key, v text not null);
+    insert into big select g, md5(g::text) from generate_series(1, ${ROWS}) g;
+    create table small (id int primary key, v text not null);
+    insert into small select g, repeat(md5(g::text), 4) from generate_series(1, 100000) g;
+    analyze;
+  `);
+}, 120_000);
+afterEach(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  children.clear();
+});
+afterAll(dropTestDatabases);
+
+/** A process whose stderr lines are kept and can be waited for. */
+interface Proc {
+  child: ChildProcess;
+  lines: string[];
+  out: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+function start(args: string[], env: Record<string, string>, cwd: string): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const lines: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  let buf = '';
+  const p: Proc = {
+    child,
+    lines,
+    out: '',
+    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))),
+    waitFor(re, timeoutMs = 60_000) {
+      const hit = lines.find((l) => re.test(l));
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; stderr:\n${lines.join('\n')}`)), timeoutMs);
+        waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      });
+    },
+  };
+  child.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  return p;
+}
+
+interface Setup {
+  pipeline: string;
+  dst: TestDb;
+  queue: TestDb;
+  file: string;
+  coordinatorDir: string;
+  /** Worker A: credentials from RB_CONNECTION_* variables; worker B: from its own copy of the pipeline file. */
+  worker(which: 'A' | 'B', concurrency?: number): Proc;
+  run(extra?: string[], env?: Record<string, string>): Proc;
+}
+
+async function setup(name: string, table: string, writeMode: 'append' | 'replace', shards: number): Promise<Setup> {
+  const dst = await createTestDatabase('q_dst');
+  const queue = await createTestDatabase('q_queue');
+  const text = pipelineYaml({ name, srcUrl: src.url, dstUrl: dst.url, streams: [table], writeMode, extra: `resources: { parallelism: ${shards} }` });
+  const coordinatorDir = mkdtempSync(join(tmpdir(), 'rb-coord-'));
+  const file = join(coordinatorDir, 'pipeline.yaml');
+  writeFileSync(file, text);
+  const dirs = { A: mkdtempSync(join(tmpdir(), 'rb-worker-a-')), B: mkdtempSync(join(tmpdir(), 'rb-worker-b-')) };
+  writeFileSync(join(dirs.B, 'mine.yaml'), text);
+  return {
+    pipeline: name,
+    dst,
+    queue,
+    file,
+    coordinatorDir,
+    worker(which, concurrency = 1) {
+      const args = ['worker', '--queue', queue.url, '--concurrency', String(concurrency)];
+      if (which === 'A') {
+        return start(args, { ...WORKER_ENV, [connectionVariable({ pipeline: name, role: 'source' })]: src.url, [connectionVariable({ pipeline: name, role: 'destination' })]: dst.url }, dirs.A);
+      }
+      return start([...args, '--pipeline', 'mine.yaml'], WORKER_ENV, dirs.B);
+    },
+    run(extra = [], env = {}) {
+      return start(['run', file, '--queue', queue.url, '--json', ...extra], { ...RUN_ENV, ...env }, coordinatorDir);
+    },
+  };
+}
+
+interface QueuedJson {
+  status: string;
+  executor: string;
+  rows_written: number;
+  snapshots: number;
+  resumed_from?: string;
+  queue: { jobs: number; workers: Record<string, number>; shards: Array<{ stream: string; shard: number; worker: string | null; attempts: number; rows: number }> };
+  error?: { message: string };
+}
+
+async function finished(p: Proc): Promise<QueuedJson> {
+  const { code } = await p.exited;
+  const json = JSON.parse(p.out) as QueuedJson;
+  expect(code, `coordinator: ${JSON.stringify(json.error)}\n${p.lines.join('\n')}`).toBe(0);
+  return json;
+}
+
+/** Destination equal to the source, each key once; every shard once in the ledger. */
+async function expectEqual(s: Setup, table: string, shards: number): Promise<void> {
+  const want = await src.query(`select count(*)::int as n, md5(string_agg(id || ':' || v, ',' order by id)) as h from ${table}`);
+  const got = await s.dst.query(`select count(*)::int as n, count(distinct id)::int as d, md5(string_agg(id || ':' || v, ',' order by id)) as h from ${table}`);
+  expect(got.rows[0]).toEqual({ n: want.rows[0].n, d: want.rows[0].n, h: want.rows[0].h });
+  const ledger = await s.dst.query(`select count(*)::int as n, count(distinct shard)::int as d from _rb.shard_ledger where pipeline = $1`, [s.pipeline]);
+  expect(ledger.rows[0]).toEqual({ n: shards, d: shards });
+}
+
+/** Which worker (host:pid) a worker process reports as. */
+const nameOf = (p: Proc) => `:${p.child.pid}`;
+
+describe('rb run --queue with rb worker processes', () => {
+  it('2M rows in 8 shards, two workers, one SIGKILLed after its first commit: the run completes, equal, no duplicates, both workers in --json', async () => {
+    const s = await setup('q_two_workers', 'big', 'append', 8);
+    const a = s.worker('A');
+    const b = s.worker('B');
+    await Promise.all([a.waitFor(/waiting for shard jobs/), b.waitFor(/waiting for shard jobs/)]);
+    const run = s.run(['--job-timeout', '3'], { RB_BENCH_DELAY_MS: '150' });
+    // A commits one shard and takes the next; it dies holding it.
+    await a.waitFor(/committed: \d+ rows/);
+    const took = () => a.lines.filter((l) => /took big shard/.test(l));
+    while (took().length < 2) await new Promise((r) => setTimeout(r, 20));
+    a.child.kill('SIGKILL');
+    const held = took()[1];
+    const json = await finished(run);
+    b.child.kill('SIGTERM');
+    expect((await b.exited).code).toBe(0);
+    await expectEqual(s, 'big', 8);
+    expect(json.executor).toBe('queue');
+    expect(json.rows_written).toBe(ROWS);
+    const workers = new Set(json.queue.shards.map((x) => x.worker));
+    expect([...workers].some((w) => w?.endsWith(nameOf(a))), JSON.stringify(json.queue)).toBe(true);
+    expect([...workers].some((w) => w?.endsWith(nameOf(b))), JSON.stringify(json.queue)).toBe(true);
+    // The shard A held when it died expired and was redone by B.
+    const heldShard = Number(/took big shard (\d+)/.exec(held)![1]);
+    const redone = json.queue.shards.find((x) => x.shard === heldShard)!;
+    expect(redone.worker?.endsWith(nameOf(b))).toBe(true);
+    expect(redone.attempts).toBeGreaterThanOrEqual(2);
+    // No password in the queue: the jobs carry the connections' names and labels only.
+    const leaked = await s.queue.query(`select count(*)::int as n from pgboss.job where data::text like '%' || $1 || '%'`, [clusterInfo().password]);
+    expect(leaked.rows[0].n).toBe(0);
+    expect((await s.queue.query(`select count(*)::int as n from pgboss.job where name = 'rb-shards'`)).rows[0].n).toBe(8);
+  });
+
+  it('a zombie worker (SIGSTOP past its expiry, SIGCONT after its shard was redone) is refused by the ledger: nothing doubled', async () => {
+    const s = await setup('q_zombie', 'small', 'append', 8);
+    const a = s.worker('A');
+    await a.waitFor(/waiting for shard jobs/);
+    const run = s.run(['--job-timeout', '2'], { RB_BENCH_DELAY_MS: '300' });
+    const took = await a.waitFor(/took small shard \d+/);
+    const shard = /took small shard (\d+)/.exec(took)![1];
+    // Paused inside the shard's move (each of its ~4 chunks waits 300 ms), past its ledger check.
+    await new Promise((r) => setTimeout(r, 500));
+    a.child.kill('SIGSTOP');
+    // B starts after A is paused: A's shard expires and B redoes it among the others.
+    const b = s.worker('B');
+    const redone = new RegExp(`small shard ${shard} committed`);
+    await b.waitFor(redone, 60_000);
+    a.child.kill('SIGCONT');
+    await a.waitFor(new RegExp(`small shard ${shard}: the ledger refused this attempt's commit: .*already committed by another attempt`), 60_000);
+    await a.waitFor(/expired while this worker ran it; another attempt owns it/, 30_000);
+    const json = await finished(run);
+    expect(json.queue.shards.find((x) => String(x.shard) === shard)?.worker?.endsWith(nameOf(b))).toBe(true);
+    for (const w of [a, b]) w.child.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    await expectEqual(s, 'small', 8);
+  });
+
+  it('the coordinator SIGKILLed mid-run: the run is left unfinished, the next rb run --queue resumes it; equal, no duplicates', async () => {
+    const s = await setup('q_coord_kill', 'small', 'append', 8);
+    const a = s.worker('A');
+    const b = s.worker('B');
+    await Promise.all([a.waitFor(/waiting for shard jobs/), b.waitFor(/waiting for shard jobs/)]);
+    const first = s.run(['--job-timeout', '5'], { RB_BENCH_DELAY_MS: '200' });
+    await Promise.race([a.waitFor(/committed: \d+ rows/), b.waitFor(/committed: \d+ rows/)]);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = await finished(s.run(['--job-timeout', '5']));
+    expect(second.resumed_from).toBeDefined();
+    for (const w of [a, b]) w.child.kill('SIGTERM');
+    await expectEqual(s, 'small', 8);
+    // The dead coordinator's shards that had not started failed at once (its snapshot was gone), or were kept.
+    const statuses = await s.dst.query(`select status, count(*)::int as n from _rb.runs where pipeline = $1 group by status order by status`, [s.pipeline]);
+    expect(statuses.rows).toEqual([
+      { status: 'abandoned', n: 1 },
+      { status: 'succeeded', n: 1 },
+    ]);
+  });
+
+  it('refuses what a queued run cannot do yet, and --job-timeout without --queue (exit 2)', async () => {
+    const s = await setup('q_refuse', 'small', 'append', 2);
+    const noQueue = start(['run', s.file, '--job-timeout', '5'], RUN_ENV, s.coordinatorDir);
+    expect((await noQueue.exited).code).toBe(2);
+    expect(noQueue.lines.join('\n')).toMatch(/--job-timeout .* needs --queue/);
+    const cdc = join(s.coordinatorDir, 'cdc.yaml');
+    writeFileSync(cdc, pipelineYaml({ name: 'q_refuse_cdc', srcUrl: src.url, dstUrl: s.dst.url, streams: ['small'], writeMode: 'upsert' }).replace('    - name: small', '    - name: small\n      sync_mode: cdc'));
+    const r = start(['run', cdc, '--queue', s.queue.url], RUN_ENV, s.coordinatorDir);
+    expect((await r.exited).code).toBe(2);
+    expect(r.lines.join('\n')).toMatch(/sync_mode: cdc is not available on a queue in this version of rb yet/);
+  });
+});
