@@ -189,6 +189,33 @@ describe('rb run --queue with rb worker processes', () => {
     expect((await s.queue.query(`select count(*)::int as n from pgboss.job where name = 'rb-shards'`)).rows[0].n).toBe(8);
   });
 
+  it('workers SIGKILLed at random moments, a new one started in their place: every run completes equal, no shard twice (3 trials)', async () => {
+    const moments: number[] = [];
+    let inHand = 0;
+    for (let trial = 0; trial < 3; trial++) {
+      const s = await setup(`q_random_${trial}`, 'small', 'append', 8);
+      const a = s.worker('A');
+      const b = s.worker('B');
+      await Promise.all([a.waitFor(/waiting for shard jobs/), b.waitFor(/waiting for shard jobs/)]);
+      const run = s.run(['--job-timeout', '2'], { RB_BENCH_DELAY_MS: '100' });
+      const at = 300 + Math.round(Math.random() * 2500);
+      moments.push(at);
+      await new Promise((r) => setTimeout(r, at));
+      a.child.kill('SIGKILL');
+      // Shards A had taken and not reported when it died: their jobs expire and go to B or A2.
+      const took = a.lines.filter((l) => /took small shard/.test(l)).map((l) => /shard (\d+)/.exec(l)![1]);
+      const done = new Set(a.lines.filter((l) => /committed: /.test(l)).map((l) => /shard (\d+)/.exec(l)![1]));
+      if (took.some((x) => !done.has(x))) inHand++;
+      const a2 = s.worker('A');
+      const json = await finished(run);
+      expect(json.rows_written, `trial ${trial}, A killed at ${at} ms`).toBe(100000);
+      for (const w of [b, a2]) w.child.kill('SIGTERM');
+      await expectEqual(s, 'small', 8);
+    }
+    // The kills must have landed inside shards, or they show nothing.
+    expect(inHand, `kill moments ${moments.join(', ')} ms`).toBeGreaterThanOrEqual(1);
+  });
+
   it('a zombie worker (SIGSTOP past its expiry, SIGCONT after its shard was redone) is refused by the ledger: nothing doubled', async () => {
     const s = await setup('q_zombie', 'small', 'append', 8);
     const a = s.worker('A');
