@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pipelineYaml } from '../testing/pipeline-yaml.js';
 import { clusterInfo, createTestDatabase, dropTestDatabases, type TestDb } from '../testing/pg.js';
+import { PgBossQueue } from '../../connectors/queue-pgboss/pgboss-queue.js';
 import { connectionVariable } from './connections.js';
+import { QUEUE_PROTOCOL, versionMismatch, type ShardJobPayload } from './job-payload.js';
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
 const ROWS = 2_000_000;
@@ -259,6 +261,48 @@ describe('rb run --queue with rb worker processes', () => {
       { status: 'abandoned', n: 1 },
       { status: 'succeeded', n: 1 },
     ]);
+  });
+
+  it('SIGTERM to a worker holding a shard: it finishes and reports that shard, takes no other, exits 0', async () => {
+    const s = await setup('q_sigterm', 'small', 'append', 4);
+    const a = s.worker('A');
+    await a.waitFor(/waiting for shard jobs/);
+    const run = s.run(['--job-timeout', '30'], { RB_BENCH_DELAY_MS: '300' });
+    const took = await a.waitFor(/took small shard \d+/);
+    const shard = /shard (\d+)/.exec(took)![1];
+    a.child.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect(a.lines.filter((l) => /took small shard/.test(l))).toHaveLength(1);
+    expect(a.lines.some((l) => new RegExp(`small shard ${shard} committed: `).test(l)), a.lines.join('\n')).toBe(true);
+    const b = s.worker('B');
+    const json = await finished(run);
+    expect(json.queue.shards.find((x) => String(x.shard) === shard)?.worker?.endsWith(nameOf(a))).toBe(true);
+    b.child.kill('SIGTERM');
+    await expectEqual(s, 'small', 4);
+  });
+
+  it('a job from a coordinator of another rb version fails, not retryable, naming both versions', async () => {
+    const queue = await createTestDatabase('q_queue');
+    const q = new PgBossQueue<ShardJobPayload>({ url: queue.url, maintenanceSeconds: 0 });
+    await q.start();
+    const payload = { protocol: QUEUE_PROTOCOL, rbVersion: '0.0.0-other', coordinator: 'elsewhere:1', task: { stream: 'public.t', shardIndex: 0, runId: 'r' } } as unknown as ShardJobPayload;
+    const id = '6a1d4b1e-0000-4000-8000-0000000000aa';
+    await q.enqueue([{ id, data: payload, expireInSeconds: 60, retryLimit: 3, retryDelaySeconds: 1 }]);
+    const dir = mkdtempSync(join(tmpdir(), 'rb-worker-v-'));
+    const w = start(['worker', '--queue', queue.url, '--concurrency', '1'], WORKER_ENV, dir);
+    await w.waitFor(/public\.t shard 0 failed \(not retryable\)/);
+    // The worker logs the failure, then reports it.
+    let [st] = await q.statuses([id]);
+    for (let i = 0; i < 50 && !st.output; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      [st] = await q.statuses([id]);
+    }
+    expect(st.output).toMatchObject({ kind: 'failed', retryable: false, error: { code: 'usage' } });
+    expect((st.output as { error: { message: string } }).error.message).toBe(`public.t shard 0: ${versionMismatch(payload)}`);
+    expect(versionMismatch(payload)).toMatch(/elsewhere:1 runs rb 0\.0\.0-other .* this worker rb /);
+    w.child.kill('SIGTERM');
+    expect((await w.exited).code).toBe(0);
+    await q.close();
   });
 
   it('refuses what a queued run cannot do yet, and --job-timeout without --queue (exit 2)', async () => {
