@@ -124,6 +124,20 @@ describe('on_data_error', () => {
     }
   }, 180_000);
 
+  it('replace into a target with a CHECK and a NOT NULL: the new table keeps them, its rows are isolated while loading (dlq), the target is swapped with the good rows', async () => {
+    await target('small');
+    await dst.query(`insert into small values (1, 1, 'old', null)`);
+    const r = await run(yaml('bad_repl', 'small', 'dlq', { writeMode: 'replace' as never }).replace('write_mode: append', 'write_mode: replace'));
+    expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+    expect(r.streams[0]).toMatchObject({ rows: 19995, rows_dead_lettered: 5 });
+    expect(await count(`select count(*) as n from small`)).toBe(19995);
+    expect((await dst.query(`select s from small where id = 1`)).rows[0].s).toBe('s1');
+    const dlq = await dst.query(`select (row_data->>'id')::int as id from _rb.dlq where pipeline = 'bad_repl' order by 1`);
+    expect(dlq.rows.map((x) => x.id)).toEqual([7, 8, 9, 12000, 19999]);
+    // The swapped-in table still has the target's constraints.
+    await expect(dst.query(`insert into small values (30000, -5, 'x')`)).rejects.toThrow(/v_not_negative/);
+  }, 120_000);
+
   it('rb run: --json counts the rows per stream, the summary says where they went, fail exits 5 with the row named', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rb-bad-rows-'));
     await target('small');
