@@ -84,6 +84,8 @@ export interface ReadTask<E> {
   read: ShardRead;
   /** Target bytes per frame. */
   chunkBytes: number;
+  /** Test/bench hook: sleep this long before pushing each frame (RB_BENCH_SOURCE_DELAY_MS): a slow source. */
+  sourceDelayPerChunkMs?: number;
 }
 
 /**
@@ -120,7 +122,7 @@ export interface WriteTask<E> {
   ledger?: LedgerEntry;
   /** Incremental reads: checkpoint the stream's cursor with the data as it goes. */
   checkpoint?: CheckpointSpec;
-  /** Test/bench hook: sleep this long per frame (RB_BENCH_DELAY_MS). */
+  /** Test/bench hook: sleep this long after writing each frame (RB_BENCH_DELAY_MS): a slow destination. */
   delayPerChunkMs: number;
   /** What happens to a row the destination rejects (`destination.on_data_error`). */
   badRows: BadRowPolicy;

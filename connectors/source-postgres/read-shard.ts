@@ -85,7 +85,9 @@ export async function readShard(task: ReadTask<PgEndpoint>, sink: FrameSink, hoo
     src.query(reader as unknown as pg.QueryConfig);
     let rows = 0;
     let bytes = 0;
+    const delayMs = task.sourceDelayPerChunkMs ?? 0;
     for await (const frame of reader) {
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       await sink.push(frame);
       rows += frame.rows;
       bytes += frame.bytes.length;

@@ -81,6 +81,9 @@ function cancelledState(config: PipelineConfig, r: RunResult): string {
   return `${finished}the other targets are as they were before the run (staging tables dropped, nothing merged or swapped)`;
 }
 
+/** A stream whose slowest shard took this many times its median one gets a summary line. */
+const SKEW_WORTH_SAYING = 2;
+
 export function printSummary(r: RunResult): void {
   if (r.status === 'failed' && r.error) {
     printError(new RbError(r.error.code as RbError['code'], r.error.message, { stream: r.error.stream, shard: r.error.shard, pg: r.error.sqlstate ? { sqlstate: r.error.sqlstate } : undefined }), false);
@@ -109,6 +112,11 @@ export function printSummary(r: RunResult): void {
     process.stdout.write(`${r.queue.jobs} shard job(s) on ${r.queue.queue}; committed by ${by || 'no worker this run'}\n`);
   }
   if (r.retries) process.stdout.write(`${r.retries} shard attempt(s) failed with a transient error and were retried\n`);
+  // Where the time went, when it is clear (engine/run/run-telemetry.ts).
+  if (r.telemetry?.verdict) process.stdout.write(`${r.telemetry.verdict.text}\n`);
+  for (const s of r.streams) {
+    if (s.skew && s.skew.ratio >= SKEW_WORTH_SAYING) process.stdout.write(`${s.name}: shard ${s.skew.slowest_shard} took ${s.skew.ratio}× the median shard (${formatDuration(s.skew.slowest_ms)} vs ${formatDuration(s.skew.median_ms)})\n`);
+  }
   for (const s of r.streams) {
     // Rows the destination rejected (destination.on_data_error): said per stream, never silent.
     if (s.rows_skipped) process.stdout.write(`${s.name}: ${formatCount(s.rows_skipped)} row(s) rejected by the destination were skipped (on_data_error: skip)\n`);

@@ -33,6 +33,8 @@ import { resolveEndpoint } from './endpoints.js';
 import { planPipelineStreams } from './plan-pipeline.js';
 import type { StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
+import { runTelemetry, shardTimes, streamSkew, type RunTelemetry, type ShardTime, type StreamSkew } from './run-telemetry.js';
+import { stageTimingEnabled } from '../runtime/stage-timing.js';
 import { catchUp, type CdcProgress, cdcPositionsStored, cdcStates, cdcWriteMode, isCdcPipeline, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
 
 export interface RunOptions {
@@ -121,6 +123,10 @@ export interface StreamResult {
   checkpoints?: number;
   /** CDC: the source position (`X/Y`) the stream is applied up to. */
   lsn?: string;
+  /** Each shard this run moved: rows, bytes, wall time, waits, retries (run-telemetry.ts). */
+  shard_times: ShardTime[];
+  /** The slowest shard against the median one; null when no shard moved. */
+  skew: StreamSkew | null;
 }
 
 export interface RunResult {
@@ -162,11 +168,16 @@ export interface RunResult {
   cdc?: CdcResult;
   /** Peak resident memory of this process so far (getrusage maxrss). */
   peak_rss_bytes?: number;
+  /** rb's CPU and utilization, the shards' waits, and a verdict when one side clearly held the other back (run-telemetry.ts). */
+  telemetry?: RunTelemetry;
   error?: { code: string; message: string; stream?: string; shard?: number; sqlstate?: string };
 }
 
 export async function runPipeline(config: PipelineConfig, opts: RunOptions = {}): Promise<RunResult> {
   const started = performance.now();
+  const cpuAtStart = process.cpuUsage();
+  /** The shards this run moved (for the telemetry, also when the run fails later). */
+  let moved: ShardResult[] = [];
   const runId = randomUUID();
   const cancelled = () => {
     if (opts.signal?.aborted && !opts.follow) throw new RbError('cancelled', 'cancelled (SIGINT/SIGTERM)');
@@ -338,6 +349,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         onRetry: (task, attempt, err, delayMs) => opts.log?.(`rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`),
       },
     });
+    moved = shardResults;
     // Each shard's final count: its last progress event may be older than its end (they are throttled).
     for (const r of shardResults) opts.onProgress?.({ stream: r.stream, shardIndex: r.shardIndex, rows: r.rows, bytes: r.bytes });
     result.executor = executor instanceof LocalExecutor ? (executor.ranInline ? 'in-process' : 'pool') : 'queue';
@@ -389,6 +401,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       onPhase({ kind: 'stream-finish', stream: s.name, step: steps[steps.length - 1]?.step ?? 'commit', state: 'end', elapsedMs: finishMs, rows, moveMs, steps: stepTimes });
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
       result.retries += retries;
+      const times = shardTimes(mine);
       result.streams.push({
         name: s.name,
         target: quoteQualified(s.target),
@@ -411,6 +424,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         schema_changes: contracts[i].schemaChanges ?? [],
         ...(s.transform ? { transforms: s.transform.placement } : {}),
         ...(cursor ? { cursor: cursor.mark, checkpoints: mine.reduce((a, r) => a + (r.checkpoints ?? 0), 0) } : {}),
+        shard_times: times,
+        skew: streamSkew(times),
       });
     }
     cdcPositions = true;
@@ -449,6 +464,13 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   } finally {
     result.duration_ms = Math.round(performance.now() - started);
     result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
+    result.telemetry = runTelemetry({
+      cpu: process.cpuUsage(cpuAtStart),
+      wallMs: performance.now() - started,
+      cores: opts.availableCores ?? os.availableParallelism(),
+      shards: shardTimes(moved),
+      waitsMeasured: stageTimingEnabled() && moved.some((r) => r.destWaitMs !== undefined),
+    });
     if (state && recorded) {
       const runs = state.runsTable;
       await state
@@ -515,6 +537,7 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
   // The config bounds both (64kb to 1gb; at least one chunk): used as given.
   const chunkBytes = config.resources.max_batch_bytes;
   const delay = Number(process.env.RB_BENCH_DELAY_MS ?? 0) || 0;
+  const sourceDelay = Number(process.env.RB_BENCH_SOURCE_DELAY_MS ?? 0) || 0;
   for (const [i, s] of streams.entries()) {
     const contract = contracts[i];
     const read = reads.get(s.name)!;
@@ -546,6 +569,7 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         maxInflightChunks: config.resources.max_inflight_batches,
         estimatedBytes: Math.round(s.source.relationBytes / Math.max(1, plan.shards.length)),
         delayPerChunkMs: delay,
+        ...(sourceDelay ? { sourceDelayPerChunkMs: sourceDelay } : {}),
         badRows: {
           policy: config.destination.on_data_error,
           schema: config.state.schema,

@@ -16,6 +16,7 @@ import type { StageHooks } from '../../connectors/contract/connector.js';
 import { shardReader, shardWriter } from '../../connectors/registry.js';
 import { RbError } from '../errors.js';
 import { queueChannel } from './chunk-channel.js';
+import { newStageWaits, stageTimingEnabled, timedSink, timedSource } from './stage-timing.js';
 import { cancelledError, shardResult, type ShardResult, type ShardTask } from './shard-task.js';
 
 export type ShardHooks = StageHooks;
@@ -32,8 +33,9 @@ export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promis
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
   if (hooks.signal?.aborted) onAbort();
   try {
-    const reading = shardReader.readShard(task, channel.sink, { signal: stopSource.signal });
-    const writing = shardWriter.writeShard(task, channel.source, { onProgress: hooks.onProgress, signal: stopDest.signal });
+    const waits = stageTimingEnabled() ? newStageWaits() : null;
+    const reading = shardReader.readShard(task, waits ? timedSink(channel.sink, waits) : channel.sink, { signal: stopSource.signal });
+    const writing = shardWriter.writeShard(task, waits ? timedSource(channel.source, waits) : channel.source, { onProgress: hooks.onProgress, signal: stopDest.signal });
     // The source may be waiting on its server, not on the queue: end its socket.
     writing.catch(() => stopSource.abort());
     const [read, written] = await Promise.allSettled([reading, writing]);
@@ -41,7 +43,7 @@ export async function copyShard(task: ShardTask, hooks: ShardHooks = {}): Promis
       const reason = read.status === 'rejected' ? read.reason : (written as PromiseRejectedResult).reason;
       throw channel.firstFailure() ?? reason;
     }
-    return shardResult(task, written.value, performance.now() - started);
+    return shardResult(task, written.value, performance.now() - started, waits ?? undefined);
   } catch (e) {
     if (hooks.signal?.aborted && !(e instanceof RbError && e.code !== 'cancelled')) throw cancelledError(task);
     if (e instanceof RbError) {

@@ -238,7 +238,8 @@ export async function runShardsOnPool(shardPool: JobRunner, tasks: ShardTask[], 
       if (read.value.rows !== written.value.rows + rejected) {
         throw new RbError('internal', `${task.stream} shard ${task.shardIndex}: the source stage read ${read.value.rows} rows, the destination stage wrote ${written.value.rows}`, { stream: task.stream, shard: task.shardIndex });
       }
-      return written.value;
+      // The shard's waits: the source stage's blocked time and the destination stage's wait.
+      return read.value.sourceBlockedMs === undefined ? written.value : { ...written.value, sourceBlockedMs: read.value.sourceBlockedMs };
     } finally {
       rings.delete(ring);
     }

@@ -8,6 +8,7 @@ import type { CheckpointSpec, ReadTask, ShardHighWater, ShardProgress, WriteResu
 import type { Endpoint } from '../../connectors/registry.js';
 import { RbError } from '../errors.js';
 import type { RingChannelHandle } from './ring-channel.js';
+import type { StageWaits } from './stage-timing.js';
 
 export type { CheckpointSpec, ShardProgress };
 
@@ -60,6 +61,9 @@ export interface ShardResult {
   valuesNulled?: number;
   /** A queued shard: the `rb worker` (host:pid) that committed it. */
   worker?: string;
+  /** Time the source stage was blocked by backpressure, and the destination stage waited for data (stage-timing.ts; absent with RB_TELEMETRY=0). */
+  sourceBlockedMs?: number;
+  destWaitMs?: number;
 }
 
 /** The error for a stage that stopped because the other stage or the run stopped first. */
@@ -68,7 +72,7 @@ export function cancelledError(task: { stream: string; shardIndex: number }): Rb
 }
 
 /** A shard's result from what its destination stage wrote. */
-export function shardResult(task: { stream: string; shardIndex: number }, w: WriteResult, durationMs: number): ShardResult {
+export function shardResult(task: { stream: string; shardIndex: number }, w: WriteResult, durationMs: number, waits?: Partial<StageWaits>): ShardResult {
   return {
     stream: task.stream,
     shardIndex: task.shardIndex,
@@ -80,5 +84,7 @@ export function shardResult(task: { stream: string; shardIndex: number }, w: Wri
     ...(w.rowsSkipped ? { rowsSkipped: w.rowsSkipped } : {}),
     ...(w.rowsDeadLettered ? { rowsDeadLettered: w.rowsDeadLettered } : {}),
     ...(w.valuesNulled ? { valuesNulled: w.valuesNulled } : {}),
+    ...(waits?.sourceBlockedMs !== undefined ? { sourceBlockedMs: waits.sourceBlockedMs } : {}),
+    ...(waits?.destWaitMs !== undefined ? { destWaitMs: waits.destWaitMs } : {}),
   };
 }

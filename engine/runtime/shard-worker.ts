@@ -9,6 +9,7 @@ import { ringSink, ringSource } from './chunk-channel.js';
 import { shardReader, shardWriter } from '../../connectors/registry.js';
 import { copyShard } from './copy-shard.js';
 import { RingChannel } from './ring-channel.js';
+import { newStageWaits, stageTimingEnabled, timedSink, timedSource } from './stage-timing.js';
 import { cancelledError, shardResult, type ShardJob, type ShardProgress, type ShardResult } from './shard-task.js';
 
 export type ShardOutcome = { ok: true; result: ShardResult } | { ok: false; error: SerializedRbError };
@@ -34,11 +35,17 @@ export default async function runShard(job: ShardJob, signal?: AbortSignal): Pro
     } else {
       const ring = RingChannel.attach(job.ring);
       const ends = { streamIndex: job.streamIndex, shardIndex: job.shardIndex, cancelled: () => cancelledError(job) };
-      const moved =
-        job.role === 'source'
-          ? await shardReader.readShard(job, ringSink(ring, ends))
-          : await shardWriter.writeShard(job, ringSource(ring, { ...ends, wholeChunks: job.contract.loadMethod !== 'copy' || job.checkpoint !== undefined }), { onProgress });
-      result = shardResult(job, moved, performance.now() - started);
+      // Each stage measures its own end of the ring; the pool joins the two (shard-pool.ts runSplit).
+      const waits = stageTimingEnabled() ? newStageWaits() : null;
+      if (job.role === 'source') {
+        const sink = ringSink(ring, ends);
+        const moved = await shardReader.readShard(job, waits ? timedSink(sink, waits) : sink);
+        result = shardResult(job, moved, performance.now() - started, waits ? { sourceBlockedMs: waits.sourceBlockedMs } : undefined);
+      } else {
+        const source = ringSource(ring, { ...ends, wholeChunks: job.contract.loadMethod !== 'copy' || job.checkpoint !== undefined });
+        const moved = await shardWriter.writeShard(job, waits ? timedSource(source, waits) : source, { onProgress });
+        result = shardResult(job, moved, performance.now() - started, waits ? { destWaitMs: waits.destWaitMs } : undefined);
+      }
     }
     if (job.role !== 'source') channel?.postMessage({ stream: job.stream, shardIndex: job.shardIndex, rows: result.rows, bytes: result.bytes });
     return { ok: true, result };
