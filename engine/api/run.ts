@@ -4,7 +4,7 @@
  * events into progress bars and the signal into SIGINT/SIGTERM).
  */
 import type { CdcProgress } from '../run/run-cdc.js';
-import { exitCodeOf, runPipeline, type FinishStep, type FinishStepTime, type PhaseEvent, type RunPhase, type RunResult, type StreamResult } from '../run/run-pipeline.js';
+import { exitCodeOf, runPipeline, type CdcCommit, type ShardRetry, type FinishStep, type FinishStepTime, type PhaseEvent, type RunPhase, type RunResult, type StreamResult } from '../run/run-pipeline.js';
 import type { PipelineConfig } from '../config/index.js';
 
 export interface PlannedStream {
@@ -22,8 +22,12 @@ export type RunEvent =
   | { kind: 'progress'; stream: string; shardIndex: number; rows: number; bytes: number }
   /** CDC: changes applied and lag, about once a second while changes are read. */
   | ({ kind: 'cdc' } & CdcProgress)
-  /** A line rb would print on stderr (a warning, a resume, a retry). */
+  /** A line rb would print on stderr (a warning, a resume). */
   | { kind: 'log'; line: string }
+  /** A shard retried after a transient failure (`line`: what rb prints for it). */
+  | ({ kind: 'retry' } & ShardRetry)
+  /** CDC: a group of source transactions committed in the destination, with the position stored. */
+  | ({ kind: 'cdc-commit' } & CdcCommit)
   /**
    * A phase (plan, prepare, move, finish) starting or ending, with its elapsed time at the end; and
    * each stream's finish steps (replace: index build, swap; upsert: merge; append: commit) with their times.
@@ -55,7 +59,7 @@ export interface RunOptions {
   queue?: { url: string; jobTimeoutSeconds?: number };
 }
 
-export type { FinishStep, FinishStepTime, PhaseEvent, RunPhase, RunResult, StreamResult };
+export type { CdcCommit, ShardRetry, FinishStep, FinishStepTime, PhaseEvent, RunPhase, RunResult, StreamResult };
 
 /**
  * Runs the pipeline once. Resolves with the result whatever happened — `status` is `succeeded`,
@@ -78,6 +82,8 @@ export async function run(config: PipelineConfig, opts: RunOptions = {}): Promis
     onPlanned: (streams) => emit({ kind: 'planned', streams }),
     onProgress: (p) => emit({ kind: 'progress', stream: p.stream, shardIndex: p.shardIndex, rows: p.rows, bytes: p.bytes }),
     onCdcProgress: (p) => emit({ kind: 'cdc', ...p }),
+    onCdcCommit: (c) => emit({ kind: 'cdc-commit', ...c }),
+    onRetry: (r) => emit({ kind: 'retry', ...r }),
     onPhase: (e) => emit(e),
   });
 }

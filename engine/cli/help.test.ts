@@ -42,6 +42,12 @@ describe('--help', () => {
     expect(text).toContain('docs/config.md');
   });
 
+  it('of rb run shows the telemetry flags in its examples', async () => {
+    const lines = exampleLines(await help(['run']));
+    expect(lines.some((l) => l.includes('--follow --metrics-addr 127.0.0.1:9187'))).toBe(true);
+    expect(lines.some((l) => l.includes('--log-format json'))).toBe(true);
+  });
+
   it('of every command has examples of that command', async () => {
     const leaves: string[][] = [];
     const visit = async (path: string[]) => {

@@ -13,7 +13,7 @@ import { discoverCommand } from './discover-command.js';
 import { embeddedPsqlUrlCommand, embeddedStatusCommand, embeddedStopCommand } from './embedded-command.js';
 import { printError } from './output.js';
 import { parseParallelism, positiveInt } from './parallelism-arg.js';
-import { runCommand } from './run-command.js';
+import { runCommand, type RunCommandOptions } from './run-command.js';
 import { stateResetCommand, stateShowCommand } from './state-command.js';
 import { COMPILED, repoPath } from '../paths.js';
 
@@ -73,6 +73,8 @@ export async function main(argv: string[]): Promise<number> {
       ['rb run pipeline.yaml --parallelism 4 --json', 'four workers; one JSON object with the result on stdout'],
       ['rb run pipeline.yaml --fresh', 'ignore an unfinished earlier run and copy everything anew'],
       ['rb run cdc.yaml --follow', 'cdc: catch up, then keep streaming until Ctrl-C'],
+      ['rb run cdc.yaml --follow --metrics-addr 127.0.0.1:9187', 'Prometheus metrics at http://127.0.0.1:9187/metrics while it runs'],
+      ['rb run pipeline.yaml --log-format json', 'one JSON object a line on stderr for every lifecycle event'],
       ['rb run pipeline.yaml --queue postgresql://queue-host/rb', 'shards as jobs for rb worker processes on other machines'],
       ['rb run pipeline.yaml --queue "$QUEUE_URL" --job-timeout 600', 'a worker silent for 10 minutes has its shard redone by another'],
     ))
@@ -83,7 +85,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--follow', 'cdc pipelines: after catching up keep streaming changes until SIGINT/SIGTERM, then commit what is in hand and exit 0')
     .option('--queue <url>', 'PostgreSQL database of the job queue: enqueue the shards for rb worker processes and wait for them (this process plans, holds the snapshot, prepares and finishes)')
     .option('--job-timeout <seconds>', 'with --queue: seconds a worker may hold a shard before another redoes it (default 120 + 1 per 16 MiB of the shard)', positiveInt)
-    .action(async (file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean; follow?: boolean; queue?: string; jobTimeout?: number }) => {
+    .option('--metrics-addr <host:port>', 'serve Prometheus metrics at http://host:port/metrics while the run lasts (rows, cdc lag and applied counts, retries, errors)')
+    .option('--log-format <text|json>', 'json: stderr carries one JSON object a line (time, level, event, stream, fields) instead of text and progress bars', 'text')
+    .action(async (file: string, o: RunCommandOptions) => {
       exitCode = await runCommand(file, o);
     });
 

@@ -5,21 +5,48 @@ import type { SchemaChange } from '../../connectors/contract/write-contract.js';
 import { exitCode, run, type RunResult } from '../api/run.js';
 import { formatBytes, formatCount, formatDuration, printError, table } from './output.js';
 import { RunProgress } from './progress.js';
+import type { JsonLog } from '../telemetry/json-log.js';
+import type { RunMetrics } from '../telemetry/metrics.js';
 
-export async function runCommand(file: string, o: { parallelism?: 'auto' | number; json?: boolean; fresh?: boolean; follow?: boolean; queue?: string; jobTimeout?: number }): Promise<number> {
+export interface RunCommandOptions {
+  parallelism?: 'auto' | number;
+  json?: boolean;
+  fresh?: boolean;
+  follow?: boolean;
+  queue?: string;
+  jobTimeout?: number;
+  /** `--metrics-addr host:port`: a Prometheus endpoint while the run lasts (engine/telemetry/metrics.ts). */
+  metricsAddr?: string;
+  /** `--log-format text|json`: json writes one JSON object a line on stderr (engine/telemetry/json-log.ts). */
+  logFormat?: string;
+}
+
+const LOG_FORMATS = ['text', 'json'];
+
+export async function runCommand(file: string, o: RunCommandOptions): Promise<number> {
   let config;
+  let jsonLog: JsonLog | null = null;
+  let metrics: RunMetrics | null = null;
   try {
+    if (o.logFormat !== undefined && !LOG_FORMATS.includes(o.logFormat)) throw new RbError('usage', `--log-format: expected one of ${LOG_FORMATS.join(', ')}, found '${o.logFormat}'`);
+    // Loaded only when asked for: a plain run's start-up stays as it was.
+    if (o.logFormat === 'json') jsonLog = await (await import('../telemetry/json-log.js')).createJsonLog();
+    jsonLog?.line('info', 'run-start', { file });
     if (o.jobTimeout !== undefined && !o.queue) throw new RbError('usage', '--job-timeout is the timeout of a queued shard: it needs --queue <url>');
     config = loadPipelineConfig(file);
+    if (o.metricsAddr !== undefined) metrics = await (await import('../telemetry/metrics.js')).startMetrics(o.metricsAddr);
   } catch (e) {
     if (e instanceof RbError) {
-      printError(e, !!o.json);
+      if (jsonLog) jsonLog.line('error', 'run-end', { status: 'failed', error: { code: e.code, message: e.message } });
+      else printError(e, !!o.json);
       return e.exitCode;
     }
     throw e;
   }
-  const progress = new RunProgress(!o.json && process.stderr.isTTY === true);
-  const stop = stopOnSignals(!!o.follow);
+  const progress = new RunProgress(!o.json && !jsonLog && process.stderr.isTTY === true);
+  const say = (line: string) => (jsonLog ? jsonLog.event({ kind: 'log', line }) : progress.log(line));
+  if (metrics) say(`rb: metrics on ${metrics.url}`);
+  const stop = stopOnSignals(!!o.follow, jsonLog);
   // The library's run (engine/api/run.ts): its events drive the progress bars.
   const result = await run(config, {
     parallelism: o.parallelism,
@@ -27,13 +54,21 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
     follow: o.follow,
     ...(o.queue ? { queue: { url: o.queue, jobTimeoutSeconds: o.jobTimeout } } : {}),
     signal: stop.signal,
-    onEvent: (e) => (e.kind === 'log' ? progress.log(e.line) : progress.event(e, !!o.follow && !o.json)),
+    onEvent: (e) => {
+      metrics?.observe(e);
+      if (jsonLog) jsonLog.event(e);
+      else if (e.kind === 'log' || e.kind === 'retry') progress.log(e.line);
+      else progress.event(e, !!o.follow && !o.json);
+    },
     // bin.js exits as soon as the summary is out.
     leavePoolClosing: true,
   });
   stop.dispose();
   progress.stop();
-  if (result.status === 'cancelled') process.stderr.write(`rb: cancelled; ${cancelledState(config, result)}\n`);
+  metrics?.finish(result);
+  await metrics?.close();
+  jsonLog?.runEnd(result);
+  if (result.status === 'cancelled' && !jsonLog) process.stderr.write(`rb: cancelled; ${cancelledState(config, result)}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else if (result.status !== 'cancelled') printSummary(result);
   return exitCode(result);
@@ -45,9 +80,16 @@ export async function runCommand(file: string, o: { parallelism?: 'auto' | numbe
  * the run: open work is rolled back, what the run created and did not finish is dropped, the run
  * is recorded `cancelled`, exit 130. A second signal exits at once (130), saying what may be left.
  */
-function stopOnSignals(follow: boolean): { signal: AbortSignal; dispose(): void } {
+function stopOnSignals(follow: boolean, jsonLog: JsonLog | null): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
   const on = (sig: NodeJS.Signals) => {
+    // --log-format json: the signal is a line of its own; a second one still exits at once.
+    if (jsonLog) {
+      jsonLog.line('info', 'stop', { signal: sig, ...(ac.signal.aborted ? { exiting: true } : {}) });
+      if (ac.signal.aborted) process.exit(130);
+      ac.abort();
+      return;
+    }
     if (ac.signal.aborted) {
       process.stderr.write(
         follow

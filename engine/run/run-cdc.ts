@@ -140,11 +140,23 @@ export function planCdcColumns(streams: StreamPlan[], generatedPublished: boolea
   }
 }
 
+/** A group of source transactions committed in the destination (metrics: batch sizes, apply latency). */
+export interface CdcCommit {
+  /** The position stored with it. */
+  lsn: bigint;
+  /** Rows written, and row changes per stream (the config's stream names). */
+  rows: number;
+  changesByStream: Record<string, number>;
+  /** From the group's first write to its commit's end. */
+  applyMs: number;
+}
+
 export interface CatchUpOptions {
   /** Keep streaming until `signal` aborts (`rb run --follow`), instead of stopping at a mark written at the start. */
   follow?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: CdcProgress) => void;
+  onCommit?: (c: CdcCommit) => void;
   log?: (line: string) => void;
 }
 
@@ -173,6 +185,10 @@ export async function catchUp(
   );
   let applied = start.from;
   let rowsWritten = 0;
+  // Per-group counts, only when someone listens (a loop over the changes of each write).
+  const onCommit = opts.onCommit;
+  const streamOf = new Map(streams.map((s) => [`${s.source.name.schema}.${s.source.name.table}`, s.name]));
+  let group = { startedAt: 0, rows: 0, changesByStream: {} as Record<string, number> };
   let r;
   try {
     r = await changes.readChanges({
@@ -187,11 +203,24 @@ export async function catchUp(
       // RB_CDC_OVERLAP=0: decode and apply in turn (the A/B of bench/cdc/README.md).
       overlap: process.env.RB_CDC_OVERLAP !== '0',
       write: async (items) => {
-        rowsWritten += await out.write(items);
+        if (onCommit) {
+          if (!group.startedAt) group.startedAt = performance.now();
+          for (const it of items) {
+            for (const rel of it.kind === 'truncate' ? it.relations : [it.relation]) {
+              const name = streamOf.get(`${rel.namespace}.${rel.name}`) ?? `${rel.namespace}.${rel.name}`;
+              group.changesByStream[name] = (group.changesByStream[name] ?? 0) + 1;
+            }
+          }
+        }
+        const n = await out.write(items);
+        rowsWritten += n;
+        group.rows += n;
       },
       commit: async (end) => {
         await out.commit(cdcStates(config, runId, end));
         applied = end;
+        if (onCommit) onCommit({ lsn: end, rows: group.rows, changesByStream: group.changesByStream, applyMs: group.startedAt ? performance.now() - group.startedAt : 0 });
+        group = { startedAt: 0, rows: 0, changesByStream: {} };
       },
       onProgress: opts.onProgress,
       log: opts.log,

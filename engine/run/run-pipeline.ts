@@ -35,7 +35,7 @@ import type { StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
 import { runTelemetry, shardTimes, streamSkew, type RunTelemetry, type ShardTime, type StreamSkew } from './run-telemetry.js';
 import { stageTimingEnabled } from '../runtime/stage-timing.js';
-import { catchUp, type CdcProgress, cdcPositionsStored, cdcStates, cdcWriteMode, isCdcPipeline, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
+import { catchUp, type CdcCommit, type CdcProgress, cdcPositionsStored, cdcStates, cdcWriteMode, isCdcPipeline, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
 
 export interface RunOptions {
   /** `--parallelism` from the command line; overrides resources.parallelism. */
@@ -65,6 +65,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** CDC: positions and lag, about once a second while changes are read. */
   onCdcProgress?: (p: CdcProgress) => void;
+  /** CDC: each group committed in the destination (its position, sizes, apply time). */
+  onCdcCommit?: (c: CdcCommit) => void;
+  /** A shard retried after a transient failure; without it the retry is a `log` line. */
+  onRetry?: (r: ShardRetry) => void;
   /** `--queue`: shards become jobs on this queue, run by `rb worker`s (docs/design.md section 14). */
   queue?: Omit<QueueRunOptions, 'log'>;
   /** Each phase as it starts and ends, and each stream's finish step (progress that is not rows). */
@@ -72,6 +76,20 @@ export interface RunOptions {
 }
 
 export type RunPhase = keyof RunResult['phases_ms'];
+export type { CdcCommit };
+
+export interface ShardRetry {
+  stream: string;
+  shard: number;
+  attempt: number;
+  maxRetries: number;
+  delayMs: number;
+  /** The transient error's code and message. */
+  code: string;
+  message: string;
+  /** The line `rb run` prints for it. */
+  line: string;
+}
 export type { FinishStep };
 export type PhaseEvent =
   | { kind: 'phase'; phase: RunPhase; state: 'start' | 'end'; elapsedMs: number }
@@ -346,7 +364,11 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
           if (!st?.cursor || st.runId !== runId) return task;
           return { ...task, read: { ...task.read, predicates: await read.continueAfter(st.cursor) } };
         },
-        onRetry: (task, attempt, err, delayMs) => opts.log?.(`rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`),
+        onRetry: (task, attempt, err, delayMs) => {
+          const line = `rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`;
+          if (opts.onRetry) opts.onRetry({ stream: task.stream, shard: task.shardIndex, attempt, maxRetries: config.resources.max_retries, delayMs, code: err.code, message: err.message, line });
+          else opts.log?.(line);
+        },
       },
     });
     moved = shardResults;
@@ -433,7 +455,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       // The copy (first run) is visible: apply the changes since its snapshot, up to now.
       // The threads are done: a follow streams on this thread alone.
       if (opts.follow) void executor.release();
-      result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, { follow: opts.follow, signal: opts.signal, onProgress: opts.onCdcProgress, log: opts.log });
+      result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, { follow: opts.follow, signal: opts.signal, onProgress: opts.onCdcProgress, onCommit: opts.onCdcCommit, log: opts.log });
       for (const st of result.streams) st.lsn = result.cdc.to;
     }
     result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0) + (result.cdc?.rows_written ?? 0);
