@@ -118,7 +118,7 @@ describe('progress', () => {
     for (const s of JSON.parse(rr.out).streams) {
       expect(s.finish_steps.map((x: { step: string }) => x.step)).toEqual(['index build', 'swap']);
       const sum = s.finish_steps.reduce((a: number, x: { ms: number }) => a + x.ms, 0);
-      expect(Math.abs(sum - s.finish_ms)).toBeLessThanOrEqual(2);
+      expect(sum).toBe(s.finish_ms);
     }
   });
 });

@@ -419,7 +419,10 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       const finishedAt = performance.now();
       const finishMs = Math.round(finishedAt - finishStarted);
       const moveMs = Math.round(Math.max(0, ...mine.map((r) => r.durationMs)));
-      const stepTimes = steps.map((x, k) => ({ step: x.step, ms: Math.round((steps[k + 1]?.startedAt ?? finishedAt) - x.startedAt) }));
+      // Each step runs until the next begins; the first also carries the transaction's begin. Rounded
+      // on the finish's own clock so that the steps add up to finish_ms exactly.
+      const at = (t: number) => Math.round(t - finishStarted);
+      const stepTimes = steps.map((x, k) => ({ step: x.step, ms: at(steps[k + 1]?.startedAt ?? finishedAt) - (k === 0 ? 0 : at(x.startedAt)) }));
       onPhase({ kind: 'stream-finish', stream: s.name, step: steps[steps.length - 1]?.step ?? 'commit', state: 'end', elapsedMs: finishMs, rows, moveMs, steps: stepTimes });
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
       result.retries += retries;
