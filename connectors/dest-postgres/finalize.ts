@@ -89,12 +89,25 @@ async function mergeIn(dest: pg.Client, c: WriteContract, onStep?: (step: Finish
 export async function mergeStaging(dest: pg.Client, c: WriteContract, opts: { truncate?: boolean } = {}): Promise<number> {
   const cols = c.columns.map((x) => quoteIdent(x.name));
   const keySet = new Set(c.key);
-  const updates = c.columns.filter((x) => !keySet.has(x.name)).map((x) => `${quoteIdent(x.name)} = excluded.${quoteIdent(x.name)}`);
+  const nonKey = c.columns.filter((x) => !keySet.has(x.name)).map((x) => quoteIdent(x.name));
+  const keys = c.key.map(quoteIdent);
+  const target = quoteQualified(c.target);
+  const updates = nonKey.map((x) => `${x} = excluded.${x}`);
   const action = updates.length ? `do update set ${updates.join(', ')}` : 'do nothing';
-  const r = await dest.query(
-    `insert into ${quoteQualified(c.target)} (${cols.join(', ')}) select ${cols.join(', ')} from ${quoteQualified(c.staging!)} ` +
-      `on conflict (${c.key.map(quoteIdent).join(', ')}) ${action}`,
-  );
+  // Only the rows that are new or changed go into the INSERT: a row whose written columns are
+  // already identical in the target is left alone (no new row version, no index entries, no
+  // trigger). Found by one join of staging with the target (a hash join for a whole table, index
+  // lookups for a few rows: the planner's choice), which costs less than ON CONFLICT's lookup and
+  // lock of every row. Identical means the same binary image (record `*=`), so 1.0 → 1.00, 0 → -0
+  // or a citext's case still update, and every type compares, json and point included.
+  // RB_UPSERT_SKIP_UNCHANGED=0 sends every row through ON CONFLICT (the A/B in bench/README.md).
+  const skip = process.env.RB_UPSERT_SKIP_UNCHANGED !== '0' && nonKey.length > 0;
+  const image = (alias: string) => `(row(${nonKey.map((x) => `${alias}.${x}`).join(', ')})::record)`;
+  const rows = skip
+    ? `select ${cols.map((x) => `s.${x}`).join(', ')} from ${quoteQualified(c.staging!)} s left join ${target} o on ${keys.map((k) => `o.${k} = s.${k}`).join(' and ')} ` +
+      `where o.${keys[0]} is null or not ${image('o')} *= ${image('s')}`
+    : `select ${cols.join(', ')} from ${quoteQualified(c.staging!)}`;
+  const r = await dest.query(`insert into ${target} (${cols.join(', ')}) ${rows} on conflict (${keys.join(', ')}) ${action}`);
   if (opts.truncate) await dest.query(`truncate ${quoteQualified(c.staging!)}`);
   return r.rowCount ?? 0;
 }
