@@ -14,7 +14,14 @@
  * (ETA_MIN_SECONDS of this stream's movement and ETA_MIN_FRACTION of its estimated rows). The last
  * frame is drawn with the run's own row counts (the shards' progress events may lag behind).
  * The formatting is pure (formatPhases, formatStreamLine) and tested as such (progress.test.ts).
+ *
+ * While the bars are drawn the cursor is hidden and line wrapping is off. A signal halts them
+ * (halt(): the last frame drawn, the terminal restored) before rb says anything about it, and
+ * nothing is drawn after; a process that exits with the bars still up restores the terminal on
+ * its way out (the 'exit' hook), so no exit path leaves the cursor hidden. Tested in a real
+ * terminal: progress-terminal.test.ts, cancel-terminal.test.ts.
  */
+import { writeSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { formatLsn } from '../../connectors/source-postgres/lsn.js';
 import type { FinishStep, FinishStepTime, RunEvent, RunPhase } from '../api/run.js';
@@ -26,6 +33,8 @@ export const ETA_MIN_SECONDS = 3;
 /** …and this share of its estimated rows moved. */
 export const ETA_MIN_FRACTION = 0.1;
 const BAR_WIDTH = 20;
+/** What the bars change in the terminal, put back: the cursor shown, line wrapping on. */
+const RESTORE_TERMINAL = '\x1b[?25h\x1b[?7h';
 const PHASES: RunPhase[] = ['plan', 'prepare', 'move', 'finish'];
 
 export interface PhaseTimes {
@@ -113,6 +122,12 @@ export class RunProgress {
   private nameWidth = 0;
   private cdcLine = false;
   private lastCdcLog = 0;
+  /** halt() was called: nothing is drawn any more. */
+  private halted = false;
+  /** Exiting with the bars up (an error thrown past the run, process.exit): the terminal put back. */
+  private readonly restoreOnExit = () => {
+    if (this.multibar?.isActive) writeSync(2, `\n${RESTORE_TERMINAL}`);
+  };
 
   constructor(enabled: boolean) {
     this.multibar = enabled
@@ -122,13 +137,17 @@ export class RunProgress {
           hideCursor: true,
           // Every line is ours (formatPhases / formatStreamLine), drawn from the state at each frame.
           format: (_options, _params, payload: { line: () => string }) => payload.line(),
+          // Each frame rewrites every line whole: what else landed on one (the terminal's `^C`) is wiped.
+          forceRedraw: true,
           fps: 5,
         })
       : null;
+    if (this.multibar) process.on('exit', this.restoreOnExit);
   }
 
   /** A run's event (engine/api/run.ts) other than a log line, which stays the caller's to print. */
   event(e: Exclude<RunEvent, { kind: 'log' }>, follow = false): void {
+    if (this.halted) return;
     const now = performance.now();
     switch (e.kind) {
       case 'phase':
@@ -203,7 +222,7 @@ export class RunProgress {
   cdc(p: CdcProgress, follow: boolean): void {
     const line = `cdc: ${p.transactions.toLocaleString('en-US')} transactions, ${p.changes.toLocaleString('en-US')} changes applied, at ${formatLsn(p.confirmed)}, lag ${formatBytes(p.lagBytes)} / ${p.lagSeconds.toFixed(1)} s`;
     if (this.multibar) {
-      this.multibar.stop();
+      if (this.multibar.isActive) this.multibar.stop();
       process.stderr.write(`\r${line}\x1b[K`);
       this.cdcLine = true;
     } else if (follow && performance.now() - this.lastCdcLog >= 30_000) {
@@ -214,15 +233,32 @@ export class RunProgress {
 
   /** A log line (a warning, a retry) above the bars while they are drawn, else straight to stderr. */
   log(line: string): void {
-    if (this.multibar?.isActive) this.multibar.log(`${line}\n`);
-    else process.stderr.write(`${line}\n`);
+    if (this.multibar?.isActive) return this.multibar.log(`${line}\n`);
+    // Over the cdc line (the next cdc event draws it again below), not after it.
+    process.stderr.write(`${this.cdcLine ? '\r\x1b[K' : ''}${line}\n`);
+    this.cdcLine = false;
   }
 
   /** Draws the last frame (every line from the final state) and leaves it on the terminal. */
   stop(): void {
-    // cli-progress's stop() renders every line once more from its format, i.e. from the final state.
-    if (this.multibar?.isActive) this.multibar.stop();
+    if (this.multibar?.isActive) {
+      // A frame first: it writes the log lines still buffered (stop() alone would drop them).
+      this.multibar.update();
+      // cli-progress's stop() shows the cursor, turns line wrapping back on and renders every line
+      // once more from its format, i.e. from the final state, the cursor left on the next line.
+      this.multibar.stop();
+    }
     if (this.cdcLine) process.stderr.write('\n');
     this.cdcLine = false;
+    process.off('exit', this.restoreOnExit);
+  }
+
+  /**
+   * A signal: the bars stop here for good (the last frame drawn, the cursor shown, the cdc line
+   * ended), so what rb writes next stands on lines of its own below them; later events draw nothing.
+   */
+  halt(): void {
+    this.halted = true;
+    this.stop();
   }
 }

@@ -46,7 +46,7 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
   const progress = new RunProgress(!o.json && !jsonLog && process.stderr.isTTY === true);
   const say = (line: string) => (jsonLog ? jsonLog.event({ kind: 'log', line }) : progress.log(line));
   if (metrics) say(`rb: metrics on ${metrics.url}`);
-  const stop = stopOnSignals(!!o.follow, jsonLog);
+  const stop = stopOnSignals(!!o.follow, jsonLog, progress);
   // The library's run (engine/api/run.ts): its events drive the progress bars.
   const result = await run(config, {
     parallelism: o.parallelism,
@@ -62,9 +62,11 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
     },
     // bin.js exits as soon as the summary is out.
     leavePoolClosing: true,
+  }).finally(() => {
+    // Thrown or not, the bars end (the cursor shown) before anything else is printed.
+    stop.dispose();
+    progress.stop();
   });
-  stop.dispose();
-  progress.stop();
   metrics?.finish(result);
   await metrics?.close();
   jsonLog?.runEnd(result);
@@ -79,8 +81,10 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
  * group is committed and acknowledged, the run recorded, exit 0). Otherwise the first one cancels
  * the run: open work is rolled back, what the run created and did not finish is dropped, the run
  * is recorded `cancelled`, exit 130. A second signal exits at once (130), saying what may be left.
+ * On a terminal the progress bars are halted first (last frame, cursor shown) and the line the
+ * terminal echoed for Ctrl-C (`^C`) is cleared, so each message is a line of its own.
  */
-function stopOnSignals(follow: boolean, jsonLog: JsonLog | null): { signal: AbortSignal; dispose(): void } {
+function stopOnSignals(follow: boolean, jsonLog: JsonLog | null, progress: RunProgress): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
   const on = (sig: NodeJS.Signals) => {
     // --log-format json: the signal is a line of its own; a second one still exits at once.
@@ -90,15 +94,17 @@ function stopOnSignals(follow: boolean, jsonLog: JsonLog | null): { signal: Abor
       ac.abort();
       return;
     }
+    progress.halt();
+    const say = (line: string) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${line}\n`);
     if (ac.signal.aborted) {
-      process.stderr.write(
+      say(
         follow
-          ? `rb: ${sig} again: exiting now; the destination holds the changes committed so far, and the next rb run goes on from there\n`
-          : `rb: ${sig} again: exiting now; staging tables (<table>__rb_replace, <table>__rb_upsert) may be left in the destination — the next rb run of this pipeline replaces them — and the run stays recorded as running (the next run resumes it)\n`,
+          ? `rb: ${sig} again: exiting now; the destination holds the changes committed so far, and the next rb run goes on from there`
+          : `rb: ${sig} again: exiting now; staging tables (<table>__rb_replace, <table>__rb_upsert) may be left in the destination — the next rb run of this pipeline replaces them — and the run stays recorded as running (the next run resumes it)`,
       );
       process.exit(130);
     }
-    process.stderr.write(follow ? `rb: ${sig}: committing the changes in hand, then stopping (again to exit at once)\n` : `rb: ${sig}: cancelling the run (again to exit at once)\n`);
+    say(follow ? `rb: ${sig}: committing the changes in hand, then stopping (again to exit at once)` : `rb: ${sig}: cancelling the run (again to exit at once)`);
     ac.abort();
   };
   process.on('SIGINT', on);
