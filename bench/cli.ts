@@ -14,12 +14,13 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CONFIG, isRbError, redact } from '../engine/errors.js';
 import { ensureCompiled } from './compiled.js';
-import { buildContenders, isRbKind } from './contenders/index.js';
+import { buildContenders, DEFAULT_CONTENDER_KINDS, isRbKind } from './contenders/index.js';
 import { slowdownFactor } from './contenders/rb.js';
 import { baselineFromReport, loadBaseline, runGate, saveBaseline, DEFAULT_TOLERANCE, type GateReport } from './gate.js';
 import { describeMachine } from './machine.js';
 import { normalizeOptions, DEFAULT_ITERS, type BenchCommandOptions } from './options.js';
 import { PUBLIC_PROFILE_NAMES } from './profiles.js';
+import { CONTENDER_KINDS } from './contenders/contender.js';
 import { formatReport, profileReport, type BenchReport } from './report.js';
 import { renderHtml } from './report-html.js';
 import { runProfile } from './runner.js';
@@ -46,10 +47,11 @@ export async function runBenchCommand(options: BenchCommandOptions, io: BenchIo 
   try {
     const s = normalizeOptions(options);
     const baseline = s.check ? loadBaseline(s.check) : undefined; // fail on a bad file before measuring
-    const contenders = buildContenders(s.contenders, s.parallelism);
-    if (contenders.some((c) => isRbKind(c.kind))) await ensureCompiled(io.stderr);
+    const contendersOf = (p: (typeof s.profiles)[number]) => buildContenders(s.contenders ?? p.contenders ?? DEFAULT_CONTENDER_KINDS, s.parallelism);
+    if (s.profiles.some((p) => contendersOf(p).some((c) => isRbKind(c.kind)))) await ensureCompiled(io.stderr);
     const runs = [];
     for (const profile of s.profiles) {
+      const contenders = contendersOf(profile);
       runs.push(await runProfile(profile, { iters: s.iters, contenders, sourceUrl: s.sourceUrl, destUrl: s.destUrl, regenerate: s.regenerate, warmup: s.warmup, log: io.stderr }));
     }
     const postgres = runs.map((r) => `${r.source.serverVersion}${r.source.embedded ? ' (embedded)' : ''}`)[0] ?? 'unknown';
@@ -59,7 +61,7 @@ export async function runBenchCommand(options: BenchCommandOptions, io: BenchIo 
       rb_bench_report: 1,
       created_at: new Date().toISOString(),
       machine,
-      settings: { iterations: s.iters, parallelism: s.parallelism, contenders: contenders.map((c) => c.id), ...(factor > 1 ? { slowdown_factor: factor } : {}) },
+      settings: { iterations: s.iters, parallelism: s.parallelism, contenders: [...new Set(s.profiles.flatMap((p) => contendersOf(p).map((c) => c.id)))], ...(factor > 1 ? { slowdown_factor: factor } : {}) },
       profiles: runs.map(profileReport),
     };
     const first = report.profiles[0];
@@ -119,7 +121,7 @@ export function benchProgram(): Command {
     .option('--check <baseline.json>', "fail when rb's ratio to the psql binary pipe is worse than the baseline's by more than the tolerance")
     .option('--tolerance <fraction|pct>', 'allowed drop for --check', `${DEFAULT_TOLERANCE * 100}%`)
     .option('--save-baseline [file]', 'write a baseline (default bench/baselines/<profile>.json)')
-    .option('--contenders <list>', 'contenders to run: rb,psql-binary,psql-text,pgcopydb,node-pipe')
+    .option('--contenders <list>', `contenders to run: ${CONTENDER_KINDS.join(',')} (default: the profile's own list)`)
     .addOption(new Option('--no-warmup', 'skip the warm-up round (quick, noisier runs)').hideHelp());
 }
 

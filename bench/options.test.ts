@@ -20,7 +20,8 @@ describe('bench options', () => {
   });
 
   it('keeps the reference pipe in any contender selection', () => {
-    expect(parseContenders(undefined)).toEqual(['rb', 'rb-replace', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe']);
+    expect(parseContenders(undefined)).toBeUndefined(); // each profile's own list
+    expect(parseContenders('rb-upsert,pg-dump,psql-binary-pk')).toEqual(['rb-upsert', 'psql-binary', 'psql-binary-pk', 'pg-dump']);
     expect(parseContenders('node-pipe,rb')).toEqual(['rb', 'psql-binary', 'node-pipe']);
     expect(() => parseContenders('dlt')).toThrow(/--contenders: expected some of/);
   });
@@ -29,7 +30,7 @@ describe('bench options', () => {
     expect(parseIters(undefined)).toBe(3);
     expect(parseIters('5')).toBe(5);
     expect(() => parseIters('0')).toThrow(/--iters/);
-    expect(() => normalizeOptions({ profile: 'huge' })).toThrow(/--profile: expected one of small\|medium\|large, found 'huge'/);
+    expect(() => normalizeOptions({ profile: 'huge' })).toThrow(/--profile: expected one of small\|narrow\|medium\|large, found 'huge'/);
     expect(() => normalizeOptions({ profile: 'small,medium', check: 'x.json' })).toThrow(/--check compares one profile/);
     expect(() => normalizeOptions({ profile: 'small', check: 'x.json', contenders: 'psql-text' })).toThrow(/include rb/);
     const s = normalizeOptions({ profile: 'small', saveBaseline: true, tolerance: '20%' });
@@ -40,8 +41,8 @@ describe('bench options', () => {
 });
 
 describe('profiles', () => {
-  it('lists small, medium and large (tiny is for tests)', () => {
-    expect(PUBLIC_PROFILE_NAMES).toEqual(['small', 'medium', 'large']);
+  it('lists small, narrow, medium and large (tiny is for tests)', () => {
+    expect(PUBLIC_PROFILE_NAMES).toEqual(['small', 'narrow', 'medium', 'large']);
     expect(parseProfiles('small,large').map((p) => p.name)).toEqual(['small', 'large']);
     expect(PROFILES.medium.tables).toEqual([{ table: 'events', rows: 2_000_000 }, { table: 'orders', rows: 200_000 }]);
     expect(PROFILES.large.tables).toEqual([{ table: 'events', rows: 10_000_000 }, { table: 'documents', rows: 50_000 }]);

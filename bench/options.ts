@@ -40,7 +40,8 @@ export interface BenchSettings {
   check?: string;
   tolerance: number;
   saveBaseline?: string;
-  contenders: ContenderKind[];
+  /** Given with --contenders; undefined: each profile's default list. */
+  contenders?: ContenderKind[];
   warmup: boolean;
 }
 
@@ -69,9 +70,10 @@ export function parseParallelism(v: string[] | string | undefined): string[] {
   return out;
 }
 
-export function parseContenders(v: string[] | string | undefined): ContenderKind[] {
+/** `--contenders`; left out: undefined (each profile's own list, else DEFAULT_CONTENDER_KINDS). */
+export function parseContenders(v: string[] | string | undefined): ContenderKind[] | undefined {
   const names = list(v);
-  if (names.length === 0) return [...CONTENDER_KINDS];
+  if (names.length === 0) return undefined;
   const out = new Set<ContenderKind>([REFERENCE_KIND]);
   for (const n of names) {
     if (!CONTENDER_KINDS.includes(n as ContenderKind)) throw new RbError('usage', `--contenders: expected some of ${CONTENDER_KINDS.join(',')}, found '${n}'`);
@@ -95,7 +97,7 @@ export function normalizeOptions(o: BenchCommandOptions): BenchSettings {
   if (o.check) single('--check');
   if (o.saveBaseline) single('--save-baseline');
   const contenders = parseContenders(o.contenders);
-  if ((o.check || o.saveBaseline) && !contenders.includes('rb')) throw new RbError('usage', '--check and --save-baseline measure rb: include rb in --contenders');
+  if ((o.check || o.saveBaseline) && contenders && !contenders.includes('rb')) throw new RbError('usage', '--check and --save-baseline measure rb: include rb in --contenders');
   return {
     profiles,
     iters: parseIters(o.iters),

@@ -5,9 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { RbError } from '../engine/errors.js';
+import type { ContenderKind } from './contenders/contender.js';
 import { BENCH_SEED, BENCH_TABLES, type BenchTableName } from './tables.js';
 
-export type ProfileName = 'tiny' | 'small' | 'medium' | 'large';
+export type ProfileName = 'tiny' | 'small' | 'narrow' | 'medium' | 'large';
 
 export interface ProfileTable {
   table: BenchTableName;
@@ -22,6 +23,8 @@ export interface Profile {
   /** Hidden from help output (test-only profiles). */
   hidden: boolean;
   description: string;
+  /** The contenders run when `--contenders` is not given (default: DEFAULT_CONTENDER_KINDS). */
+  contenders?: readonly ContenderKind[];
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
@@ -38,6 +41,16 @@ export const PROFILES: Record<ProfileName, Profile> = {
     runTimeoutMs: 10 * 60_000,
     hidden: false,
     description: '200k events (~100 MB)',
+  },
+  narrow: {
+    name: 'narrow',
+    tables: [{ table: 'accounts', rows: 1_000_000 }],
+    runTimeoutMs: 10 * 60_000,
+    hidden: false,
+    description: "1M pgbench_accounts-shaped rows (~130 MB): a first try's table, where fixed costs show",
+    // What a user's first try compares: append vs the pipe, replace vs the pipe + ADD PRIMARY KEY,
+    // pg_dump | pg_restore, pgcopydb, and upserts of an unchanged and a 1%-changed copy.
+    contenders: ['rb', 'rb-replace', 'rb-upsert', 'psql-binary', 'psql-binary-pk', 'pg-dump', 'pgcopydb'],
   },
   medium: {
     name: 'medium',

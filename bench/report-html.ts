@@ -10,7 +10,7 @@ import { describeRbTelemetry, formatMb, formatServerCpu } from './report.js';
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-const COLORS: Record<string, string> = { rb: '#d9480f', 'rb-replace': '#f08c00', 'psql-binary': '#495057', 'psql-text': '#868e96', pgcopydb: '#1c7ed6', 'node-pipe': '#2b8a3e' };
+const COLORS: Record<string, string> = { rb: '#d9480f', 'rb-replace': '#f08c00', 'rb-upsert': '#e8590c', 'psql-binary-pk': '#343a40', 'pg-dump': '#5f3dc4', 'psql-binary': '#495057', 'psql-text': '#868e96', pgcopydb: '#1c7ed6', 'node-pipe': '#2b8a3e' };
 
 /** Round-number axis maximum at or just above `max` (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k). */
 export function niceMax(max: number): number {

@@ -18,6 +18,8 @@ export interface RunRecord {
   peakRssBytes: number;
   /** CPU seconds the local source and destination servers used during the run (embedded clusters). */
   serverCpuSeconds?: ServerCpu;
+  /** rb's own move phase (its --json phases_ms.move), for rb's contenders. */
+  moveSeconds?: number;
 }
 
 export interface ServerCpu {

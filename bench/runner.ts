@@ -74,6 +74,11 @@ function serverDelta(before: ServerCpu, after: ServerCpu): ServerCpu | undefined
 
 async function runOnce(c: Contender, ctx: ContenderContext, iteration: number, expected: TableChecksum[], timeoutMs: number, servers: LocalServers = {}): Promise<RunOutcome> {
   await resetDestination(ctx.destUrl, ctx.profile);
+  try {
+    await c.prepare?.(ctx);
+  } catch (e) {
+    return { kind: 'failed', reason: `set-up before the run failed: ${redact(e instanceof Error ? e.message : String(e), [ctx.sourceUrl, ctx.destUrl])}` };
+  }
   const cmd = await c.command(ctx);
   const before = sampleServers(servers);
   const m = await measureProcess({ ...cmd, cwd: ctx.repoRoot, timeoutMs });
@@ -94,10 +99,19 @@ async function runOnce(c: Contender, ctx: ContenderContext, iteration: number, e
   }
   const verdict = await verifyDestination(ctx.destUrl, expected);
   if (!verdict.ok) return { kind: 'failed', reason: `wrong data in the destination: ${verdict.problems.join('; ')}` };
+  const telemetry = c.parseOutput?.(m.stdout);
+  const moveMs = (telemetry?.phases_ms as { move?: number } | undefined)?.move;
   return {
     kind: 'ok',
-    record: { iteration, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes, ...(serverCpu ? { serverCpuSeconds: serverCpu } : {}) },
-    telemetry: c.parseOutput?.(m.stdout),
+    record: {
+      iteration,
+      wallSeconds: m.wallSeconds,
+      cpuSeconds: m.cpuSeconds,
+      peakRssBytes: m.peakRssBytes,
+      ...(serverCpu ? { serverCpuSeconds: serverCpu } : {}),
+      ...(typeof moveMs === 'number' ? { moveSeconds: moveMs / 1000 } : {}),
+    },
+    telemetry,
   };
 }
 

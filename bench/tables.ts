@@ -10,9 +10,10 @@
  *   events     ~500 B   bigint id, uuid, text columns, inet, int, bool, timestamptz, short jsonb
  *   orders    ~1.5 KB   numeric(12,2) amounts, addresses and notes as text, ~1 KB jsonb
  *   documents  ~20 KB   long text + jsonb: stored out of line and compressed (TOAST)
+ *   accounts   ~120 B   pgbench_accounts' own shape and values (int key, int, int, char(84) blank)
  */
 
-export type BenchTableName = 'events' | 'orders' | 'documents';
+export type BenchTableName = 'events' | 'orders' | 'documents' | 'accounts';
 
 export interface BenchTable {
   name: BenchTableName;
@@ -170,7 +171,19 @@ from (
   offset 0
 ) g`;
 
-const primaryKey = (table: BenchTableName): string => `alter table public.${table} add primary key (id)`;
+const primaryKey = (table: BenchTableName, column = 'id'): string => `alter table public.${table} add primary key (${column})`;
+
+// What `pgbench -i` writes into pgbench_accounts (the table everyone benchmarks first): aid, its
+// branch (100,000 accounts a branch), a zero balance and an 84-character blank filler.
+const ACCOUNTS_CREATE = `create table public.accounts (
+  aid int not null,
+  bid int,
+  abalance int,
+  filler char(84)
+)`;
+
+const accountsInsert = (fromId: number, toId: number): string =>
+  `insert into public.accounts select i, (i - 1) / 100000 + 1, 0, '' from generate_series(${fromId}, ${toId}) as i`;
 
 export const BENCH_TABLES: Record<BenchTableName, BenchTable> = {
   events: {
@@ -194,6 +207,13 @@ export const BENCH_TABLES: Record<BenchTableName, BenchTable> = {
     primaryKeySql: primaryKey('documents'),
     insertSql: documentsInsert,
   },
+  accounts: {
+    name: 'accounts',
+    columns: ['aid', 'bid', 'abalance', 'filler'],
+    createSql: ACCOUNTS_CREATE,
+    primaryKeySql: primaryKey('accounts', 'aid'),
+    insertSql: accountsInsert,
+  },
 };
 
-export const ALL_BENCH_TABLES: readonly BenchTableName[] = ['events', 'orders', 'documents'];
+export const ALL_BENCH_TABLES: readonly BenchTableName[] = ['events', 'orders', 'documents', 'accounts'];

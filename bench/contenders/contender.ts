@@ -6,17 +6,22 @@
 import type { Profile } from '../profiles.js';
 import type { BenchTableName } from '../tables.js';
 
-export type ContenderKind = 'rb' | 'rb-replace' | 'psql-binary' | 'psql-text' | 'pgcopydb' | 'node-pipe';
+export type ContenderKind = 'rb' | 'rb-replace' | 'rb-upsert' | 'psql-binary' | 'psql-binary-pk' | 'psql-text' | 'pg-dump' | 'pgcopydb' | 'node-pipe';
 
 /**
  * `rb` does the pipes' job: append into the empty bare destination table every contender gets.
  * `rb-replace` does more than any pipe: write_mode replace (staging table, primary key built,
- * one-transaction swap), so users see what the atomic full refresh costs.
+ * one-transaction swap), so users see what the atomic full refresh costs. `rb-upsert` upserts into
+ * a copy that already holds the rows (unchanged, and with 1% of them changed): the re-sync case.
+ * `psql-binary-pk` is the pipe followed by `ALTER TABLE … ADD PRIMARY KEY`, what replace must beat.
  */
-export const CONTENDER_KINDS: readonly ContenderKind[] = ['rb', 'rb-replace', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe'];
+export const CONTENDER_KINDS: readonly ContenderKind[] = ['rb', 'rb-replace', 'rb-upsert', 'psql-binary', 'psql-binary-pk', 'psql-text', 'pg-dump', 'pgcopydb', 'node-pipe'];
+
+/** The contenders of a profile that names none, and of `--contenders` left out. */
+export const DEFAULT_CONTENDER_KINDS: readonly ContenderKind[] = ['rb', 'rb-replace', 'psql-binary', 'psql-text', 'pgcopydb', 'node-pipe'];
 
 /** rb's contenders (their runs carry rb's telemetry). */
-export const isRbKind = (kind: string): boolean => kind === 'rb' || kind === 'rb-replace';
+export const isRbKind = (kind: string): boolean => kind === 'rb' || kind === 'rb-replace' || kind === 'rb-upsert';
 
 /** The reference every ratio divides by: the single-stream physical limit. */
 export const REFERENCE_KIND: ContenderKind = 'psql-binary';
@@ -53,6 +58,11 @@ export interface Contender {
   kind: ContenderKind;
   /** Undefined when it can run; otherwise why it is skipped ("pgcopydb is not installed"). */
   unavailableReason(ctx: ContenderContext): Promise<string | undefined>;
+  /**
+   * Untimed set-up after the destination's tables were made empty and bare, before the timed run
+   * (an upsert's existing copy). The verification after the run is the same as for every contender.
+   */
+  prepare?(ctx: ContenderContext): Promise<void>;
   /** The command for one run. Called once per run (it may write files into ctx.workDir). */
   command(ctx: ContenderContext): Promise<ContenderCommand>;
   /** Version and mode facts for the report, asked once per profile. */

@@ -7,6 +7,7 @@ import { PROFILES } from '../profiles.js';
 import { failureText } from '../runner.js';
 import { buildContenders } from './index.js';
 import { parsePgcopydbVersion } from './pgcopydb.js';
+import { pgDumpScript } from './pg-dump.js';
 import { pgpassLine, stripPassword, writePgpass } from './pgpass.js';
 import { psqlPipeScript } from './psql-pipe.js';
 import { parseRbSummary, rbPipelineYaml, slowdownFactor } from './rb.js';
@@ -26,6 +27,17 @@ describe('contenders', () => {
     expect(bin).toContain(`-c 'COPY public.events TO STDOUT (FORMAT binary)' | psql -X -q -v ON_ERROR_STOP=1 -d "$RB_DST" -c 'COPY public.events FROM STDIN (FORMAT binary)'`);
     expect(bin).toContain('COPY public.orders FROM STDIN (FORMAT binary)');
     expect(psqlPipeScript(['events'], 'text')).toContain(`-c 'COPY public.events TO STDOUT' |`);
+    // + ADD PRIMARY KEY: the key after each table's pipe, on the destination.
+    expect(psqlPipeScript(['accounts'], 'binary', { primaryKey: true }).split('\n').slice(1)).toEqual([
+      `psql -X -q -v ON_ERROR_STOP=1 -d "$RB_SRC" -c 'COPY public.accounts TO STDOUT (FORMAT binary)' | psql -X -q -v ON_ERROR_STOP=1 -d "$RB_DST" -c 'COPY public.accounts FROM STDIN (FORMAT binary)'`,
+      `psql -X -q -v ON_ERROR_STOP=1 -d "$RB_DST" -c 'alter table public.accounts add primary key (aid)'`,
+    ]);
+  });
+
+  it("the narrow profile's contenders: append, replace, upserts of 0% and 1% changed, the pipe with and without the key, pg_dump, pgcopydb", () => {
+    expect(buildContenders(PROFILES.narrow.contenders!, ['auto']).map((c) => c.id)).toEqual(['rb:auto', 'rb-replace:auto', 'rb-upsert:0%', 'rb-upsert:1%', 'psql-binary', 'psql-binary-pk', 'pg-dump', 'pgcopydb']);
+    expect(buildContenders(['rb-upsert'], ['auto']).every((c) => typeof c.prepare === 'function')).toBe(true);
+    expect(pgDumpScript(['accounts'])).toContain(`pg_dump -Fc --data-only -t 'public.accounts' -d "$RB_SRC" | pg_restore --data-only --exit-on-error -d "$RB_DST"`);
   });
 
   it('keeps passwords in a 600 pgpass file, escaped', () => {

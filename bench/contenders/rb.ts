@@ -3,7 +3,9 @@
  * pipeline generated per profile into the run's private directory (mode 600: it holds the URLs).
  * `rb`: one contender per parallelism value (`auto` always, plus any `--parallelism` given),
  * write_mode append into the empty bare tables, like every pipe. `rb-replace`: auto, write_mode
- * replace.
+ * replace. `rb-upsert`: auto, write_mode upsert into a copy that already holds the source's rows with
+ * its primary key (made untimed by `prepare`: the binary pipe, ADD PRIMARY KEY, then a change to a
+ * given share of the rows, VACUUM and CHECKPOINT), so the run measures a re-sync: 0% changed, and 1%.
  *
  * Slowdown hook for the regression gate's test: RB_BENCH_SLOWDOWN_FACTOR=k (k >= 1) runs rb under
  * slow-wrapper.mjs, which keeps the measured process tree alive k times as long as rb took, so the
@@ -14,9 +16,12 @@ import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import YAML from 'yaml';
 import { RbError } from '../../engine/errors.js';
-import type { Contender, ContenderContext } from './contender.js';
+import { BENCH_TABLES } from '../tables.js';
+import { libpqEnv, type Contender, type ContenderContext } from './contender.js';
+import { psqlPipeScript } from './psql-pipe.js';
 import { repoPath } from '../../engine/paths.js';
 
 const execFileAsync = promisify(execFile);
@@ -28,7 +33,7 @@ export const RB_CLI_RELATIVE = path.join('engine', 'cli', 'bin.js');
  * append: into the empty bare table the bench creates for every contender — the pipes' job.
  * replace: rb's atomic full refresh — staging table, primary key, swap — more work than any pipe.
  */
-export type RbWriteMode = 'append' | 'replace';
+export type RbWriteMode = 'append' | 'replace' | 'upsert';
 
 /** The pipeline rb runs for a profile (exported for the tests). */
 export function rbPipelineYaml(ctx: Pick<ContenderContext, 'profile' | 'tables' | 'sourceUrl' | 'destUrl'>, writeMode: RbWriteMode = 'append'): string {
@@ -38,7 +43,8 @@ export function rbPipelineYaml(ctx: Pick<ContenderContext, 'profile' | 'tables' 
     source: {
       use: 'postgres',
       config: { url: ctx.sourceUrl },
-      streams: ctx.tables.map((t) => ({ name: `public.${t}`, sync_mode: 'full_refresh' })),
+      // An upsert names each table's key (the first column: id, aid).
+      streams: ctx.tables.map((t) => ({ name: `public.${t}`, sync_mode: 'full_refresh', ...(writeMode === 'upsert' ? { primary_key: [BENCH_TABLES[t].columns[0]] } : {}) })),
     },
     destination: {
       use: 'postgres',
@@ -99,13 +105,43 @@ export async function rbVersion(repoRoot: string): Promise<{ text: string; nativ
   }
 }
 
-export function rbContender(parallelism: string, writeMode: RbWriteMode = 'append'): Contender {
+/**
+ * An upsert's existing copy: the source's rows in the destination with the primary key, then the
+ * first column after the key bumped in every (1/changedShare)-th row, so the run has that share to
+ * change back. Vacuumed and checkpointed, so the timed run flushes nothing of the set-up.
+ */
+async function prepareUpsertCopy(ctx: ContenderContext, changedPercent: number): Promise<void> {
+  await execFileAsync('bash', ['-c', psqlPipeScript(ctx.tables, 'binary', { primaryKey: true })], {
+    env: { ...libpqEnv(ctx), RB_SRC: ctx.sourceUrlNoPassword, RB_DST: ctx.destUrlNoPassword },
+    maxBuffer: 1 << 20,
+  });
+  const c = new pg.Client({ connectionString: ctx.destUrl });
+  await c.connect();
+  try {
+    for (const t of ctx.tables) {
+      const [key, , col] = BENCH_TABLES[t].columns; // accounts: aid, bid, abalance
+      if (changedPercent > 0) {
+        const every = Math.round(100 / changedPercent);
+        await c.query(`update public.${t} set ${col} = ${col} + 1 where ${key} % ${every} = 0`);
+      }
+      await c.query(`vacuum (analyze) public.${t}`);
+    }
+    await c.query('checkpoint');
+  } finally {
+    await c.end();
+  }
+}
+
+export function rbContender(parallelism: string, writeMode: RbWriteMode = 'append', opts: { changedPercent?: number } = {}): Contender {
   const replace = writeMode === 'replace';
+  const upsert = writeMode === 'upsert';
+  const changed = opts.changedPercent ?? 0;
   const p = parallelism === 'auto' ? 'auto' : `p=${parallelism}`;
   return {
-    id: `${replace ? 'rb-replace' : 'rb'}:${parallelism}`,
-    label: replace ? `rb replace (${p})` : `rb (${p})`,
-    kind: replace ? 'rb-replace' : 'rb',
+    id: upsert ? `rb-upsert:${changed}%` : `${replace ? 'rb-replace' : 'rb'}:${parallelism}`,
+    label: upsert ? `rb upsert, ${changed}% changed (${p})` : replace ? `rb replace (${p})` : `rb (${p})`,
+    kind: upsert ? 'rb-upsert' : replace ? 'rb-replace' : 'rb',
+    ...(upsert ? { prepare: (ctx: ContenderContext) => prepareUpsertCopy(ctx, changed) } : {}),
     async unavailableReason(ctx) {
       const bin = path.join(ctx.repoRoot, RB_CLI_RELATIVE);
       if (!existsSync(bin)) return `the rb CLI is missing (${RB_CLI_RELATIVE})`;

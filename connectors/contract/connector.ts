@@ -124,6 +124,11 @@ export interface WriteTask<E> {
   checkpoint?: CheckpointSpec;
   /** Test/bench hook: sleep this long after writing each frame (RB_BENCH_DELAY_MS): a slow destination. */
   delayPerChunkMs: number;
+  /**
+   * Bench hook (RB_BENCH_CPU_SLOWDOWN=f): after each chunk, busy CPU work for f × the time the chunk
+   * took, so the move is about f slower through real work, not a sleep (the gate's detection test).
+   */
+  cpuSlowdown?: number;
   /** What happens to a row the destination rejects (`destination.on_data_error`). */
   badRows: BadRowPolicy;
   /** Transforms applied to each row's text forms before it is written (contract/transforms.ts). */

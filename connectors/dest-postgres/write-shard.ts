@@ -91,6 +91,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
       sinceRows = 0;
       sinceAt = performance.now();
     };
+    const slowdown = task.cpuSlowdown ? cpuSlowdown(task.cpuSlowdown) : undefined;
     if (task.isolate || task.rowSteps?.length) rejections = new Rejections(dst, task.contract.columns.map((c) => c.name), task.badRows, task);
     // Transforms of the pool (row-transforms.ts) on text chunks: masks, validate.
     const transformer = task.rowSteps?.length ? new RowTransformer(task.rowSteps, task.contract.columns.length, rejections!) : null;
@@ -139,6 +140,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
             writerRows = 0;
           }
           if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
+          slowdown?.();
         }
       } catch (e) {
         const why = await writer.settledFailure(e);
@@ -175,6 +177,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
           await checkpoint(last);
         }
         if (task.delayPerChunkMs > 0) await sleep(task.delayPerChunkMs);
+        slowdown?.();
       }
     }
     await rejections?.flush();
@@ -204,6 +207,22 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
     hooks.signal?.removeEventListener('abort', onAbort);
     await dst?.end().catch(() => {});
   }
+}
+
+/**
+ * RB_BENCH_CPU_SLOWDOWN's work: after each chunk, spins the thread for `fraction` × the time since
+ * the previous chunk ended, so a CPU-bound move gets about that much slower through real CPU use.
+ */
+export function cpuSlowdown(fraction: number): () => void {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    const until = now + fraction * (now - last);
+    while (performance.now() < until) {
+      /* busy: the point is the CPU it takes */
+    }
+    last = performance.now();
+  };
 }
 
 function sleep(ms: number): Promise<void> {

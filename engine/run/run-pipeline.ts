@@ -563,6 +563,7 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
   const chunkBytes = config.resources.max_batch_bytes;
   const delay = Number(process.env.RB_BENCH_DELAY_MS ?? 0) || 0;
   const sourceDelay = Number(process.env.RB_BENCH_SOURCE_DELAY_MS ?? 0) || 0;
+  const cpuSlowdown = Number(process.env.RB_BENCH_CPU_SLOWDOWN ?? 0) || 0;
   for (const [i, s] of streams.entries()) {
     const contract = contracts[i];
     const read = reads.get(s.name)!;
@@ -595,6 +596,7 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         estimatedBytes: Math.round(s.source.relationBytes / Math.max(1, plan.shards.length)),
         delayPerChunkMs: delay,
         ...(sourceDelay ? { sourceDelayPerChunkMs: sourceDelay } : {}),
+        ...(cpuSlowdown > 0 ? { cpuSlowdown } : {}),
         badRows: {
           policy: config.destination.on_data_error,
           schema: config.state.schema,
