@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { measureProcess, processTree } from './measure.js';
+import { processTree } from '../engine/telemetry/server-cpu.js';
+import { measureProcess } from './measure.js';
 
 // Each side allocates and touches memory, burns `busyMs` of its own CPU time (not wall time: the
 // machine may be shared), then lingers so the poller sees it.

@@ -13,9 +13,10 @@
  * Client side only: the PostgreSQL backends' work is the same for every contender and not counted.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CLOCK_TICKS_PER_SECOND, procStatFields, processTree } from '../engine/telemetry/server-cpu.js';
 
 export interface MeasureRequest {
   command: string;
@@ -43,45 +44,11 @@ export interface ProcessMeasurement {
 
 const POLL_MS = 40;
 const GNU_TIME = '/usr/bin/time';
-// Linux's USER_HZ: utime/stime in /proc/<pid>/stat are in these ticks (100 on every mainstream arch).
-export const CLOCK_TICKS_PER_SECOND = 100;
 const MAX_CAPTURE_BYTES = 8 << 20;
 
 interface PidSample {
   hwmKb: number;
   cpuTicks: number;
-}
-
-function readChildren(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tasks) {
-    try {
-      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c.trim()) out.push(Number(c));
-    } catch {
-      /* exited */
-    }
-  }
-  return out;
-}
-
-/**
- * The fields of /proc/<pid>/stat after the command name (which may contain spaces): index 0 is
- * field 3 (state), so utime (14) is [11], stime [12], cutime [13], cstime [14]. Undefined once the
- * process is gone.
- */
-export function procStatFields(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
 }
 
 function sampleOne(pid: number): PidSample | undefined {
@@ -94,19 +61,6 @@ function sampleOne(pid: number): PidSample | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The pids of the tree rooted at `root` (root included), walking /proc/<pid>/task/<tid>/children. */
-export function processTree(root: number): number[] {
-  const seen: number[] = [];
-  const stack = [root];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    if (seen.includes(pid)) continue;
-    seen.push(pid);
-    stack.push(...readChildren(pid));
-  }
-  return seen;
 }
 
 function parseGnuTime(file: string): { cpuSeconds: number } | undefined {

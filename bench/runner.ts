@@ -14,7 +14,7 @@ import { EMBEDDED_DEST_ROOT, EMBEDDED_SOURCE_ROOT, ensureSourceData, resetDestin
 import { measureProcess } from './measure.js';
 import type { Profile } from './profiles.js';
 import type { ContenderResult, ProfileRun, RunRecord, ServerCpu } from './results.js';
-import { postmasterPid, serverCpuSeconds } from './server-cpu.js';
+import { postmasterPid, serverCpuSeconds } from '../engine/telemetry/server-cpu.js';
 import { verifyDestination, type TableChecksum } from './verify.js';
 import { REPO_ROOT } from '../engine/paths.js';
 

@@ -9,12 +9,14 @@ import type { StateStore } from './contract/state.js';
 import { PostgresSink } from './dest-postgres/postgres-sink.js';
 import { PostgresStateStore } from './dest-postgres/state-store.js';
 import { writeShard } from './dest-postgres/write-shard.js';
+import { backendIdentity, type BackendIdentity } from './postgres/backend.js';
 import { connect, type PgEndpoint } from './postgres/connection.js';
 import { PostgresCdcSource } from './source-postgres/postgres-cdc.js';
 import { PostgresSnapshotSource } from './source-postgres/postgres-source.js';
 import { readShard } from './source-postgres/read-shard.js';
 
 export type Endpoint = PgEndpoint;
+export type { BackendIdentity };
 
 export const shardReader: ShardReader<Endpoint> = { readShard };
 export const shardWriter: ShardWriter<Endpoint> = { writeShard };
@@ -26,6 +28,8 @@ export interface LeaderSession {
   state: StateStore;
   /** CDC setup and the slot's catch-up read, on the source connection. */
   changes: ChangeSource;
+  /** The server processes behind the two connections (telemetry: a local server's CPU). */
+  backends(): Promise<{ source: BackendIdentity; destination: BackendIdentity }>;
   close(): Promise<void>;
 }
 
@@ -46,6 +50,7 @@ export async function openLeaderSession(source: Endpoint, dest: Endpoint, state:
     sink: new PostgresSink(dst, src, state),
     state: new PostgresStateStore(dst, state.schema, state.pipeline),
     changes: new PostgresCdcSource(src, source),
+    backends: async () => ({ source: await backendIdentity(src), destination: await backendIdentity(dst) }),
     close: async () => {
       await Promise.all([src.end().catch(() => {}), dst.end().catch(() => {})]);
     },

@@ -181,6 +181,66 @@ export function classifyPgError(e: unknown): PgErrorClass {
 }
 
 /**
+ * What kind of failure an error is, in a small, stable set (the label of `rb_errors_total` and
+ * `rb_retries_total`, `error.class` in `--json`; docs/design.md section 16). The SQLSTATE decides
+ * first (a dest_query can be a lost connection, a permission or a missing table), then the code:
+ *   connection  could not connect, or the connection broke (08, 57P01-03, 53300, socket errors)
+ *   permission  authentication or privileges (28, 42501)
+ *   conflict    serialization failure, deadlock (40001, 40P01)
+ *   schema      a missing or mismatched table, column, type or schema (42P01, 42703, 42704, 3F000, 42804,
+ *               3D000; rb's own checks of the target: dest_prepare)
+ *   data        a value or row the destination rejects (22, 23; data_error)
+ *   query       any other statement the server refused (timeouts, resources, syntax)
+ *   config      the pipeline or the arguments (exit 2)
+ *   internal    rb's own fault (exit 1)
+ *   cancelled   SIGINT/SIGTERM
+ */
+export const ERROR_CLASSES = ['connection', 'permission', 'conflict', 'schema', 'data', 'query', 'config', 'internal', 'cancelled'] as const;
+export type ErrorClass = (typeof ERROR_CLASSES)[number];
+
+const SCHEMA_SQLSTATES = new Set(['42P01', '42703', '42704', '3F000', '42804', '3D000']);
+
+export function errorClass(e: { code: string; sqlstate?: string; pg?: PgErrorInfo; details?: Record<string, unknown> }): ErrorClass {
+  switch (e.code as RbErrorCode) {
+    case 'config_invalid':
+    case 'config_missing_var':
+    case 'config_parse':
+    case 'usage':
+      return 'config';
+    case 'internal':
+    case 'codec':
+      return 'internal';
+    case 'cancelled':
+      return 'cancelled';
+    default:
+      break;
+  }
+  const s = e.sqlstate ?? e.pg?.sqlstate;
+  if (s) {
+    if (s.startsWith('08') || s === '57P01' || s === '57P02' || s === '57P03' || s === '53300') return 'connection';
+    if (s.startsWith('28') || s === '42501') return 'permission';
+    if (s === '40001' || s === '40P01') return 'conflict';
+    if (SCHEMA_SQLSTATES.has(s)) return 'schema';
+    if ((s.startsWith('22') || s.startsWith('23')) && s !== '22P03' && s !== '22P04') return 'data';
+    return 'query';
+  }
+  switch (e.code as RbErrorCode) {
+    case 'source_connect':
+    case 'dest_connect':
+      return 'connection';
+    case 'source_missing_table':
+    case 'source_missing_column':
+    case 'dest_prepare': // rb's own checks of the target: columns, types, schema_evolution
+      return 'schema';
+    case 'data_error':
+      return 'data';
+    default:
+      // A transient failure without a server error is a connection that broke (markTransient).
+      return e.details?.transient === true ? 'connection' : 'query';
+  }
+}
+
+/**
  * Marks whether a stage's failure is transient (connection loss, admin shutdown, serialization
  * failure, deadlock: classifyPgError) in the error's details, which survive the trip to the main
  * thread, where the scheduler decides to retry the shard (engine/runtime/shard-pool.ts).

@@ -68,7 +68,7 @@ describe("import { … } from 'rb'", () => {
   it('loads, checks, discovers, runs with progress events, and cancels through an AbortSignal', async () => {
     writeFileSync(
       path.join(project, 'use.mjs'),
-      `import { run, check, discover, loadPipeline, parsePipeline, exitCode, RbError } from 'rb';
+      `import { run, check, discover, loadPipeline, parsePipeline, exitCode, RbError, RUN_EVENT_KINDS, errorClass } from 'rb';
 const config = loadPipeline('pipeline.yaml', { env: { DST_URL: process.env.DST_URL } });
 const checked = await check(config, { file: 'pipeline.yaml' });
 const found = await discover(config);
@@ -83,7 +83,7 @@ console.log(JSON.stringify({
   check: { status: checked.status, exitCode: checked.exitCode, names: checked.checks.map((c) => c.check) },
   discover: found.tables.map((t) => [t.name, t.estimated_rows, t.primary_key]),
   run: { status: result.status, rows: result.rows_written, exit: exitCode(result), streams: result.streams.map((s) => [s.name, s.rows]) },
-  kinds: [...kinds].sort(), progressRows,
+  kinds: [...kinds].sort(), progressRows, allKinds: RUN_EVENT_KINDS, failureClass: errorClass({ code: 'dest_query', sqlstate: '57P01' }), resultClass: result.error?.class ?? null,
   cancelled: { status: cancelled.status, exit: exitCode(cancelled) },
   invalid,
 }));
@@ -95,7 +95,11 @@ console.log(JSON.stringify({
     expect(j.check).toEqual({ status: 'ok', exitCode: 0, names: expect.arrayContaining(['config', 'source connection', 'source table public.items', 'plan', 'destination connection']) });
     expect(j.discover).toEqual([['public.items', 20000, ['id']]]);
     expect(j.run).toEqual({ status: 'succeeded', rows: 20000, exit: 0, streams: [['public.items', 20000]] });
-    expect(j.kinds).toEqual(expect.arrayContaining(['planned', 'progress']));
+    expect(j.kinds).toEqual(expect.arrayContaining(['start', 'phase', 'planned', 'progress', 'stream-finish']));
+    // Every kind a run emitted is one the package lists.
+    for (const k of j.kinds) expect(j.allKinds).toContain(k);
+    expect(j.failureClass).toBe('connection');
+    expect(j.resultClass).toBeNull();
     expect(j.progressRows).toBeGreaterThan(0);
     expect(j.cancelled).toEqual({ status: 'cancelled', exit: 130 });
     expect(j.invalid).toEqual({ isRbError: true, code: 'config_invalid', exitCode: 2, first: expect.stringMatching(/^pipeline\.yaml:\d+:\d+ source: missing/) });

@@ -6,6 +6,7 @@
 import type { CdcProgress } from '../run/run-cdc.js';
 import { exitCodeOf, runPipeline, type CdcCommit, type ShardRetry, type FinishStep, type FinishStepTime, type PhaseEvent, type RunPhase, type RunResult, type StreamResult } from '../run/run-pipeline.js';
 import type { PipelineConfig } from '../config/index.js';
+import type { LifecycleEvent } from '../run/lifecycle.js';
 
 export interface PlannedStream {
   name: string;
@@ -15,8 +16,15 @@ export interface PlannedStream {
   shards: number;
 }
 
-/** What a run reports while it runs: `phase` start/end around each phase, `planned` once at the end of plan, then `progress` / `stream-finish` / `cdc` / `log` as they come. */
+/**
+ * What a run reports while it runs: `start` first, `phase` start/end around each phase, `planned`
+ * once at the end of plan, then `progress` / `stream-finish` / `cdc` / `log` / `retry` as they come;
+ * the lifecycle's `slot-created`, `snapshot-done` (cdc, first run), `cdc-commit` (each group) and
+ * `cursor-commit` (incremental) when they happen.
+ */
 export type RunEvent =
+  /** start · slot-created · snapshot-done · cursor-commit (engine/run/lifecycle.ts). */
+  | LifecycleEvent
   | { kind: 'planned'; streams: PlannedStream[] }
   /** Rows and bytes one shard has moved so far (cumulative for that shard). */
   | { kind: 'progress'; stream: string; shardIndex: number; rows: number; bytes: number }
@@ -59,7 +67,13 @@ export interface RunOptions {
   queue?: { url: string; jobTimeoutSeconds?: number };
 }
 
-export type { CdcCommit, ShardRetry, FinishStep, FinishStepTime, PhaseEvent, RunPhase, RunResult, StreamResult };
+/** Every RunEvent kind (checked against the union: a kind added there must be added here). */
+export const RUN_EVENT_KINDS = ['start', 'phase', 'stream-finish', 'planned', 'progress', 'cdc', 'cdc-commit', 'log', 'retry', 'slot-created', 'snapshot-done', 'cursor-commit'] as const satisfies readonly RunEvent['kind'][];
+type MissingKind = Exclude<RunEvent['kind'], (typeof RUN_EVENT_KINDS)[number]>;
+const everyKind: MissingKind extends never ? true : MissingKind = true;
+void everyKind;
+
+export type { CdcCommit, LifecycleEvent, ShardRetry, FinishStep, FinishStepTime, PhaseEvent, RunPhase, RunResult, StreamResult };
 
 /**
  * Runs the pipeline once. Resolves with the result whatever happened — `status` is `succeeded`,
@@ -85,6 +99,7 @@ export async function run(config: PipelineConfig, opts: RunOptions = {}): Promis
     onCdcCommit: (c) => emit({ kind: 'cdc-commit', ...c }),
     onRetry: (r) => emit({ kind: 'retry', ...r }),
     onPhase: (e) => emit(e),
+    onLifecycle: (e) => emit(e),
   });
 }
 

@@ -1,9 +1,9 @@
 /** Shared output helpers: errors as one readable block (or JSON), numbers and durations. */
-import { RbError } from '../errors.js';
+import { errorClass, type RbError } from '../errors.js';
 
 export function printError(e: RbError, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ status: 'failed', error: e.toJSON() })}\n`);
+    process.stdout.write(`${JSON.stringify({ status: 'failed', error: { ...e.toJSON(), class: errorClass(e) } })}\n`);
     return;
   }
   const where = [e.stream ? `stream ${e.stream}` : '', e.shard !== undefined ? `shard ${e.shard}` : ''].filter(Boolean).join(', ');

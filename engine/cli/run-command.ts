@@ -1,6 +1,6 @@
 /** `rb run <pipeline.yaml>`: runs the pipeline, progress on stderr, summary or JSON at the end. */
 import { loadPipelineConfig, type PipelineConfig } from '../config/index.js';
-import { RbError } from '../errors.js';
+import { errorClass, RbError } from '../errors.js';
 import type { SchemaChange } from '../../connectors/contract/write-contract.js';
 import { exitCode, run, type RunResult } from '../api/run.js';
 import { formatBytes, formatCount, formatDuration, printError, table } from './output.js';
@@ -30,22 +30,25 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
   try {
     if (o.logFormat !== undefined && !LOG_FORMATS.includes(o.logFormat)) throw new RbError('usage', `--log-format: expected one of ${LOG_FORMATS.join(', ')}, found '${o.logFormat}'`);
     // Loaded only when asked for: a plain run's start-up stays as it was.
-    if (o.logFormat === 'json') jsonLog = await (await import('../telemetry/json-log.js')).createJsonLog();
-    jsonLog?.line('info', 'run-start', { file });
+    if (o.logFormat === 'json') jsonLog = await (await import('../telemetry/json-log.js')).createJsonLog(file);
     if (o.jobTimeout !== undefined && !o.queue) throw new RbError('usage', '--job-timeout is the timeout of a queued shard: it needs --queue <url>');
     config = loadPipelineConfig(file);
     if (o.metricsAddr !== undefined) metrics = await (await import('../telemetry/metrics.js')).startMetrics(o.metricsAddr);
   } catch (e) {
     if (e instanceof RbError) {
-      if (jsonLog) jsonLog.line('error', 'run-end', { status: 'failed', error: { code: e.code, message: e.message } });
-      else printError(e, !!o.json);
+      // The run never started: its start line has only the file.
+      if (jsonLog) {
+        jsonLog.line('info', 'run-start', { file });
+        jsonLog.line('error', 'run-end', { status: 'failed', error: { code: e.code, class: errorClass(e), message: e.message } });
+      } else printError(e, !!o.json);
       return e.exitCode;
     }
     throw e;
   }
   const progress = new RunProgress(!o.json && !jsonLog && process.stderr.isTTY === true);
-  const say = (line: string) => (jsonLog ? jsonLog.event({ kind: 'log', line }) : progress.log(line));
-  if (metrics) say(`rb: metrics on ${metrics.url}`);
+  // The endpoint's address: a field of the run-start line, or a line of its own.
+  if (metrics && jsonLog) jsonLog.atStart({ metrics: metrics.url });
+  else if (metrics) progress.log(`rb: metrics on ${metrics.url}`);
   const stop = stopOnSignals(!!o.follow, jsonLog, progress);
   // The library's run (engine/api/run.ts): its events drive the progress bars.
   const result = await run(config, {

@@ -26,6 +26,10 @@ beforeAll(async () => {
     insert into full_t select g, md5(g::text) from generate_series(1, 30000) g;
     create table cdc_t (id int primary key, v text);
     insert into cdc_t select g, 'v' || g from generate_series(1, 100) g;
+    create table cdc_log_t (id int primary key, v text);
+    insert into cdc_log_t select g, 'v' || g from generate_series(1, 50) g;
+    create table inc_t (id bigint primary key, v text);
+    insert into inc_t select g, md5(g::text) from generate_series(1, 5000) g;
     analyze;
   `);
 });
@@ -38,6 +42,28 @@ function file(name: string, yaml: string): string {
   const f = join(dir, `${name}.yaml`);
   writeFileSync(f, yaml);
   return f;
+}
+
+/** `rb run` in the background (the built binary): its stderr so far, and its exit code once it exits. */
+function spawnRun(args: string[], env: Record<string, string> = {}): { child: ChildProcess; err: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, err: () => err, exited };
+}
+
+type LogLine = { time: string; level: string; event: string; [k: string]: unknown };
+
+/** Every line of a --log-format json stderr, parsed (a line that is not JSON fails the test), with the shape every line has. */
+function jsonLines(stderr: string): LogLine[] {
+  const lines = stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as LogLine);
+  for (const e of lines) {
+    expect(Number.isNaN(Date.parse(e.time))).toBe(false);
+    expect(['info', 'warn', 'error']).toContain(e.level);
+    expect(typeof e.event).toBe('string');
+  }
+  return lines;
 }
 
 /** Samples of a Prometheus text exposition: `name{labels}` → value. */
@@ -71,12 +97,9 @@ async function until<T>(what: string, get: () => Promise<T | undefined | false>,
 describe('rb run observability', () => {
   it('--metrics-addr: scraped during --follow, applied counters and lag move', async () => {
     const yaml = pipelineYaml({ name: 'obs_follow', srcUrl: src.url, dstUrl: dst.url, streams: ['public.cdc_t'], writeMode: 'upsert' }).replace(/    - name: (\S+)/g, '    - name: $1\n      sync_mode: cdc');
-    const child: ChildProcess = spawn(process.execPath, [BIN, 'run', file('obs_follow', yaml), '--follow', '--metrics-addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const { child, err, exited } = spawnRun([file('obs_follow', yaml), '--follow', '--metrics-addr', '127.0.0.1:0']);
     try {
-      const url = await until('the metrics line', async () => /rb: metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(err)?.[1]);
+      const url = await until('the metrics line', async () => /rb: metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(err())?.[1]);
       await until('the copy', async () => (await dst.query(`select count(*)::int as n from pg_tables where tablename = 'cdc_t'`)).rows[0].n === 1 && (await dst.query('select count(*)::int as n from cdc_t')).rows[0].n === 100);
       // Following: the first progress event carries the confirmed position.
       const before = await until('the first cdc progress', async () => {
@@ -107,20 +130,14 @@ describe('rb run observability', () => {
     } finally {
       child.kill('SIGTERM');
     }
-    expect(await exited, err).toBe(0);
+    expect(await exited, err()).toBe(0);
   });
 
   it('--log-format json: every line of stderr is a JSON object with time, level and event', () => {
     const yaml = pipelineYaml({ name: 'obs_log', srcUrl: src.url, dstUrl: dst.url, streams: ['public.full_t'], writeMode: 'replace', extra: 'resources: { max_batch_bytes: 64kb, max_inflight_batches: 1 }' });
     const r = runRb(['run', file('obs_log', yaml), '--log-format', 'json', '--json'], { RB_SHARD_MIN_BYTES: '0', RB_BENCH_DELAY_MS: '60' });
     expect(r.code, r.err).toBe(0);
-    const lines = r.err.trimEnd().split('\n');
-    const events = lines.map((l) => JSON.parse(l) as { time: string; level: string; event: string; [k: string]: unknown });
-    for (const e of events) {
-      expect(Number.isNaN(Date.parse(e.time))).toBe(false);
-      expect(['info', 'warn', 'error']).toContain(e.level);
-      expect(typeof e.event).toBe('string');
-    }
+    const events = jsonLines(r.err);
     const names = events.map((e) => e.event);
     expect(names[0]).toBe('run-start');
     expect(names[names.length - 1]).toBe('run-end');
@@ -136,11 +153,93 @@ describe('rb run observability', () => {
     expect(result.streams[0].shard_times.length).toBe(result.streams[0].shards);
   });
 
+  it('--log-format json, a cdc first run with --follow: run-start, slot-created, snapshot-done, checkpoint, stop, run-end', async () => {
+    const yaml = pipelineYaml({ name: 'obs_cdc_log', srcUrl: src.url, dstUrl: dst.url, streams: ['public.cdc_log_t'], writeMode: 'upsert' }).replace(/    - name: (\S+)/g, '    - name: $1\n      sync_mode: cdc');
+    const { child, err, exited } = spawnRun([file('obs_cdc_log', yaml), '--follow', '--log-format', 'json']);
+    const seen = (event: string) => err().split('\n').some((l) => l.includes(`"event":"${event}"`));
+    try {
+      await until('snapshot-done', async () => seen('snapshot-done'));
+      await src.query(`insert into cdc_log_t select g, 'new' from generate_series(1001, 1010) g`);
+      await until('a checkpoint', async () => seen('checkpoint'));
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, err()).toBe(0);
+    const lines = jsonLines(err());
+    const names = lines.map((e) => e.event);
+    const at = (n: string) => names.indexOf(n);
+    expect(names[0]).toBe('run-start');
+    expect(names.at(-1)).toBe('run-end');
+    // In the order they happen.
+    for (const [a, b] of [['run-start', 'slot-created'], ['slot-created', 'planned'], ['planned', 'stream-done'], ['stream-done', 'snapshot-done'], ['snapshot-done', 'checkpoint'], ['checkpoint', 'stop'], ['stop', 'run-end']]) {
+      expect(at(a), `${a} before ${b}: ${names.join(' ')}`).toBeLessThan(at(b));
+      expect(at(a)).toBeGreaterThanOrEqual(0);
+    }
+    const runStart = lines[0];
+    expect(runStart).toMatchObject({ pipeline: 'obs_cdc_log', follow: true, file: expect.stringMatching(/obs_cdc_log\.yaml$/) });
+    expect(runStart.run_id).toMatch(/^[0-9a-f-]{36}$/);
+    const slot = lines[at('slot-created')];
+    expect(slot).toMatchObject({ slot: expect.stringMatching(/obs_cdc_log/), publication: expect.stringMatching(/obs_cdc_log/), publication_created: true, lsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });
+    expect(lines[at('snapshot-done')]).toMatchObject({ streams: ['public.cdc_log_t'], rows: 50, lsn: slot.lsn });
+    const checkpoint = lines[at('checkpoint')];
+    expect(checkpoint).toMatchObject({ sync_mode: 'cdc', rows: 10, changes: { 'public.cdc_log_t': 10 }, lsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });
+    expect(lines[at('stop')]).toMatchObject({ signal: 'SIGTERM' });
+    expect(lines.at(-1)).toMatchObject({ status: 'succeeded', run_id: runStart.run_id, transactions: 1 });
+    expect(lines.at(-1)!.cpu_s as number).toBeGreaterThan(0);
+    expect(lines.at(-1)!.server_cpu_s as number).toBeGreaterThan(0);
+  });
+
+  it('--log-format json, incremental runs: a checkpoint line for each stream whose cursor committed', async () => {
+    const yaml = pipelineYaml({ name: 'obs_inc', srcUrl: src.url, dstUrl: dst.url, streams: ['public.inc_t'], writeMode: 'append' }).replace(/    - name: (\S+)/g, '    - name: $1\n      sync_mode: incremental\n      cursor_field: id');
+    const f = file('obs_inc', yaml);
+    const checkpoints = (stderr: string) => jsonLines(stderr).filter((e) => e.event === 'checkpoint');
+    const first = runRb(['run', f, '--log-format', 'json']);
+    expect(first.code, first.err).toBe(0);
+    expect(checkpoints(first.err)).toEqual([expect.objectContaining({ level: 'info', stream: 'public.inc_t', sync_mode: 'incremental', cursor: ['5000'], rows: 5000 })]);
+    await src.query(`insert into inc_t select g, md5(g::text) from generate_series(5001, 5300) g`);
+    const next = runRb(['run', f, '--log-format', 'json']);
+    expect(next.code, next.err).toBe(0);
+    const [c] = checkpoints(next.err);
+    expect(c).toMatchObject({ stream: 'public.inc_t', sync_mode: 'incremental', cursor: ['5300'], rows: 300 });
+    expect(c.checkpoints).toBeGreaterThanOrEqual(0);
+    expect(jsonLines(next.err).at(-1)).toMatchObject({ event: 'run-end', status: 'succeeded', rows: 300 });
+  });
+
+  it('a retried shard: rb_retries_total has the class label while the run lasts, and the retry line says it', async () => {
+    const yaml = pipelineYaml({ name: 'obs_retry', srcUrl: src.url, dstUrl: dst.url, destSchema: 'retried', streams: ['public.full_t'], writeMode: 'append', extra: 'resources: { max_batch_bytes: 64kb, max_inflight_batches: 1, max_retries: 3 }' });
+    const { child, err, exited } = spawnRun([file('obs_retry', yaml), '--log-format', 'json', '--metrics-addr', '127.0.0.1:0', '--parallelism', '2'], { RB_SHARD_MIN_BYTES: '0', RB_BENCH_DELAY_MS: '80', RB_RETRY_BASE_MS: '50' });
+    let retried: Map<string, number> | undefined;
+    try {
+      // --log-format json: the endpoint is on the run-start line.
+      const url = await until('the run-start line', async () => /"event":"run-start".*"metrics":"(http:[^"]+)"/.exec(err())?.[1]);
+      // Shard 1's destination backend terminated while it writes (57P01, or the socket breaks first): a connection failure, retried.
+      const killer = await dst.client();
+      await until('the shard writing', async () => (await killer.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'rb %full_t#1' and datname = current_database() and state = 'active'`)).rows.length > 0);
+      retried = await until('the retry counted', async () => {
+        const m = await scrape(url);
+        return [...m.keys()].some((k) => k.startsWith('rb_retries_total{')) ? m : undefined;
+      });
+    } finally {
+      if (!retried) child.kill('SIGTERM');
+    }
+    expect(await exited, err()).toBe(0);
+    const key = [...retried!.keys()].find((k) => k.startsWith('rb_retries_total{'))!;
+    expect(key).toMatch(/^rb_retries_total\{class="connection",code="dest_(query|connect)"\}$/);
+    expect(retried!.get(key)).toBeGreaterThanOrEqual(1);
+    const lines = jsonLines(err());
+    expect(lines.find((e) => e.event === 'retry')).toMatchObject({ level: 'warn', stream: 'public.full_t', shard: 1, class: 'connection', code: expect.stringMatching(/^dest_/) });
+    expect(lines.at(-1)).toMatchObject({ event: 'run-end', status: 'succeeded', rows: 30000 });
+  });
+
   it('--log-format json: a failure is an error line; wrong flag values are exit 2', () => {
     const bad = runRb(['run', join(dir, 'missing.yaml'), '--log-format', 'json']);
     expect(bad.code).toBe(2);
-    const lines = bad.err.trimEnd().split('\n').map((l) => JSON.parse(l));
-    expect(lines.at(-1)).toMatchObject({ level: 'error', event: 'run-end', status: 'failed' });
+    const lines = jsonLines(bad.err);
+    expect(lines.at(-1)).toMatchObject({ level: 'error', event: 'run-end', status: 'failed', error: { class: 'config' } });
+    // --json: the error's class too.
+    const json = runRb(['run', join(dir, 'missing.yaml'), '--json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.out)).toMatchObject({ status: 'failed', error: { class: 'config' } });
     const format = runRb(['run', join(dir, 'missing.yaml'), '--log-format', 'xml']);
     expect(format.code).toBe(2);
     expect(format.err).toMatch(/--log-format: expected one of text, json, found 'xml'/);

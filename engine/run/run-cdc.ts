@@ -41,6 +41,8 @@ export interface CdcStart {
   from: bigint;
   /** First run: the slot's snapshot for the coordinator to import (release once imported). */
   snapshot: SlotSnapshot | null;
+  /** First run: rb created the publication (it existed otherwise). */
+  createdPublication?: boolean;
 }
 
 export interface CdcResult {
@@ -84,8 +86,8 @@ export async function startCdc(config: PipelineConfig, changes: ChangeSource, st
     const from = lsns.reduce((a, b) => (b < a ? b : a));
     return { names, first: false, from, snapshot: null };
   }
-  const { snapshot } = await changes.setupFirst(names, tables, log);
-  return { names, first: true, from: snapshot.consistentPoint, snapshot };
+  const { snapshot, createdPublication } = await changes.setupFirst(names, tables, log);
+  return { names, first: true, from: snapshot.consistentPoint, snapshot, createdPublication };
 }
 
 /** Every stream's state at `lsn` (what a group's transaction stores). */

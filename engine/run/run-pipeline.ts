@@ -23,7 +23,7 @@ import { quoteIdent, quoteQualified } from '../../connectors/postgres/identifier
 import { openLeaderSession, type Endpoint, type LeaderSession } from '../../connectors/registry.js';
 import { nativeStatus } from '../../native/index.js';
 import type { PipelineConfig } from '../config/index.js';
-import { classifyPgError, EXIT_CANCELLED, RbError } from '../errors.js';
+import { classifyPgError, EXIT_CANCELLED, errorClass, RbError, type ErrorClass } from '../errors.js';
 import { resolveParallelism, telemetry, type ParallelismPlan } from '../plan/resolve-parallelism.js';
 import { LocalExecutor, type ShardExecutor } from '../runtime/executor.js';
 import type { QueueExecutor, QueueReport, QueueRunOptions } from '../queue/queue-executor.js';
@@ -34,6 +34,8 @@ import { planPipelineStreams } from './plan-pipeline.js';
 import type { StreamPlan } from './plan-streams.js';
 import { planRead, previousRunToResume, type ReadPlan, type StoredPlan } from './resume.js';
 import { runTelemetry, shardTimes, streamSkew, type RunTelemetry, type ShardTime, type StreamSkew } from './run-telemetry.js';
+import { startServerCpu, type ServerCpuMeter } from '../telemetry/server-cpu.js';
+import type { LifecycleEvent } from './lifecycle.js';
 import { stageTimingEnabled } from '../runtime/stage-timing.js';
 import { catchUp, type CdcCommit, type CdcProgress, cdcPositionsStored, cdcStates, cdcWriteMode, isCdcPipeline, startCdc, type CdcResult, type CdcStart } from './run-cdc.js';
 
@@ -73,6 +75,8 @@ export interface RunOptions {
   queue?: Omit<QueueRunOptions, 'log'>;
   /** Each phase as it starts and ends, and each stream's finish step (progress that is not rows). */
   onPhase?: (e: PhaseEvent) => void;
+  /** start, slot-created, snapshot-done, cursor-commit (lifecycle.ts). */
+  onLifecycle?: (e: LifecycleEvent) => void;
 }
 
 export type RunPhase = keyof RunResult['phases_ms'];
@@ -84,8 +88,9 @@ export interface ShardRetry {
   attempt: number;
   maxRetries: number;
   delayMs: number;
-  /** The transient error's code and message. */
+  /** The transient error's code, class (errors.ts errorClass) and message. */
   code: string;
+  class: ErrorClass;
   message: string;
   /** The line `rb run` prints for it. */
   line: string;
@@ -188,7 +193,7 @@ export interface RunResult {
   peak_rss_bytes?: number;
   /** rb's CPU and utilization, the shards' waits, and a verdict when one side clearly held the other back (run-telemetry.ts). */
   telemetry?: RunTelemetry;
-  error?: { code: string; message: string; stream?: string; shard?: number; sqlstate?: string };
+  error?: { code: string; class: ErrorClass; message: string; stream?: string; shard?: number; sqlstate?: string };
 }
 
 export async function runPipeline(config: PipelineConfig, opts: RunOptions = {}): Promise<RunResult> {
@@ -217,6 +222,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
   let phaseStart = started;
   const order: RunPhase[] = ['plan', 'prepare', 'move', 'finish'];
   const onPhase = opts.onPhase ?? (() => {});
+  const lifecycle = opts.onLifecycle ?? (() => {});
+  lifecycle({ kind: 'start', runId, pipeline: config.pipeline, follow: !!opts.follow });
   onPhase({ kind: 'phase', phase: 'plan', state: 'start', elapsedMs: 0 });
   const phase = (name: RunPhase) => {
     const now = performance.now();
@@ -227,6 +234,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     if (next) onPhase({ kind: 'phase', phase: next, state: 'start', elapsedMs: 0 });
   };
   let session: LeaderSession | undefined;
+  let serverCpu: ServerCpuMeter | undefined;
   const contracts: WriteContract[] = [];
   /** Indexes into `contracts` of the streams whose finish committed. */
   const finalized = new Set<number>();
@@ -265,6 +273,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const srcEp = await resolveEndpoint(config.source.config, 'source', { log: opts.log });
     const dstEp = await resolveEndpoint(config.destination.config, 'destination', { log: opts.log });
     session = await openLeaderSession(srcEp, dstEp, { schema: config.state.schema, pipeline: config.pipeline });
+    serverCpu = startServerCpu(await session.backends());
     const { source, sink } = session;
     state = session.state;
     const store = state;
@@ -286,6 +295,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await source.lookbackClock() : null;
     // CDC: publication and slot; a first run's copy reads the new slot's snapshot (run-cdc.ts).
     cdcStart = cdc ? await startCdc(config, session.changes, states, opts.log) : null;
+    if (cdcStart?.first) lifecycle({ kind: 'slot-created', slot: cdcStart.names.slot, publication: cdcStart.names.publication, publicationCreated: !!cdcStart.createdPublication, lsn: cdcStart.from });
 
     // Coordinator: one snapshot for every shard of the run (docs/design.md section 5).
     let snapshot: string;
@@ -366,7 +376,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         },
         onRetry: (task, attempt, err, delayMs) => {
           const line = `rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`;
-          if (opts.onRetry) opts.onRetry({ stream: task.stream, shard: task.shardIndex, attempt, maxRetries: config.resources.max_retries, delayMs, code: err.code, message: err.message, line });
+          if (opts.onRetry) opts.onRetry({ stream: task.stream, shard: task.shardIndex, attempt, maxRetries: config.resources.max_retries, delayMs, code: err.code, class: errorClass(err), message: err.message, line });
           else opts.log?.(line);
         },
       },
@@ -424,6 +434,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       const at = (t: number) => Math.round(t - finishStarted);
       const stepTimes = steps.map((x, k) => ({ step: x.step, ms: at(steps[k + 1]?.startedAt ?? finishedAt) - (k === 0 ? 0 : at(x.startedAt)) }));
       onPhase({ kind: 'stream-finish', stream: s.name, step: steps[steps.length - 1]?.step ?? 'commit', state: 'end', elapsedMs: finishMs, rows, moveMs, steps: stepTimes });
+      if (cursor) lifecycle({ kind: 'cursor-commit', stream: s.name, cursor: cursor.mark, rows, checkpoints: mine.reduce((a, r) => a + (r.checkpoints ?? 0), 0) });
       const retries = mine.reduce((a, r) => a + (r.retries ?? 0), 0);
       result.retries += retries;
       const times = shardTimes(mine);
@@ -458,6 +469,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       // The copy (first run) is visible: apply the changes since its snapshot, up to now.
       // The threads are done: a follow streams on this thread alone.
       if (opts.follow) void executor.release();
+      if (cdcStart.first) lifecycle({ kind: 'snapshot-done', streams: result.streams.map((x) => x.name), rows: result.streams.reduce((a, x) => a + x.rows, 0), lsn: cdcStart.from });
       result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, { follow: opts.follow, signal: opts.signal, onProgress: opts.onCdcProgress, onCommit: opts.onCdcCommit, log: opts.log });
       for (const st of result.streams) st.lsn = result.cdc.to;
     }
@@ -471,6 +483,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const err = e instanceof RbError ? e : new RbError('internal', e instanceof Error ? e.message : String(e), { cause: e });
     result.error = {
       code: err.code,
+      class: errorClass(err),
       message: err.message,
       ...(err.stream !== undefined ? { stream: err.stream } : {}),
       ...(err.shard !== undefined ? { shard: err.shard } : {}),
@@ -495,6 +508,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       cores: opts.availableCores ?? os.availableParallelism(),
       shards: shardTimes(moved),
       waitsMeasured: stageTimingEnabled() && moved.some((r) => r.destWaitMs !== undefined),
+      servers: serverCpu?.finish(),
     });
     if (state && recorded) {
       const runs = state.runsTable;

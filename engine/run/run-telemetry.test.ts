@@ -35,4 +35,23 @@ describe('run telemetry (pure)', () => {
     expect(t).toMatchObject({ cpu_user_s: 0.5, cpu_system_s: 0.1, cpu_utilization: 0.3, writers_waited_pct: 25, readers_blocked_pct: 37.5, verdict: null });
     expect(runTelemetry({ cpu: { user: 1, system: 1 }, wallMs: 1000, cores: 2, shards: times, waitsMeasured: false }).verdict).toBeNull();
   });
+
+  it('machine-bound only when the waits name no side and rb + the local servers fill the cores', () => {
+    // The waits decide first: the servers' figure is the whole server's, not only this run's.
+    expect(verdict(0.3, 2, 0.03, 0.61, 0.97)?.bound).toBe('destination');
+    expect(verdict(0.95, 2, 0.1, 0.1, 0.99)?.bound).toBe('rb-cpu');
+    expect(verdict(0.3, 2, 0.3, 0.3, 0.85)).toBeNull();
+    expect(verdict(0.3, 2, 0.3, 0.3, 0.93)!.text).toBe("machine-bound: rb and the local PostgreSQL servers used 93% of 2 core(s) (rb's process 30%; writers waited 30% of the time, readers were blocked 30%)");
+  });
+
+  it('server CPU: fields from the meter, null with reasons without one', () => {
+    const times = shardTimes([shard(0, 1000, 300, 300)]);
+    const servers = { source_s: 0.8, destination_s: null, same_server: false, total_s: 0.8, wall_s: 1, unknown: { destination: 'the server is not on this machine' } };
+    const t = runTelemetry({ cpu: { user: 800_000, system: 200_000 }, wallMs: 1000, cores: 2, shards: times, waitsMeasured: true, servers });
+    expect(t).toMatchObject({ source_server_cpu_s: 0.8, destination_server_cpu_s: null, same_server: false, server_cpu_s: 0.8, machine_cpu_utilization: 0.9, server_cpu_unknown: servers.unknown });
+    expect(t.verdict?.bound).toBe('machine-cpu');
+    const none = runTelemetry({ cpu: { user: 1, system: 1 }, wallMs: 1000, cores: 2, shards: times, waitsMeasured: true });
+    expect(none).toMatchObject({ source_server_cpu_s: null, destination_server_cpu_s: null, server_cpu_s: null, machine_cpu_utilization: null });
+    expect(none.server_cpu_unknown!.source).toMatch(/not sampled/);
+  });
 });

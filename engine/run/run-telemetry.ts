@@ -11,9 +11,15 @@
  *   rb's CPU ≥ CPU_BOUND of its cores                           → rb-bound (the process itself)
  *   readers blocked ≥ CLEAR_WAIT and writers waited ≤ SMALL_WAIT → destination-bound
  *   writers waited ≥ CLEAR_WAIT and readers blocked ≤ SMALL_WAIT → source-bound
+ *   rb + the local servers ≥ CPU_BOUND of the cores               → machine-bound (only when the waits say nothing)
  *   otherwise                                                    → no verdict (not clear)
+ *
+ * The servers' CPU (engine/telemetry/server-cpu.ts) is the whole server's — every database,
+ * autovacuum, other clients — so it never overrides what the waits of this run's own stages say;
+ * it only names a saturated machine when they do not (a lower bound: other processes add to it).
  */
 import type { ShardResult } from '../runtime/shard-task.js';
+import type { ServerCpu } from '../telemetry/server-cpu.js';
 
 /** A wait this large a share of the shards' time names the side that held the other back. */
 export const CLEAR_WAIT = 0.5;
@@ -44,7 +50,7 @@ export interface StreamSkew {
   ratio: number;
 }
 
-export type Bound = 'destination' | 'source' | 'rb-cpu';
+export type Bound = 'destination' | 'source' | 'rb-cpu' | 'machine-cpu';
 
 export interface RunTelemetry {
   /** rb's process (every thread), over the whole run. */
@@ -56,6 +62,18 @@ export interface RunTelemetry {
   /** Percent of the shards' wall time the destination stages waited for data, and the source stages were blocked. */
   writers_waited_pct: number;
   readers_blocked_pct: number;
+  /**
+   * CPU seconds of the source's and the destination's PostgreSQL server over the run, when it runs
+   * on this machine and /proc shows it; null otherwise (`server_cpu_unknown` says why). On one
+   * server both are that server's figure (`same_server`), counted once in `server_cpu_s`.
+   */
+  source_server_cpu_s: number | null;
+  destination_server_cpu_s: number | null;
+  same_server: boolean;
+  server_cpu_s: number | null;
+  /** (rb's CPU + server_cpu_s) / wall / cores; null without a measured server. */
+  machine_cpu_utilization: number | null;
+  server_cpu_unknown?: { source?: string; destination?: string };
   verdict: { bound: Bound; text: string } | null;
 }
 
@@ -93,15 +111,22 @@ export interface TelemetryInput {
   shards: readonly ShardTime[];
   /** False when the waits were not measured (RB_TELEMETRY=0): no wait shares, no verdict. */
   waitsMeasured: boolean;
+  /** The local servers' CPU over the run (null: not sampled, e.g. the run failed before connecting). */
+  servers?: ServerCpu | null;
 }
 
-export function runTelemetry({ cpu, wallMs, cores, shards, waitsMeasured }: TelemetryInput): RunTelemetry {
+const NOT_SAMPLED = 'not sampled: the run ended before its connections were open';
+
+export function runTelemetry({ cpu, wallMs, cores, shards, waitsMeasured, servers }: TelemetryInput): RunTelemetry {
   const userS = cpu.user / 1e6;
   const systemS = cpu.system / 1e6;
   const utilization = wallMs > 0 ? (userS + systemS) / (wallMs / 1000) / Math.max(1, cores) : 0;
   const wall = shards.reduce((a, s) => a + s.wall_ms, 0);
   const waited = wall > 0 ? shards.reduce((a, s) => a + s.dest_wait_ms, 0) / wall : 0;
   const blocked = wall > 0 ? shards.reduce((a, s) => a + s.source_blocked_ms, 0) / wall : 0;
+  const serverS = servers?.total_s ?? null;
+  const machine = serverS !== null && wallMs > 0 ? (userS + systemS + serverS) / (wallMs / 1000) / Math.max(1, cores) : null;
+  const unknown = servers ? servers.unknown : { source: NOT_SAMPLED, destination: NOT_SAMPLED };
   return {
     cpu_user_s: round(userS, 3),
     cpu_system_s: round(systemS, 3),
@@ -109,15 +134,25 @@ export function runTelemetry({ cpu, wallMs, cores, shards, waitsMeasured }: Tele
     cpu_utilization: round(utilization, 3),
     writers_waited_pct: round(waited * 100),
     readers_blocked_pct: round(blocked * 100),
-    verdict: waitsMeasured && wall > 0 ? verdict(utilization, cores, waited, blocked) : null,
+    source_server_cpu_s: servers?.source_s ?? null,
+    destination_server_cpu_s: servers?.destination_s ?? null,
+    same_server: servers?.same_server ?? false,
+    server_cpu_s: serverS,
+    machine_cpu_utilization: machine === null ? null : round(machine, 3),
+    ...(unknown.source || unknown.destination ? { server_cpu_unknown: unknown } : {}),
+    verdict: waitsMeasured && wall > 0 ? verdict(utilization, cores, waited, blocked, machine ?? undefined) : null,
   };
 }
 
-export function verdict(utilization: number, cores: number, waited: number, blocked: number): RunTelemetry['verdict'] {
+/** `machine`: rb's and the local servers' CPU over the cores, when a server was measured. */
+export function verdict(utilization: number, cores: number, waited: number, blocked: number, machine?: number): RunTelemetry['verdict'] {
   const pct = (x: number) => `${Math.round(x * 100)}%`;
   const waits = `writers waited ${pct(waited)} of the time, readers were blocked ${pct(blocked)}`;
   if (utilization >= CPU_BOUND) return { bound: 'rb-cpu', text: `rb-bound: rb's process used ${pct(utilization)} of ${cores} core(s) (${waits})` };
   if (blocked >= CLEAR_WAIT && waited <= SMALL_WAIT) return { bound: 'destination', text: `destination-bound: ${waits}` };
   if (waited >= CLEAR_WAIT && blocked <= SMALL_WAIT) return { bound: 'source', text: `source-bound: ${waits}` };
+  if (machine !== undefined && machine >= CPU_BOUND) {
+    return { bound: 'machine-cpu', text: `machine-bound: rb and the local PostgreSQL servers used ${pct(machine)} of ${cores} core(s) (rb's process ${pct(utilization)}; ${waits})` };
+  }
   return null;
 }

@@ -5,6 +5,7 @@
  * channel), RB_BENCH_SOURCE_DELAY_MS in the source stage before each (readers slow: writers wait
  * for data). Joined (in-thread queue) and split (ring between two threads) stage modes.
  */
+import { createConnection, createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../config/index.js';
 import { pipelineYaml } from '../testing/pipeline-yaml.js';
@@ -28,10 +29,10 @@ afterEach(() => {
 afterAll(dropTestDatabases);
 
 /** Two shards of ~2.6 MB each, in 64 kB frames (about 40 per shard). */
-async function run(env: Record<string, string> = {}): Promise<RunResult> {
+async function run(env: Record<string, string> = {}, srcUrl = src.url): Promise<RunResult> {
   Object.assign(process.env, { RB_SHARD_MIN_BYTES: '0', ...env });
   const dst = await createTestDatabase('tel_dst');
-  const yaml = pipelineYaml({ name: 'telemetry_test', srcUrl: src.url, dstUrl: dst.url, streams: ['public.t'], writeMode: 'append', extra: 'resources: { max_batch_bytes: 64kb, max_inflight_batches: 2 }' });
+  const yaml = pipelineYaml({ name: 'telemetry_test', srcUrl, dstUrl: dst.url, streams: ['public.t'], writeMode: 'append', extra: 'resources: { max_batch_bytes: 64kb, max_inflight_batches: 2 }' });
   const r = await runPipeline(parsePipelineConfig(yaml, 'p.yaml', {}), { parallelism: 2, availableCores: 2 });
   expect(r.error).toBeUndefined();
   expect(r.rows_written).toBe(ROWS);
@@ -73,6 +74,40 @@ describe('run telemetry', () => {
     expect(s.skew).toMatchObject({ slowest_shard: slowest.shard, slowest_ms: slowest.wall_ms });
     expect(s.skew!.ratio).toBeGreaterThanOrEqual(1);
     expect(s.skew!.median_ms).toBeLessThanOrEqual(s.skew!.slowest_ms);
+    // The test cluster runs on this machine and holds both databases: one server, measured from /proc.
+    expect(tel.same_server).toBe(true);
+    expect(tel.source_server_cpu_s).toBeGreaterThan(0);
+    expect(tel.destination_server_cpu_s).toBe(tel.source_server_cpu_s);
+    expect(tel.server_cpu_s).toBe(tel.source_server_cpu_s);
+    expect(tel.server_cpu_unknown).toBeUndefined();
+    expect(tel.machine_cpu_utilization).toBeCloseTo((tel.cpu_user_s + tel.cpu_system_s + tel.server_cpu_s!) / (r.duration_ms / 1000) / 2, 1);
+    expect(tel.machine_cpu_utilization).toBeGreaterThan(tel.cpu_utilization);
+  });
+
+  it('a server rb cannot see (behind a TCP proxy, as a remote one) has no server CPU, and says why', async () => {
+    // A plain TCP relay to the cluster: the server sees the relay's port, not rb's.
+    const at = new URL(src.url);
+    const proxy: Server = createServer((client) => {
+      const upstream = createConnection(Number(at.port), at.hostname);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const via = new URL(src.url);
+      via.hostname = '127.0.0.1';
+      via.port = String((proxy.address() as { port: number }).port);
+      const tel = (await run({}, via.toString())).telemetry!;
+      expect(tel.source_server_cpu_s).toBeNull();
+      expect(tel.server_cpu_unknown?.source).toMatch(/not on this machine/);
+      // The destination is still the local cluster's, and it alone is the total.
+      expect(tel.same_server).toBe(false);
+      expect(tel.destination_server_cpu_s).toBeGreaterThan(0);
+      expect(tel.server_cpu_s).toBe(tel.destination_server_cpu_s);
+    } finally {
+      proxy.close();
+    }
   });
 
   it.each([

@@ -12,7 +12,9 @@
  *   rb_cdc_transactions_applied_total        source transactions applied
  *   rb_cdc_lag_bytes, rb_cdc_lag_seconds     replication lag (as in the progress line, section 8)
  *   rb_cdc_confirmed_lsn                     the position applied and confirmed, as a number
- *   rb_retries_total{code}, rb_errors_total{code}   shard retries and the run's failure, by error code
+ *   rb_retries_total{class,code}, rb_errors_total{class,code}   shard retries and the run's failure, by
+ *                                            error class (errors.ts errorClass: connection, permission,
+ *                                            conflict, schema, data, query, config, internal, cancelled) and code
  *   rb_cdc_batch_changes, rb_cdc_apply_seconds      histograms of each committed group
  *   rb_run_phase{phase}                      1 for the phase running now
  */
@@ -33,7 +35,7 @@ export interface RunMetrics {
   /** Where it listens: `http://host:port/metrics`. */
   readonly url: string;
   observe(e: RunEvent): void;
-  /** The run's end: its failure counted by code, no phase running. */
+  /** The run's end: its failure counted by class and code, no phase running. */
   finish(r: RunResult): void;
   close(): Promise<void>;
 }
@@ -50,8 +52,8 @@ export async function startMetrics(addr: string): Promise<RunMetrics> {
   const changes = counter('rb_cdc_changes_applied_total', 'CDC row changes applied', ['stream']);
   const cdcRows = counter('rb_cdc_rows_written_total', 'Rows the applied CDC changes wrote (a group counts its rows, not per stream)');
   const transactions = counter('rb_cdc_transactions_applied_total', 'CDC source transactions applied');
-  const retries = counter('rb_retries_total', 'Shard attempts retried after a transient failure, by error code', ['code']);
-  const errors = counter('rb_errors_total', "The run's failure, by error code", ['code']);
+  const retries = counter('rb_retries_total', 'Shard attempts retried after a transient failure, by error class and code', ['class', 'code']);
+  const errors = counter('rb_errors_total', "The run's failure, by error class and code", ['class', 'code']);
   const lagBytes = gauge('rb_cdc_lag_bytes', "Bytes of the source's WAL past the position applied");
   const lagSeconds = gauge('rb_cdc_lag_seconds', 'Seconds since the commit of the last applied transaction while more is waiting (0 when caught up)');
   const lsn = gauge('rb_cdc_confirmed_lsn', 'The source position applied and confirmed (the LSN as a number)');
@@ -114,7 +116,7 @@ export async function startMetrics(addr: string): Promise<RunMetrics> {
           return;
         }
         case 'retry':
-          retries.inc({ code: e.code });
+          retries.inc({ class: e.class, code: e.code });
           return;
         case 'phase':
           phase.set({ phase: e.phase }, e.state === 'start' ? 1 : 0);
@@ -124,7 +126,7 @@ export async function startMetrics(addr: string): Promise<RunMetrics> {
       }
     },
     finish(r) {
-      if (r.error) errors.inc({ code: r.error.code });
+      if (r.error) errors.inc({ class: r.error.class, code: r.error.code });
       phase.reset();
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
