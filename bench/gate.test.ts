@@ -30,7 +30,7 @@ function report(rbRatio: number | undefined, rbStatus: ContenderReport['status']
   };
 }
 
-const baseline = (ratio: number, profile = 'small'): Baseline => ({ ...baselineFromReport(report(ratio, 'ok', profile), machine), ratio });
+const baseline = (ratio: number, profile = 'small'): Baseline => ({ ...baselineFromReport(report(ratio, 'ok', profile), machine, new Date(), 'wall'), ratio });
 
 describe('compareWithBaseline', () => {
   it('passes at, above and within tolerance of the baseline', () => {
@@ -67,6 +67,25 @@ describe('runGate', () => {
     expect(fail.message).toMatch(/now 0\.500, baseline 1\.000/);
   });
 
+  it("reads the baseline's figure: wall (old baselines), rb's move phase, or client CPU", () => {
+    const r = report(0.5);
+    r.contenders[0] = { ...r.contenders[0], move_ratio_to_psql_binary: 0.9, cpu_ratio_to_psql_binary: 0.3 };
+    const wall = runGate(r, { ...baseline(1.0), figure: undefined }, 'b.json', 0.15);
+    expect([wall.pass, wall.figure]).toEqual([false, 'wall']);
+    const move = runGate(r, { ...baseline(1.0), figure: 'move', ratio: 1.0 }, 'b.json', 0.15);
+    expect([move.pass, move.current]).toEqual([true, 0.9]);
+    expect(move.message).toMatch(/move phase now 0\.900, baseline 1\.000/);
+    expect(runGate(r, { ...baseline(1.0), figure: 'cpu', ratio: 0.4 }, 'b.json', 0.15).pass).toBe(false);
+    // The wall-time guard fails the gate on its own, at its own tolerance.
+    const guarded = { ...baseline(1.0), figure: 'move' as const, ratio: 0.9, guard: { figure: 'wall' as const, ratio: 1.0, tolerance: 0.35 } };
+    const g = runGate(r, guarded, 'b.json', 0.15);
+    expect([g.pass, g.guard?.pass, g.guard?.threshold]).toEqual([false, false, 0.65]);
+    expect(g.message.split('\n')).toHaveLength(2);
+    expect(runGate({ ...r, contenders: [{ ...r.contenders[0], ratio_to_psql_binary: 0.7 }, r.contenders[1]] }, guarded, 'b.json', 0.15).pass).toBe(true);
+    // A report without the figure cannot pass.
+    expect(runGate(report(0.9), { ...baseline(1.0), figure: 'move' }, 'b.json', 0.15).message).toMatch(/no paired iterations to compare \(move\)/);
+  });
+
   it('fails when rb did not produce a ratio, or the baseline is for another profile', () => {
     const failed = runGate(report(undefined, 'failed'), baseline(1.0), 'b.json', 0.15);
     expect(failed.pass).toBe(false);
@@ -100,7 +119,7 @@ describe('gate end to end (tiny profile, rb against the psql binary pipe)', () =
     return io;
   };
 
-  it('passes against its own baseline and fails when rb is slowed down 5×', async () => {
+  it('passes against its own baseline and fails when rb’s move is slowed by CPU work per chunk', async () => {
     const [src, dst] = [await createTestDatabase('bench_src'), await createTestDatabase('bench_dst')];
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rb-gate-e2e-'));
     const file = path.join(dir, 'tiny.json');
@@ -121,15 +140,23 @@ describe('gate end to end (tiny profile, rb against the psql binary pipe)', () =
       expect(await runBenchCommand({ ...common, iters: 3, check: file }, pass), pass.out + pass.err).toBe(0);
       expect(pass.out).toMatch(/gate PASS/);
 
-      process.env.RB_BENCH_SLOWDOWN_FACTOR = '5';
+      // The baseline's figure is rb's client CPU against the pipe's: slow the move with CPU work
+      // (each writer spins 20× each chunk's time after it, RB_BENCH_CPU_SLOWDOWN: on this small
+      // copy the move is a fraction of rb's CPU, start-up is most of it).
+      expect(saved.figure).toBe('cpu');
+      expect(saved.guard?.figure).toBe('wall');
+      // The wall-time guard at its CI tolerance (35%) is for the small profile; on this start-up
+      // dominated copy single wall times vary up to ~2.2×: loosen it for the test.
+      saveBaseline(file, { ...saved, guard: { ...saved.guard!, tolerance: 0.7 } });
+      process.env.RB_BENCH_CPU_SLOWDOWN = '20';
       const slow = capture();
       const code = await runBenchCommand({ ...common, iters: 1, check: file }, slow);
-      expect(code).not.toBe(0);
+      expect(code, slow.out + slow.err).not.toBe(0);
       expect(slow.out).toMatch(/gate FAIL/);
       expect(slow.out).toContain(`baseline ${saved.ratio.toFixed(3)}`);
       expect(slow.out).toMatch(/now \d+\.\d{3}/);
     } finally {
-      delete process.env.RB_BENCH_SLOWDOWN_FACTOR;
+      delete process.env.RB_BENCH_CPU_SLOWDOWN;
       rmSync(dir, { recursive: true, force: true });
     }
   }, 240_000);

@@ -4,7 +4,7 @@ import { idChunks, parseProfiles, profileFingerprint, PROFILES, PUBLIC_PROFILE_N
 
 describe('bench options', () => {
   it('reads the tolerance as a fraction, a percentage or a percent sign', () => {
-    expect(parseTolerance(undefined)).toBe(0.15);
+    expect(parseTolerance(undefined)).toBe(0.2);
     expect(parseTolerance(0.2)).toBe(0.2);
     expect(parseTolerance('25')).toBe(0.25);
     expect(parseTolerance('30%')).toBeCloseTo(0.3);

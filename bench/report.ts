@@ -24,7 +24,11 @@ export interface ContenderReport {
   /** Median of per-iteration (psql binary seconds / contender seconds); > 1 is faster than the pipe. */
   ratio_to_psql_binary?: number;
   ratios?: number[];
-  runs: Array<{ iteration: number; wall_seconds: number; cpu_seconds: number; peak_rss_bytes: number; server_cpu_seconds?: { source?: number; destination?: number } }>;
+  /** Median of per-iteration (psql binary wall seconds / rb's move phase seconds): rb only. */
+  move_ratio_to_psql_binary?: number;
+  /** Median of per-iteration (psql binary client CPU seconds / contender client CPU seconds). */
+  cpu_ratio_to_psql_binary?: number;
+  runs: Array<{ iteration: number; wall_seconds: number; cpu_seconds: number; peak_rss_bytes: number; server_cpu_seconds?: { source?: number; destination?: number }; move_seconds?: number }>;
   /** rb only: parallelism telemetry from `rb run --json`, version and native/fallback mode. */
   rb?: Record<string, unknown>;
   info?: Record<string, unknown>;
@@ -96,7 +100,16 @@ export function profileReport(run: ProfileRun): ProfileReport {
         ...serverCpuJson(s.serverCpuSeconds),
         ratio_to_psql_binary: round(s.ratioToReference, 4),
         ratios: s.ratios?.map((r) => Number(r.toFixed(4))),
-        runs: c.runs.map((r) => ({ iteration: r.iteration, wall_seconds: round(r.wallSeconds, 4)!, cpu_seconds: round(r.cpuSeconds, 3)!, peak_rss_bytes: r.peakRssBytes, ...serverCpuJson(r.serverCpuSeconds) })),
+        ...(s.moveRatioToReference !== undefined ? { move_ratio_to_psql_binary: round(s.moveRatioToReference, 4) } : {}),
+        ...(s.cpuRatioToReference !== undefined ? { cpu_ratio_to_psql_binary: round(s.cpuRatioToReference, 4) } : {}),
+        runs: c.runs.map((r) => ({
+          iteration: r.iteration,
+          wall_seconds: round(r.wallSeconds, 4)!,
+          cpu_seconds: round(r.cpuSeconds, 3)!,
+          peak_rss_bytes: r.peakRssBytes,
+          ...serverCpuJson(r.serverCpuSeconds),
+          ...(r.moveSeconds !== undefined ? { move_seconds: round(r.moveSeconds, 4) } : {}),
+        })),
         ...(rb && Object.keys(rb).length ? { rb } : {}),
         ...(c.info && !isRbKind(c.kind) ? { info: c.info } : {}),
       };

@@ -81,6 +81,10 @@ export interface ContenderSummary {
   /** Median of the per-iteration ratios to the reference; undefined without a reference. */
   ratioToReference?: number;
   ratios?: number[];
+  /** Median of per-iteration (reference wall s / rb's move phase s): rb's contenders only. */
+  moveRatioToReference?: number;
+  /** Median of per-iteration (reference client CPU s / contender client CPU s). */
+  cpuRatioToReference?: number;
 }
 
 export interface ProfileSummary {
@@ -97,12 +101,20 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** reference[i] / candidate[i] for the iterations both have. */
-export function pairedRatios(reference: readonly RunRecord[], candidate: readonly RunRecord[]): number[] {
+/**
+ * reference[i] / candidate[i] for the iterations both have, of a figure of each run (default wall
+ * seconds; the gate's other figures compare the pipe's wall time with rb's move, or CPU with CPU).
+ */
+export function pairedRatios(
+  reference: readonly RunRecord[],
+  candidate: readonly RunRecord[],
+  figure: { ref: (r: RunRecord) => number | undefined; cand: (r: RunRecord) => number | undefined } = { ref: (r) => r.wallSeconds, cand: (r) => r.wallSeconds },
+): number[] {
   const out: number[] = [];
   for (const c of candidate) {
     const r = reference.find((x) => x.iteration === c.iteration);
-    if (r && c.wallSeconds > 0) out.push(r.wallSeconds / c.wallSeconds);
+    const [a, b] = r ? [figure.ref(r), figure.cand(c)] : [undefined, undefined];
+    if (a !== undefined && b !== undefined && b > 0) out.push(a / b);
   }
   return out;
 }
@@ -126,6 +138,8 @@ export function summarizeProfile(run: ProfileRun, referenceKind: ContenderKind =
     if (c.status !== 'ok' || c.runs.length === 0) return base;
     const medianSeconds = median(c.runs.map((r) => r.wallSeconds));
     const ratios = reference ? pairedRatios(reference.runs, c.runs) : [];
+    const moveRatios = reference ? pairedRatios(reference.runs, c.runs, { ref: (r) => r.wallSeconds, cand: (r) => r.moveSeconds }) : [];
+    const cpuRatios = reference ? pairedRatios(reference.runs, c.runs, { ref: (r) => r.cpuSeconds, cand: (r) => r.cpuSeconds }) : [];
     return {
       ...base,
       medianSeconds,
@@ -136,6 +150,8 @@ export function summarizeProfile(run: ProfileRun, referenceKind: ContenderKind =
       serverCpuSeconds: medianServerCpu(c.runs),
       ratioToReference: ratios.length ? median(ratios) : undefined,
       ratios: ratios.length ? ratios : undefined,
+      moveRatioToReference: moveRatios.length ? median(moveRatios) : undefined,
+      cpuRatioToReference: cpuRatios.length ? median(cpuRatios) : undefined,
     };
   });
   return { profile: run.profile, rows, textBytes, contenders };
