@@ -17,7 +17,7 @@ import { exitCode, run } from '../api/run.js';
 import { compareTables, formatComparison } from '../verify/index.js';
 import { printError } from './output.js';
 import { RunProgress } from './progress.js';
-import { printSummary } from './run-command.js';
+import { cancelledState, printSummary, stopOnSignals } from './run-command.js';
 import { repoPath } from '../paths.js';
 
 const DEMO_DIR = repoPath('scenarios', 'demo') + path.sep;
@@ -56,8 +56,26 @@ export async function demoCommand(o: { reset?: boolean; json?: boolean; parallel
 
     say(`rb demo: running ${pipelineFile} with --parallelism ${o.parallelism ?? 'auto'}\n`);
     const progress = new RunProgress(!o.json && process.stderr.isTTY === true);
-    const result = await run(config, { parallelism: o.parallelism ?? 'auto', onEvent: (e) => (e.kind === 'log' ? say(e.line) : progress.event(e)) });
-    progress.stop();
+    // SIGINT/SIGTERM as in `rb run`: the first cancels the run (bars halted, exit 130), a second exits at once.
+    const stop = stopOnSignals(false, null, progress);
+    const result = await run(config, {
+      parallelism: o.parallelism ?? 'auto',
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (e.kind === 'log' || e.kind === 'retry') {
+          if (!o.json) progress.log(e.line);
+        } else progress.event(e);
+      },
+    }).finally(() => {
+      // Thrown or not, the bars end (the cursor shown) before anything else is printed.
+      stop.dispose();
+      progress.stop();
+    });
+    if (result.status === 'cancelled') {
+      process.stderr.write(`rb: cancelled; ${cancelledState(config, result)}\n`);
+      if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      return exitCode(result);
+    }
     if (result.status !== 'succeeded') {
       if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       else printSummary(result);

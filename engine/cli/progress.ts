@@ -120,7 +120,8 @@ export class RunProgress {
   private readonly phases: PhaseTimes = {};
   private phaseBar: cliProgress.SingleBar | null = null;
   private nameWidth = 0;
-  private cdcLine = false;
+  /** The cdc line is the terminal's last line (its text, to draw it again), or null. */
+  private cdcLine: string | null = null;
   private lastCdcLog = 0;
   /** halt() was called: nothing is drawn any more. */
   private halted = false;
@@ -224,7 +225,7 @@ export class RunProgress {
     if (this.multibar) {
       if (this.multibar.isActive) this.multibar.stop();
       process.stderr.write(`\r${line}\x1b[K`);
-      this.cdcLine = true;
+      this.cdcLine = line;
     } else if (follow && performance.now() - this.lastCdcLog >= 30_000) {
       this.lastCdcLog = performance.now();
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -235,8 +236,8 @@ export class RunProgress {
   log(line: string): void {
     if (this.multibar?.isActive) return this.multibar.log(`${line}\n`);
     // Over the cdc line (the next cdc event draws it again below), not after it.
-    process.stderr.write(`${this.cdcLine ? '\r\x1b[K' : ''}${line}\n`);
-    this.cdcLine = false;
+    process.stderr.write(`${this.cdcLine !== null ? '\r\x1b[K' : ''}${line}\n`);
+    this.cdcLine = null;
   }
 
   /** Draws the last frame (every line from the final state) and leaves it on the terminal. */
@@ -248,8 +249,9 @@ export class RunProgress {
       // once more from its format, i.e. from the final state, the cursor left on the next line.
       this.multibar.stop();
     }
-    if (this.cdcLine) process.stderr.write('\n');
-    this.cdcLine = false;
+    // The cdc line drawn once more, whole, before it is ended: what landed on it (the terminal's `^C`) is wiped.
+    if (this.cdcLine !== null) process.stderr.write(`\r${this.cdcLine}\x1b[K\n`);
+    this.cdcLine = null;
     process.off('exit', this.restoreOnExit);
   }
 

@@ -86,8 +86,9 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
  * is recorded `cancelled`, exit 130. A second signal exits at once (130), saying what may be left.
  * On a terminal the progress bars are halted first (last frame, cursor shown) and the line the
  * terminal echoed for Ctrl-C (`^C`) is cleared, so each message is a line of its own.
+ * `rb demo` installs the same around its run (demo-command.ts).
  */
-function stopOnSignals(follow: boolean, jsonLog: JsonLog | null, progress: RunProgress): { signal: AbortSignal; dispose(): void } {
+export function stopOnSignals(follow: boolean, jsonLog: JsonLog | null, progress: RunProgress): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
   const on = (sig: NodeJS.Signals) => {
     // --log-format json: the signal is a line of its own; a second one still exits at once.
@@ -121,8 +122,8 @@ function stopOnSignals(follow: boolean, jsonLog: JsonLog | null, progress: RunPr
   };
 }
 
-/** One line on what a cancelled run left in the destination. */
-function cancelledState(config: PipelineConfig, r: RunResult): string {
+/** One line on what a cancelled run left in the destination (`rb run`, `rb demo`). */
+export function cancelledState(config: PipelineConfig, r: RunResult): string {
   if (r.cdc) return `the changes applied up to ${r.cdc.to} are committed; the next rb run goes on from there`;
   const done = r.streams.map((s) => s.name);
   const finished = done.length ? `${done.join(', ')} finished before the signal; ` : '';
