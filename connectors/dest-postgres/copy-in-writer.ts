@@ -8,6 +8,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { CopyFormat } from '../contract/domain.js';
 import { isConnectionError } from '../contract/errors.js';
 import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from '../../native/codec-api.js';
+import { loseConnection, writeStallMs } from '../postgres/connection.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 import type { WriteContract } from '../contract/write-contract.js';
 
@@ -24,7 +25,10 @@ export class CopyInWriter {
   private readonly finished: Promise<void>;
   bytesWritten = 0;
 
-  private constructor(client: pg.Client, contract: WriteContract) {
+  private constructor(
+    private readonly client: pg.Client,
+    contract: WriteContract,
+  ) {
     this.stream = client.query(copyFrom(copyInSql(contract)));
     this.finished = new Promise((resolve, reject) => {
       this.stream.on('finish', resolve);
@@ -71,13 +75,28 @@ export class CopyInWriter {
     this.bytesWritten += bytes.length;
     const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (this.stream.write(buf)) return false;
+    // The socket is full: the server has not taken what was sent. A dead network (packets dropped,
+    // no reset) would keep it full for the kernel's ~15 minutes of retransmissions; after
+    // tcp_user_timeout without a drain the connection is given up as lost (retryable).
+    const stallMs = writeStallMs(this.client);
     await new Promise<void>((resolve, reject) => {
+      const timer =
+        stallMs > 0
+          ? setTimeout(() => {
+              const lost = loseConnection(this.client, `the server took no data for ${stallMs / 1000} s while rb was writing (tcp_user_timeout ${stallMs} ms): the network or the server stopped`);
+              if (!this.failure || isConnectionError(this.failure)) this.failure = lost;
+              onError(lost);
+            }, stallMs)
+          : undefined;
       const onDrain = () => {
+        clearTimeout(timer);
         this.stream.off('error', onError);
         resolve();
       };
       const onError = (e: Error) => {
+        clearTimeout(timer);
         this.stream.off('drain', onDrain);
+        this.stream.off('error', onError);
         reject(e);
       };
       this.stream.once('drain', onDrain);

@@ -20,7 +20,7 @@ import { codecForType } from '../../native/type-codecs.js';
 import type { ShardProgress, StageHooks, WriteResult, WriteTask } from '../contract/connector.js';
 import { RbError } from '../contract/errors.js';
 import type { CopyFrame, FrameSource } from '../contract/frames.js';
-import { connect, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
+import { connect, destroySocket, endLostBackend, queryError, type PgEndpoint } from '../postgres/connection.js';
 import { explainedBy, stageError, watchClientErrors } from '../postgres/stage-errors.js';
 import { isDataError, Rejections, rejectedRowError, RowIsolator } from './bad-rows.js';
 import { applyCheckpoint, cursorTexts } from './checkpoint.js';
@@ -144,6 +144,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
         }
       } catch (e) {
         const why = await writer.settledFailure(e);
+        await endLostBackend(task.dest, 'destination', why);
         writer.abort(why instanceof Error ? why.message : String(why));
         throw why;
       }

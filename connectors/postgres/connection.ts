@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { RbError, pgErrorInfo, redact, type RbErrorCode } from '../contract/errors.js';
-import { connectCode, isSocketHost, type EndpointRole, type PgEndpoint } from './endpoint.js';
+import { connectCode, DEFAULT_TCP_USER_TIMEOUT_MS, isSocketHost, type EndpointRole, type PgEndpoint } from './endpoint.js';
 import { ReadTapSocket } from './read-tap-socket.js';
 import { describeTlsError, tlsConnectOptions } from './tls.js';
 
@@ -156,6 +156,7 @@ export async function connect(ep: PgEndpoint, role: EndpointRole, applicationNam
     }
     if (order.length > 1 && known !== transport) learned.set(key, { transport, atMs: performance.now() });
     negotiated.set(client, { transport, ...(firstFailure ? { fallback: failureReason(firstFailure.error, ep) } : {}) });
+    writeStalls.set(client, ep.writeStallMs ?? DEFAULT_TCP_USER_TIMEOUT_MS);
     return client;
   }
   throw new RbError('internal', 'no connection attempt for the endpoint');
@@ -230,6 +231,42 @@ export function queryError(e: unknown, role: EndpointRole, context: string, extr
 }
 
 /** Ends a client's socket at once (whatever query or COPY it is in); the server rolls back. */
+const writeStalls = new WeakMap<pg.Client, number>();
+
+/** How long a write on this client may wait for the server to take data (tcp_user_timeout; 0: no limit). */
+export function writeStallMs(client: pg.Client): number {
+  return writeStalls.get(client) ?? DEFAULT_TCP_USER_TIMEOUT_MS;
+}
+
+/**
+ * Gives a connection up as lost: its socket is destroyed with a connection error (a retryable one,
+ * contract/errors.ts isConnectionError) naming why.
+ */
+export function loseConnection(client: pg.Client, message: string): Error {
+  const pid = (client as unknown as { processID?: number }).processID;
+  const e = Object.assign(new Error(message), { code: 'ETIMEDOUT', errno: -110, syscall: 'write', ...(pid ? { lostBackendPid: pid } : {}) });
+  destroySocket(client);
+  return e;
+}
+
+/**
+ * After a connection was given up (loseConnection): its backend may live on — the server never
+ * heard the connection end over a dead network — holding its transaction's locks, which a retried
+ * shard's finish would wait for. Ends it from a new connection (a role may end its own backends);
+ * best effort, bounded by the endpoint's connect timeout.
+ */
+export async function endLostBackend(ep: PgEndpoint, role: EndpointRole, e: unknown): Promise<void> {
+  const pid = (e as { lostBackendPid?: number } | undefined)?.lostBackendPid;
+  if (!pid) return;
+  const c = await connect(ep, role, 'rb lost-connection cleanup').catch(() => null);
+  if (!c) return;
+  try {
+    await c.query('select pg_terminate_backend($1)', [pid]).catch(() => {});
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
 export function destroySocket(client: pg.Client | undefined): void {
   (client as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
 }

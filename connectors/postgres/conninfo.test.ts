@@ -66,9 +66,8 @@ describe('checkConnParams', () => {
   });
 
   it('refuses what rb would otherwise ignore, each with what to do', () => {
-    expect(checkConnParams({ keepalives_interval: '5', tcp_user_timeout: '1000', service: 'x', krbsrvname: 'postgres', target_session_attrs: 'read-write', dbnam: 'x' })).toEqual([
+    expect(checkConnParams({ keepalives_interval: '5', service: 'x', krbsrvname: 'postgres', target_session_attrs: 'read-write', dbnam: 'x' })).toEqual([
       'keepalives_interval is not supported by rb (Node.js sets no per-connection probe interval; keepalives_idle is supported)',
-      'tcp_user_timeout is not supported by rb (Node.js has no TCP_USER_TIMEOUT; use keepalives_idle)',
       'service is not supported by rb (connection service files (pg_service.conf) are not supported; write the keywords out)',
       'krbsrvname is not supported by rb (Kerberos/GSSAPI is not supported)',
       'target_session_attrs=read-write is not supported by rb (target_session_attrs=any, or leave it out)',

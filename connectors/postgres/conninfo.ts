@@ -156,6 +156,7 @@ export const SUPPORTED_KEYWORDS = [
   'connect_timeout',
   'keepalives',
   'keepalives_idle',
+  'tcp_user_timeout',
   'options',
 ] as const;
 
@@ -175,7 +176,6 @@ const REFUSED: Record<string, string> = {
   hostaddr: 'give the address as host',
   keepalives_interval: 'Node.js sets no per-connection probe interval; keepalives_idle is supported',
   keepalives_count: 'Node.js sets no per-connection probe count; keepalives_idle is supported',
-  tcp_user_timeout: 'Node.js has no TCP_USER_TIMEOUT; use keepalives_idle',
   krbsrvname: 'Kerberos/GSSAPI is not supported',
   gsslib: 'Kerberos/GSSAPI is not supported',
   gssdelegation: 'Kerberos/GSSAPI is not supported',
@@ -216,7 +216,7 @@ export function checkConnParams(params: ConnParams): string[] {
   }
   if (params.host?.includes(',') || params.port?.includes(',')) problems.push('several hosts in one connection string are not supported by rb (give one host)');
   if (params.port !== undefined && !/^\d+$/.test(params.port)) problems.push(`invalid port number: "${params.port}"`);
-  for (const key of ['connect_timeout', 'keepalives_idle'] as const) {
+  for (const key of ['connect_timeout', 'keepalives_idle', 'tcp_user_timeout'] as const) {
     if (params[key] !== undefined && !/^-?\d+$/.test(params[key])) problems.push(`invalid integer value "${params[key]}" for connection option "${key}"`);
   }
   if (params.keepalives !== undefined && !/^\d+$/.test(params.keepalives)) problems.push(`invalid integer value "${params.keepalives}" for connection option "keepalives"`);

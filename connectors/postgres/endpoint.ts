@@ -22,6 +22,8 @@ export interface ConnectionTuning {
   keepalives?: boolean;
   /** Seconds of idleness before the first TCP keepalive probe. */
   keepalives_idle?: number;
+  /** Milliseconds a write may wait for the server to take data before the connection is given up (0: no limit). */
+  tcp_user_timeout?: number;
 }
 
 /** A connection block as the config layer validated it (the engine's config/connection.ts). */
@@ -51,6 +53,13 @@ export interface PgEndpoint {
   keepAlive: boolean;
   /** 0 = the operating system's idle time. */
   keepAliveIdleMs: number;
+  /**
+   * libpq's tcp_user_timeout, enforced by rb (Node.js cannot set TCP_USER_TIMEOUT): how long a COPY
+   * write may wait for the server to take data (the socket full, nothing drained) before the
+   * connection is closed as lost — a retryable connection error. 0 = no limit. Optional: an
+   * endpoint made before it existed has rb's default.
+   */
+  writeStallMs?: number;
   /** For messages: `user@host:port/db`, no password. */
   label: string;
   embedded: boolean;
@@ -64,6 +73,11 @@ export const connectCode = (role: EndpointRole): RbErrorCode => (role === 'sourc
 export const DEFAULT_CONNECT_TIMEOUT_S = 15;
 /** rb's TCP keepalive idle time when none is given (libpq leaves the system's, often 2 hours). */
 export const DEFAULT_KEEPALIVES_IDLE_S = 60;
+/**
+ * rb's tcp_user_timeout when none is given (libpq leaves the system's: ~15 minutes of
+ * retransmissions on Linux before a write to a dead network fails).
+ */
+export const DEFAULT_TCP_USER_TIMEOUT_MS = 120_000;
 
 /** The socket directories libpq builds may default to, tried in order when no host is given. */
 const DEFAULT_SOCKET_DIRS = ['/var/run/postgresql', '/tmp'];
@@ -72,7 +86,7 @@ export const isSocketHost = (host: string): boolean => host.startsWith('/');
 
 /** An endpoint to a server reached without TLS (rb's own embedded cluster). */
 export function plainEndpoint(e: { host: string; port: number; user: string; password?: string; database: string; label: string; embedded: boolean }): PgEndpoint {
-  return { ...e, tls: { sslmode: 'disable', verify: 'none' }, connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_S * 1000, keepAlive: true, keepAliveIdleMs: DEFAULT_KEEPALIVES_IDLE_S * 1000 };
+  return { ...e, tls: { sslmode: 'disable', verify: 'none' }, connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_S * 1000, keepAlive: true, keepAliveIdleMs: DEFAULT_KEEPALIVES_IDLE_S * 1000, writeStallMs: DEFAULT_TCP_USER_TIMEOUT_MS };
 }
 
 export interface ResolveOptions {
@@ -101,6 +115,7 @@ export function connectionParams(settings: ServerConnectionSettings): ConnParams
     ['connect_timeout', settings.connect_timeout?.toString()],
     ['keepalives', settings.keepalives === undefined ? undefined : settings.keepalives ? '1' : '0'],
     ['keepalives_idle', settings.keepalives_idle?.toString()],
+    ['tcp_user_timeout', settings.tcp_user_timeout?.toString()],
   ];
   for (const [key, value] of tuning) if (value !== undefined && params[key] === undefined) params[key] = value;
   return params;
@@ -189,6 +204,7 @@ export function resolveServerEndpoint(settings: ServerConnectionSettings, role: 
     connectTimeoutMs: timeoutS <= 0 ? 0 : Math.max(timeoutS, 2) * 1000,
     keepAlive: params.keepalives !== '0',
     keepAliveIdleMs: Math.max(idleS, 0) * 1000,
+    writeStallMs: params.tcp_user_timeout !== undefined ? Math.max(Number(params.tcp_user_timeout), 0) : DEFAULT_TCP_USER_TIMEOUT_MS,
     label,
     embedded: false,
   };

@@ -153,7 +153,7 @@ describe('connection forms', () => {
 
   it('rejects unknown connection keys', () => {
     expect(configErrorOf(sourceConfig('  config:', '    { embedded: true, hots: x }')).message).toBe(
-      'pipeline.yaml:6:23 source.config.hots: unknown key; did you mean "host"? (expected one of url, host, port, user, password, database, sslmode, sslrootcert, sslcert, sslkey, connect_timeout, keepalives, keepalives_idle, embedded, replication_slot, publication)',
+      'pipeline.yaml:6:23 source.config.hots: unknown key; did you mean "host"? (expected one of url, host, port, user, password, database, sslmode, sslrootcert, sslcert, sslkey, connect_timeout, keepalives, keepalives_idle, tcp_user_timeout, embedded, replication_slot, publication)',
     );
   });
 });

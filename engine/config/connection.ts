@@ -9,7 +9,7 @@
  *                                name is the caller's: rb_source / rb_dest)
  *
  * url and host take the libpq settings sslmode, sslrootcert, sslcert, sslkey, connect_timeout,
- * keepalives, keepalives_idle (docs/design.md "Connections"); what a url string says wins.
+ * keepalives, keepalives_idle, tcp_user_timeout (docs/design.md "Connections"); what a url string says wins.
  *
  * The YAML shape is one strict object; after validation it becomes a discriminated union on
  * `kind`, so connectors never have to guess which fields are meaningful.
@@ -90,6 +90,7 @@ const tlsShape = {
   connect_timeout: boundedNumber({ integer: true, min: 0, max: 86_400 }).optional(),
   keepalives: z.boolean().optional(),
   keepalives_idle: boundedNumber({ integer: true, min: 1, max: 86_400 }).optional(),
+  tcp_user_timeout: boundedNumber({ integer: true, min: 0, max: 86_400_000 }).optional(),
 };
 
 /** The tuning keys, for rules.ts (not with embedded: true). */

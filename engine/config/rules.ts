@@ -17,7 +17,7 @@ function isFields(value: unknown): value is Fields {
 
 const CONNECTION_FORMS = 'exactly one of url, host or embedded: true';
 /** The libpq settings next to url or host (engine/config/connection.ts TUNING_KEYS). */
-const TUNING_FIELDS = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout', 'keepalives', 'keepalives_idle'] as const;
+const TUNING_FIELDS = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout', 'keepalives', 'keepalives_idle', 'tcp_user_timeout'] as const;
 const HOST_ONLY_FIELDS = ['port', 'user', 'password', 'database'] as const;
 
 /**
