@@ -20,28 +20,23 @@ import { parseArgs } from 'node:util';
 import { buildContenders } from './contenders/index.js';
 import { ensureCompiled } from './compiled.js';
 import { parseProfiles } from './profiles.js';
-import type { RunRecord } from './results.js';
+import { median, RATIO_FIGURES, type RatioFigure, type RunRecord } from './results.js';
 import { runProfile } from './runner.js';
 
-export type FigureName = 'wall' | 'move' | 'cpu';
-export const FIGURES: readonly FigureName[] = ['wall', 'move', 'cpu'];
+export type FigureName = RatioFigure;
+export const FIGURES = Object.keys(RATIO_FIGURES) as FigureName[];
 
 export interface Pair {
   rb: RunRecord;
   pipe: RunRecord;
 }
 
+/** One pair's ratio of a figure, as the report and the gate take it (results.ts RATIO_FIGURES). */
 export function figure(name: FigureName, p: Pair): number | undefined {
-  if (name === 'wall') return p.pipe.wallSeconds / p.rb.wallSeconds;
-  if (name === 'move') return p.rb.moveSeconds ? p.pipe.wallSeconds / p.rb.moveSeconds : undefined;
-  return p.rb.cpuSeconds > 0 ? p.pipe.cpuSeconds / p.rb.cpuSeconds : undefined;
+  const f = RATIO_FIGURES[name];
+  const [a, b] = [f.ref(p.pipe), f.cand(p.rb)];
+  return a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
 }
-
-export const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** Consecutive, disjoint windows of `size` pairs: one gate decision each (a short last one dropped). */
 export function windows<T>(xs: T[], size: number): T[][] {

@@ -16,12 +16,13 @@ import path from 'node:path';
 import { RbError } from '../engine/errors.js';
 import type { MachineDescription } from './machine.js';
 import type { ProfileReport } from './report.js';
+import type { RatioFigure } from './results.js';
 
 /** The tolerance of the baseline's own figure unless --tolerance says otherwise. */
 export const DEFAULT_TOLERANCE = 0.2;
 /** A new baseline's second check: rb's wall time against the pipe's, at this looser tolerance. */
 export const WALL_GUARD_TOLERANCE = 0.35;
-export type GateFigure = 'wall' | 'move' | 'cpu';
+export type GateFigure = RatioFigure;
 export const GATE_FIGURES: readonly GateFigure[] = ['wall', 'move', 'cpu'];
 /** The figure a new baseline is saved with (bench/README.md, "Choosing the gate"). */
 export const DEFAULT_GATE_FIGURE: GateFigure = 'cpu';

@@ -101,14 +101,19 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/**
- * reference[i] / candidate[i] for the iterations both have, of a figure of each run (default wall
- * seconds; the gate's other figures compare the pipe's wall time with rb's move, or CPU with CPU).
- */
+/** The ratios a run pair is compared by (bench/gate.ts): which figure of the reference over which of the contender. */
+export type RatioFigure = 'wall' | 'move' | 'cpu';
+export const RATIO_FIGURES: Record<RatioFigure, { ref: (r: RunRecord) => number | undefined; cand: (r: RunRecord) => number | undefined }> = {
+  wall: { ref: (r) => r.wallSeconds, cand: (r) => r.wallSeconds },
+  move: { ref: (r) => r.wallSeconds, cand: (r) => r.moveSeconds },
+  cpu: { ref: (r) => r.cpuSeconds, cand: (r) => r.cpuSeconds },
+};
+
+/** reference[i] / candidate[i] for the iterations both have, of one figure (default wall seconds). */
 export function pairedRatios(
   reference: readonly RunRecord[],
   candidate: readonly RunRecord[],
-  figure: { ref: (r: RunRecord) => number | undefined; cand: (r: RunRecord) => number | undefined } = { ref: (r) => r.wallSeconds, cand: (r) => r.wallSeconds },
+  figure: (typeof RATIO_FIGURES)[RatioFigure] = RATIO_FIGURES.wall,
 ): number[] {
   const out: number[] = [];
   for (const c of candidate) {
@@ -138,8 +143,8 @@ export function summarizeProfile(run: ProfileRun, referenceKind: ContenderKind =
     if (c.status !== 'ok' || c.runs.length === 0) return base;
     const medianSeconds = median(c.runs.map((r) => r.wallSeconds));
     const ratios = reference ? pairedRatios(reference.runs, c.runs) : [];
-    const moveRatios = reference ? pairedRatios(reference.runs, c.runs, { ref: (r) => r.wallSeconds, cand: (r) => r.moveSeconds }) : [];
-    const cpuRatios = reference ? pairedRatios(reference.runs, c.runs, { ref: (r) => r.cpuSeconds, cand: (r) => r.cpuSeconds }) : [];
+    const moveRatios = reference ? pairedRatios(reference.runs, c.runs, RATIO_FIGURES.move) : [];
+    const cpuRatios = reference ? pairedRatios(reference.runs, c.runs, RATIO_FIGURES.cpu) : [];
     return {
       ...base,
       medianSeconds,
