@@ -21,12 +21,21 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { isTransient, RbError } from '../errors.js';
-import { COMPILED, entryFile } from '../paths.js';
+import { COMPILED, repoPath } from '../paths.js';
 import { RingChannel } from './ring-channel.js';
 import runShardJob, { type ShardOutcome } from './shard-worker.js';
 import { STAGE_MODES, type ShardJob, type ShardProgress, type ShardResult, type ShardTask, type StageMode } from './shard-task.js';
 
-const WORKER_FILE = entryFile('engine/runtime/shard-worker');
+/**
+ * The module each pool worker loads. Compiled: a CommonJS file that import()s dist's ESM worker,
+ * never the ESM file itself: Piscina require()s a worker's module, and a worker terminated while
+ * Node's require() of an ES module is under way aborts the process (shard-worker-entry.cjs says
+ * more; test: shard-pool-boot.test.ts). From the sources, tsx compiles the TypeScript worker for
+ * require(), which has no such hazard.
+ */
+export const workerFile = (compiled: boolean): string =>
+  compiled ? repoPath('engine', 'runtime', 'shard-worker-entry.cjs') : repoPath('engine', 'runtime', 'shard-worker.ts');
+const WORKER_FILE = workerFile(COMPILED);
 
 /**
  * Worker flags when running from the TypeScript sources: tsx's loader by absolute URL. A bare
