@@ -94,6 +94,9 @@ export class CopyOutReader implements AsyncIterable<CopyFrame> {
   private copyDone = false;
   private error: Error | null = null;
   private waiter: (() => void) | null = null;
+  /** When the last socket read arrived, and when the consumer last started waiting (performance.now()). */
+  private lastReadAt = 0;
+  private waitingSince = 0;
   private readonly onReadable = () => this.wake();
   private completed!: Promise<void>;
   private resolveCompleted!: () => void;
@@ -134,9 +137,26 @@ export class CopyOutReader implements AsyncIterable<CopyFrame> {
     connection.query(this.text);
   }
 
+  /**
+   * Milliseconds the consumer has been waiting for the server with nothing arriving (null: it is
+   * not waiting: a chunk is ready or being consumed, or the COPY is over). The read-stall watch
+   * (read-stall.ts) asks.
+   */
+  waitingMs(now = performance.now()): number | null {
+    if (this.waiter === null || this.finished || this.copyDone) return null;
+    return now - Math.max(this.lastReadAt, this.waitingSince);
+  }
+
+  /** Ends the COPY with `err` (the first error stays the one reported). */
+  fail(err: Error): void {
+    this.handleError(err);
+  }
+
   // pg's Submittable callbacks.
   handleError(err: Error): void {
-    this.error = err;
+    // The first error is the cause: a watch that gave the connection up (fail) is followed by
+    // pg's own "connection terminated" when the socket closes.
+    this.error ??= err;
     this.finished = true;
     this.rejectCompleted(err);
     this.wake();
@@ -277,6 +297,7 @@ export class CopyOutReader implements AsyncIterable<CopyFrame> {
 
   /** Consumes one socket chunk; returns false once the COPY stream is over (socket handed back). */
   private consume(chunk: Buffer): boolean {
+    this.lastReadAt = performance.now();
     if (this.pending.length) {
       // A message was cut by the previous read: join just that message (its pieces and the bytes
       // of this read that complete it), handle it alone, then go on with the rest of this read.
@@ -383,6 +404,7 @@ export class CopyOutReader implements AsyncIterable<CopyFrame> {
       }
       if (this.ready.length || this.copyDone || this.error) continue;
       if (this.finished) return;
+      this.waitingSince = performance.now();
       await new Promise<void>((resolve) => {
         this.waiter = resolve;
       });

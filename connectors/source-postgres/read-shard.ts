@@ -15,11 +15,12 @@ import type pg from 'pg';
 import type { ReadResult, ReadTask, ShardRead, StageHooks } from '../contract/connector.js';
 import { RbError } from '../contract/errors.js';
 import type { FrameSink } from '../contract/frames.js';
-import { connect, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
+import { connect, destroySocket, endLostBackend, queryError, type PgEndpoint } from '../postgres/connection.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers.js';
 import { REDACTED, type ReadStep } from '../contract/transforms.js';
 import { explainedBy, stageError, watchClientErrors } from '../postgres/stage-errors.js';
 import { CopyOutReader } from './copy-out-reader.js';
+import { watchReadStall } from './read-stall.js';
 import { selectList } from './select-list.js';
 
 /** The COPY statement that reads one shard. */
@@ -67,6 +68,7 @@ export async function readShard(task: ReadTask<PgEndpoint>, sink: FrameSink, hoo
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
   let doing = 'connecting';
   let clientError = (): unknown => undefined;
+  let stopWatch = (): void => {};
   try {
     if (hooks.signal?.aborted) throw new RbError('cancelled', `${label}: cancelled`, where);
     src = await connect(task.source, 'source', `rb ${task.stream}#${task.shardIndex}`, { readTap: true });
@@ -83,6 +85,7 @@ export async function readShard(task: ReadTask<PgEndpoint>, sink: FrameSink, hoo
     doing = 'reading';
     const reader = new CopyOutReader(shardCopySql(task.read), { format: task.read.format, fieldCount: task.read.columns.length, chunkBytes: task.chunkBytes });
     src.query(reader as unknown as pg.QueryConfig);
+    stopWatch = watchReadStall(reader, src, task.source);
     let rows = 0;
     let bytes = 0;
     const delayMs = task.sourceDelayPerChunkMs ?? 0;
@@ -100,10 +103,14 @@ export async function readShard(task: ReadTask<PgEndpoint>, sink: FrameSink, hoo
     await src.query('commit').catch(() => {});
     return { rows, bytes };
   } catch (e) {
+    stopWatch();
+    // A connection the read-stall watch gave up: its backend may live on, stuck sending.
+    await endLostBackend(task.source, 'source', e);
     const err = stageError(task, explainedBy(e, clientError()), 'source', doing);
     sink.fail(err);
     throw err;
   } finally {
+    stopWatch();
     hooks.signal?.removeEventListener('abort', onAbort);
     await src?.end().catch(() => {});
   }
