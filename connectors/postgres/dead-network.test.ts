@@ -111,12 +111,15 @@ function viaRelay(url: string, timeoutMs: number, through: Relay = proxy): strin
   return u.toString();
 }
 
-async function runWithDeadNetwork(name: string, extra: string) {
-  const config = parsePipelineConfig(
-    pipelineYaml({ name, srcUrl: src.url, dstUrl: viaRelay(dst.url, 2000), streams: ['public.big'], writeMode: 'replace', extra }),
-    'p.yaml',
-    {},
-  );
+/**
+ * One replace run of public.big with the relay on one side: `dest` (tcp_user_timeout 2000 ms, the
+ * link carrying the COPY towards the server dies) or `source` (1500 ms, the link carrying it from
+ * the server dies); `kill: false` runs through the relay with nothing dying.
+ */
+async function runWithDeadNetwork(name: string, extra: string, side: 'dest' | 'source' = 'dest', kill = true) {
+  const srcUrl = side === 'source' ? viaRelay(src.url, 1500, srcProxy) : src.url;
+  const dstUrl = side === 'dest' ? viaRelay(dst.url, 2000) : dst.url;
+  const config = parsePipelineConfig(pipelineYaml({ name, srcUrl, dstUrl, streams: ['public.big'], writeMode: 'replace', extra }), 'p.yaml', {});
   let killed = 0;
   const started = performance.now();
   const result = await runPipeline(config, {
@@ -125,7 +128,7 @@ async function runWithDeadNetwork(name: string, extra: string) {
     retryBaseDelayMs: 100,
     // Once the COPY has carried a few MB: the network dies under it.
     onProgress: (p) => {
-      if (!killed && p.rows > 20_000) killed = proxy.blackhole(4 << 20);
+      if (kill && !killed && p.rows > 20_000) killed = side === 'dest' ? proxy.blackhole(4 << 20) : srcProxy.blackholeDown(4 << 20);
     },
   });
   return { result, killed, seconds: (performance.now() - started) / 1000 };
@@ -159,27 +162,8 @@ describe('a dead network during a COPY into the destination', () => {
  * sending (ClientWrite) while rb receives nothing.
  */
 describe('a dead network during a COPY out of the source', () => {
-  async function runFromDeadSource(name: string, extra: string, kill: boolean) {
-    const config = parsePipelineConfig(
-      pipelineYaml({ name, srcUrl: viaRelay(src.url, 1500, srcProxy), dstUrl: dst.url, streams: ['public.big'], writeMode: 'replace', extra }),
-      'p.yaml',
-      {},
-    );
-    let killed = 0;
-    const started = performance.now();
-    const result = await runPipeline(config, {
-      parallelism: 1,
-      availableCores: 2,
-      retryBaseDelayMs: 100,
-      onProgress: (p) => {
-        if (kill && !killed && p.rows > 20_000) killed = srcProxy.blackholeDown(4 << 20);
-      },
-    });
-    return { result, killed, seconds: (performance.now() - started) / 1000 };
-  }
-
   it('is given up once the backend is found stuck sending, and the shard retried: every row once', async () => {
-    const { result, killed, seconds } = await runFromDeadSource('deadsrc_retry', 'resources: { max_batch_bytes: 1mb }', true);
+    const { result, killed, seconds } = await runWithDeadNetwork('deadsrc_retry', 'resources: { max_batch_bytes: 1mb }', 'source');
     expect(killed).toBe(1);
     expect(result.error, JSON.stringify(result.error)).toBeUndefined();
     expect(result.retries).toBeGreaterThanOrEqual(1);
@@ -193,7 +177,7 @@ describe('a dead network during a COPY out of the source', () => {
 
   it('without retries it fails as a lost source connection naming tcp_user_timeout and the stuck backend', async () => {
     await dst.query('drop table if exists public.big');
-    const { result, killed } = await runFromDeadSource('deadsrc_fail', 'resources: { max_batch_bytes: 1mb, max_retries: 0 }', true);
+    const { result, killed } = await runWithDeadNetwork('deadsrc_fail', 'resources: { max_batch_bytes: 1mb, max_retries: 0 }', 'source');
     expect(killed).toBe(1);
     expect(result.status).toBe('failed');
     expect(result.error?.message).toMatch(/sent no data for 1\.5 s while rb was reading, and its backend \(pid \d+\) is waiting to send to rb \(ClientWrite\) \(tcp_user_timeout 1500 ms\)/);
@@ -204,7 +188,7 @@ describe('a dead network during a COPY out of the source', () => {
   it('a source that sends nothing for longer than tcp_user_timeout while its backend works is waited for, not given up', async () => {
     // The filter's sub-select sleeps 4 s before the COPY's first row: silence with a working backend.
     const extra = `resources: { max_retries: 0 }\ntransforms:\n  - { type: filter, stream: public.big, where: "id <= (select 3 from pg_sleep(4))" }`;
-    const { result } = await runFromDeadSource('deadsrc_slow', extra, false);
+    const { result } = await runWithDeadNetwork('deadsrc_slow', extra, 'source', false);
     expect(result.error, JSON.stringify(result.error)).toBeUndefined();
     expect(result.retries ?? 0).toBe(0);
     const n = await dst.query('select count(*)::int as n from public.big');
