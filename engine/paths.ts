@@ -16,8 +16,3 @@ export const REPO_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.
 
 export const repoPath = (...parts: string[]): string => path.join(REPO_ROOT, ...parts);
 
-/**
- * The file a worker thread runs for an entry module: the bundled dist/<rel>.js when compiled, the
- * TypeScript source otherwise (`rel` without extension, from the repository root).
- */
-export const entryFile = (rel: string): string => (COMPILED ? repoPath('dist', `${rel}.js`) : repoPath(`${rel}.ts`));

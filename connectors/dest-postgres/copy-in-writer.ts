@@ -8,7 +8,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { CopyFormat } from '../contract/domain.js';
 import { isConnectionError } from '../contract/errors.js';
 import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from '../../native/codec-api.js';
-import { loseConnection, writeStallMs } from '../postgres/connection.js';
+import { loseConnection, writeStallMs, type PgEndpoint } from '../postgres/connection.js';
+import { watchStall } from '../postgres/stall-watch.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 import type { WriteContract } from '../contract/write-contract.js';
 
@@ -28,6 +29,7 @@ export class CopyInWriter {
   private constructor(
     private readonly client: pg.Client,
     contract: WriteContract,
+    private readonly endpoint?: PgEndpoint,
   ) {
     this.stream = client.query(copyFrom(copyInSql(contract)));
     this.finished = new Promise((resolve, reject) => {
@@ -43,8 +45,12 @@ export class CopyInWriter {
     if (contract.format === 'binary') this.stream.write(Buffer.from(COPY_BINARY_HEADER));
   }
 
-  static open(client: pg.Client, contract: WriteContract): CopyInWriter {
-    return new CopyInWriter(client, contract);
+  /**
+   * `endpoint`: the server `client` is connected to, for the stall watch of `finish` (without it
+   * the wait for the COPY's answer is bounded only by keepalives and the kernel).
+   */
+  static open(client: pg.Client, contract: WriteContract, endpoint?: PgEndpoint): CopyInWriter {
+    return new CopyInWriter(client, contract, endpoint);
   }
 
   /**
@@ -105,12 +111,41 @@ export class CopyInWriter {
     return true;
   }
 
-  /** Ends the COPY; resolves with the row count the server reports. */
+  /**
+   * Ends the COPY; resolves with the row count the server reports. A dead network after the last
+   * write leaves rb waiting for an answer that never comes: after tcp_user_timeout without one the
+   * server is asked what the backend does (connectors/postgres/stall-watch.ts) — still working
+   * (constraints, triggers at the end of the statement) is waited for; waiting for rb's data
+   * (ClientRead) or done (idle in transaction) gives the connection up as lost.
+   */
   async finish(format: CopyFormat): Promise<number> {
     if (this.failure) throw this.failure;
     if (format === 'binary') this.stream.write(Buffer.from(COPY_BINARY_TRAILER));
     this.stream.end();
-    await this.finished;
+    const endedAt = performance.now();
+    let lost!: (e: Error) => void;
+    const given = new Promise<never>((_, reject) => (lost = reject));
+    given.catch(() => {});
+    const stop = this.endpoint
+      ? watchStall(
+          {
+            waitingMs: (now = performance.now()) => now - endedAt,
+            fail: (e) => {
+              if (!this.failure || isConnectionError(this.failure)) this.failure = e;
+              lost(e);
+            },
+          },
+          this.client,
+          this.endpoint,
+          'destination',
+          "after rb's last write of a COPY",
+        )
+      : () => {};
+    try {
+      await Promise.race([this.finished, given]);
+    } finally {
+      stop();
+    }
     return Number(this.stream.rowCount ?? 0);
   }
 

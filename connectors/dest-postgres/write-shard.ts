@@ -111,7 +111,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
         }
       }
     } else if (task.contract.loadMethod === 'copy') {
-      let writer = CopyInWriter.open(dst, task.contract);
+      let writer = CopyInWriter.open(dst, task.contract, task.dest);
       let writerRows = 0;
       try {
         for (;;) {
@@ -135,7 +135,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
             if (n !== writerRows) throw new RbError('internal', `${label}: destination reports ${n} rows, rb counted ${writerRows}`, where);
             await rejections?.flush();
             await checkpoint(last);
-            writer = CopyInWriter.open(dst, task.contract);
+            writer = CopyInWriter.open(dst, task.contract, task.dest);
             copyBase += writerRows;
             writerRows = 0;
           }
@@ -149,7 +149,9 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
         throw why;
       }
       const serverRows = await writer.finish(task.contract.format).catch(async (e: unknown) => {
-        throw await writer.settledFailure(e);
+        const why = await writer.settledFailure(e);
+        await endLostBackend(task.dest, 'destination', why);
+        throw why;
       });
       if (serverRows !== writerRows) {
         throw new RbError('internal', `${label}: destination reports ${serverRows} rows, rb counted ${writerRows}`, where);

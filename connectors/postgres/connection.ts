@@ -256,7 +256,9 @@ export function loseConnection(client: pg.Client, message: string): Error {
  * best effort, bounded by the endpoint's connect timeout.
  */
 export async function endLostBackend(ep: PgEndpoint, role: EndpointRole, e: unknown): Promise<void> {
-  const pid = (e as { lostBackendPid?: number } | undefined)?.lostBackendPid;
+  // The lost error itself, or an RbError wrapping it.
+  const lost = e as { lostBackendPid?: number; cause?: { lostBackendPid?: number } } | undefined;
+  const pid = lost?.lostBackendPid ?? lost?.cause?.lostBackendPid;
   if (!pid) return;
   const c = await connect(ep, role, 'rb lost-connection cleanup').catch(() => null);
   if (!c) return;

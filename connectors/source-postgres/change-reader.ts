@@ -24,7 +24,7 @@ import { newPgoutputState } from '../../native/codec-api.js';
 import { ChangeOp, forEachInOrder, OldTupleKind, pgTimeToDate, TupleKind, type PgoutputChangeSet, type PgoutputRelation, type TupleColumns } from '../../native/pgoutput-types.js';
 import { UNCHANGED, type ChangeProgress, type ChangeReadOptions, type ChangeReadResult, type ChangeValue, type RowChange, type TransactionItem } from '../contract/changes.js';
 import { RbError } from '../contract/errors.js';
-import type { PgEndpoint } from '../postgres/connection.js';
+import { endLostBackend, type PgEndpoint } from '../postgres/connection.js';
 import { MARK_PREFIX } from './cdc-setup.js';
 import { openReplicationConnection, type ReplicationStream } from './replication-stream.js';
 
@@ -274,6 +274,8 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
   } finally {
     await chain; // never rejects: a failure is kept in `failure`
     await conn.close().catch(() => {});
+    // A stream given up as lost: its walsender may live on, keeping the slot active.
+    if (stream?.failure) await endLostBackend(ep, 'source', stream.failure);
   }
 }
 

@@ -139,8 +139,8 @@ export class CopyOutReader implements AsyncIterable<CopyFrame> {
 
   /**
    * Milliseconds the consumer has been waiting for the server with nothing arriving (null: it is
-   * not waiting: a chunk is ready or being consumed, or the COPY is over). The read-stall watch
-   * (read-stall.ts) asks.
+   * not waiting: a chunk is ready or being consumed, or the COPY is over). The stall watch
+   * (connectors/postgres/stall-watch.ts) asks.
    */
   waitingMs(now = performance.now()): number | null {
     if (this.waiter === null || this.finished || this.copyDone) return null;

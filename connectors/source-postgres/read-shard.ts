@@ -19,8 +19,8 @@ import { connect, destroySocket, endLostBackend, queryError, type PgEndpoint } f
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers.js';
 import { REDACTED, type ReadStep } from '../contract/transforms.js';
 import { explainedBy, stageError, watchClientErrors } from '../postgres/stage-errors.js';
+import { watchStall } from '../postgres/stall-watch.js';
 import { CopyOutReader } from './copy-out-reader.js';
-import { watchReadStall } from './read-stall.js';
 import { selectList } from './select-list.js';
 
 /** The COPY statement that reads one shard. */
@@ -85,7 +85,7 @@ export async function readShard(task: ReadTask<PgEndpoint>, sink: FrameSink, hoo
     doing = 'reading';
     const reader = new CopyOutReader(shardCopySql(task.read), { format: task.read.format, fieldCount: task.read.columns.length, chunkBytes: task.chunkBytes });
     src.query(reader as unknown as pg.QueryConfig);
-    stopWatch = watchReadStall(reader, src, task.source);
+    stopWatch = watchStall(reader, src, task.source, 'source', 'while rb was reading');
     let rows = 0;
     let bytes = 0;
     const delayMs = task.sourceDelayPerChunkMs ?? 0;
@@ -104,7 +104,7 @@ export async function readShard(task: ReadTask<PgEndpoint>, sink: FrameSink, hoo
     return { rows, bytes };
   } catch (e) {
     stopWatch();
-    // A connection the read-stall watch gave up: its backend may live on, stuck sending.
+    // A connection the stall watch gave up: its backend may live on, stuck sending.
     await endLostBackend(task.source, 'source', e);
     const err = stageError(task, explainedBy(e, clientError()), 'source', doing);
     sink.fail(err);

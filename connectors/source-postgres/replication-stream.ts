@@ -51,13 +51,22 @@
  * advances that the caller did not confirm) and sends a status update every `statusIntervalMs`,
  * also while the consumer is slow and the socket is paused.
  *
+ * The other way round, a network that dies without a reset would leave rb waiting on a silent
+ * stream (an idle slot is silent too). With tcp_user_timeout set (docs/config.md), a stream that
+ * has heard nothing for half the bound asks the server for a reply (a status update with
+ * replyRequested, which the walsender answers with a keepalive); unanswered for the bound —
+ * the larger of tcp_user_timeout and wal_sender_timeout, since a walsender busy decoding reads
+ * replies only every wal_sender_timeout / 2 — the connection is given up as lost (a retryable
+ * connection error carrying the walsender's pid, for connection.ts endLostBackend: the slot stays
+ * active for that walsender until it is ended). A paused socket is rb's own silence, not counted.
+ *
  * Memory is bounded: received messages wait in a queue; past `highWaterBytes` the socket is
  * paused (TCP backpressure reaches the walsender) until the consumer has drained most of it.
  */
 import type { Socket } from 'node:net';
 import pg from 'pg';
 import { RbError, classifyPgError, markTransient } from '../contract/errors.js';
-import { connect, connectionError, destroySocket, queryError, type PgEndpoint } from '../postgres/connection.js';
+import { connect, connectionError, destroySocket, queryError, writeStallMs, type PgEndpoint } from '../postgres/connection.js';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers.js';
 import { PG_EPOCH_UNIX_MS } from '../../native/pgoutput-types.js';
 import { formatLsn, parseLsn } from './lsn.js';
@@ -412,6 +421,7 @@ export class ReplicationConnection {
 
     const timeout = this.server.walSenderTimeoutMs;
     const statusIntervalMs = opts.statusIntervalMs ?? (timeout > 0 ? Math.max(100, Math.min(10_000, Math.floor(timeout / 3))) : 10_000);
+    const tcpUserTimeout = writeStallMs(this.client);
     const stream = new ReplicationStream({
       text,
       slot,
@@ -420,6 +430,9 @@ export class ReplicationConnection {
       highWaterBytes: opts.highWaterBytes ?? DEFAULT_HIGH_WATER,
       statusIntervalMs,
       autoReply: opts.autoReply ?? true,
+      silenceMs: tcpUserTimeout > 0 ? Math.max(tcpUserTimeout, timeout) : 0,
+      tcpUserTimeoutMs: tcpUserTimeout,
+      backendPid: (this.client as unknown as { processID?: number }).processID ?? 0,
     });
     this.active = stream;
     stream.finished.then(() => {
@@ -460,6 +473,11 @@ interface StreamConfig {
   highWaterBytes: number;
   statusIntervalMs: number;
   autoReply: boolean;
+  /** Unanswered silence after which the connection is given up as lost (0: never). */
+  silenceMs: number;
+  tcpUserTimeoutMs: number;
+  /** The walsender's pid (BackendKeyData), 0 if unknown. */
+  backendPid: number;
 }
 
 type StreamState = 'starting' | 'streaming' | 'stopping' | 'ended';
@@ -503,6 +521,11 @@ export class ReplicationStream implements AsyncIterable<ReplicationMessage> {
   private error: RbError | null = null;
   private waiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | null = null;
+  private liveTimer: NodeJS.Timeout | null = null;
+  /** When a message last arrived (or rb's pause of the socket ended). */
+  private heardAt = 0;
+  /** When a reply was asked for with nothing heard since (0: none outstanding). */
+  private askedAt = 0;
   private resolveStarted!: () => void;
   private rejectStarted!: (e: Error) => void;
   private resolveFinished!: () => void;
@@ -584,10 +607,41 @@ export class ReplicationStream implements AsyncIterable<ReplicationMessage> {
       this.timer = setInterval(() => this.writeStatus(false), this.cfg.statusIntervalMs);
       this.timer.unref();
     }
+    this.heardAt = performance.now();
+    if (this.cfg.silenceMs > 0) {
+      this.liveTimer = setInterval(() => this.checkAlive(), Math.max(100, Math.min(this.cfg.silenceMs / 4, 5000)));
+      this.liveTimer.unref();
+    }
     this.resolveStarted();
   }
 
+  /** The liveness check of a silent stream (file header). */
+  private checkAlive(): void {
+    if (this.state !== 'streaming') return;
+    const now = performance.now();
+    if (this.socketPaused) {
+      // rb is not reading: the silence is its own.
+      this.heardAt = now;
+      this.askedAt = 0;
+      return;
+    }
+    if (!this.askedAt && now - this.heardAt >= this.cfg.silenceMs / 2) this.writeStatus(true);
+    if (!this.askedAt || now - this.askedAt < this.cfg.silenceMs) return;
+    const ms = this.cfg.silenceMs;
+    const pid = this.cfg.backendPid;
+    const cause = Object.assign(
+      new Error(
+        `the server sent nothing for ${ms / 1000} s and did not answer rb's request for a reply (tcp_user_timeout ${this.cfg.tcpUserTimeoutMs} ms, at least wal_sender_timeout): the network or the server stopped`,
+      ),
+      { code: 'ETIMEDOUT', errno: -110, syscall: 'read', ...(pid ? { lostBackendPid: pid } : {}) },
+    );
+    this.fail(streamError(cause, `replication stream on slot ${this.slot}`));
+    this.connection?.stream.destroy();
+  }
+
   private handleCopyData(chunk: Buffer): void {
+    this.heardAt = performance.now();
+    this.askedAt = 0;
     const type = chunk[0];
     if (type === MSG_XLOGDATA && chunk.length >= 25) {
       const walEnd = chunk.readBigUInt64BE(9);
@@ -646,6 +700,8 @@ export class ReplicationStream implements AsyncIterable<ReplicationMessage> {
     this.state = 'ended';
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.liveTimer) clearInterval(this.liveTimer);
+    this.liveTimer = null;
     if (this.connection) {
       this.connection.removeListener('replicationStart', this.onCopyBoth);
       if (this.socketPaused) {
@@ -677,6 +733,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationMessage> {
     }
     if (this.socketPaused && this.queuedBytes <= this.cfg.highWaterBytes / 4 && this.connection) {
       this.socketPaused = false;
+      this.heardAt = performance.now();
       this.connection.stream.resume();
     }
     return out;
@@ -754,6 +811,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationMessage> {
     buf.writeBigInt64BE(pgNowMicros(), 30);
     buf[38] = replyRequested ? 1 : 0;
     socket.write(buf);
+    if (replyRequested && !this.askedAt) this.askedAt = performance.now();
     return true;
   }
 
@@ -769,6 +827,8 @@ export class ReplicationStream implements AsyncIterable<ReplicationMessage> {
       this.state = 'stopping';
       if (this.timer) clearInterval(this.timer);
       this.timer = null;
+      if (this.liveTimer) clearInterval(this.liveTimer);
+      this.liveTimer = null;
       if (this.flushed > 0n) this.writeStatus(false);
       this.queue = [];
       this.head = 0;
