@@ -3,7 +3,7 @@
  * is the only source and destination rb has, so this is where the engine gets the PostgreSQL
  * implementations without importing their modules one by one; another connector registers here.
  */
-import type { ShardReader, ShardWriter, SnapshotSource, Sink } from './contract/connector.js';
+import type { ShardReader, ShardWriter, SnapshotSource, Sink, SourceReads } from './contract/connector.js';
 import type { ChangeSource } from './contract/changes.js';
 import type { StateStore } from './contract/state.js';
 import { PostgresSink } from './dest-postgres/postgres-sink.js';
@@ -12,6 +12,7 @@ import { writeShard } from './dest-postgres/write-shard.js';
 import { backendIdentity, type BackendIdentity } from './postgres/backend.js';
 import { connect, type PgEndpoint } from './postgres/connection.js';
 import { PostgresCdcSource } from './source-postgres/postgres-cdc.js';
+import { continueRead } from './source-postgres/incremental.js';
 import { PostgresSnapshotSource } from './source-postgres/postgres-source.js';
 import { readShard } from './source-postgres/read-shard.js';
 
@@ -20,6 +21,7 @@ export type { BackendIdentity };
 
 export const shardReader: ShardReader<Endpoint> = { readShard };
 export const shardWriter: ShardWriter<Endpoint> = { writeShard };
+export const sourceReads: SourceReads = { continueRead };
 
 /** The leader's side of a run: one source connection, one destination connection. */
 export interface LeaderSession {

@@ -111,6 +111,29 @@ export interface CheckpointSpec {
   lookback: string | null;
   /** The run's high-water mark: stored at the end even when the shard delivered no rows. */
   finalCursor: Array<string | null> | null;
+  /**
+   * The stream's stored cursor this attempt continues from. Each checkpoint first checks that it
+   * is still there (then it becomes the one just written): an attempt another one superseded (a
+   * queued worker paused past its job's expiry while another worker continued the shard) fails
+   * instead of committing rows that attempt committed too.
+   */
+  from: StoredCursor;
+}
+
+/** A stream's cursor as `stream_state` holds it: the run that stored it and the position. */
+export interface StoredCursor {
+  runId: string | null;
+  cursor: CursorPosition | null;
+}
+
+/**
+ * An incremental shard that checkpoints: what a later attempt needs to continue after the cursor
+ * an earlier one stored (SourceReads.continueRead), wherever that attempt runs.
+ */
+export interface CursorContinuation {
+  spec: CursorSpec;
+  /** The run's high-water mark (null: the table was empty). */
+  atMost: CursorPosition | null;
 }
 
 export interface WriteTask<E> {
@@ -226,6 +249,12 @@ export interface CursorRead {
   predicates: string[];
   /** ShardRead.orderBy: cursor order. */
   orderBy: string;
+}
+
+/** Reads the source plans without a connection: a queued shard's worker computes them as the coordinator would. */
+export interface SourceReads {
+  /** Every row after `after` up to `atMost`, in cursor order (no lookback). */
+  continueRead(spec: CursorSpec, after: CursorPosition, atMost: CursorPosition | null): CursorRead;
 }
 
 /**

@@ -69,7 +69,9 @@ export type LedgerRefusal =
   /** A different run committed it after this run planned (a dead coordinator's worker, late). */
   | 'committed_by_other_run'
   /** The run is no longer `running` (whileRunning). */
-  | 'run_not_running';
+  | 'run_not_running'
+  /** An incremental checkpoint found the stream's cursor moved by another attempt since this one started (CheckpointSpec.from). */
+  | 'superseded';
 
 export interface RunStart {
   runId: string;

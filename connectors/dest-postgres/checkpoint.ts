@@ -7,7 +7,9 @@
 import type pg from 'pg';
 import type { RawField } from './copy-last-row.js';
 import { mergeStaging } from './finalize.js';
-import { writeStreamState } from './state-store.js';
+import { claimStreamCursor, writeStreamState } from './state-store.js';
+import type { StoredCursor } from '../contract/connector.js';
+import type { LedgerEntry } from '../contract/state.js';
 import type { WriteContract } from '../contract/write-contract.js';
 
 export interface CursorTarget {
@@ -32,8 +34,19 @@ export async function cursorTexts(dest: pg.Client, types: readonly string[], fie
   return types.map((_, i) => r.rows[0][`v${i}`] as string | null);
 }
 
-/** Merges (upsert) and stores the cursor; the caller commits. */
-export async function applyCheckpoint(dest: pg.Client, contract: WriteContract, target: CursorTarget, cursor: Array<string | null> | null, lookback: string | null): Promise<void> {
+/**
+ * Checks the fence (the stream's cursor is still `from`: claimStreamCursor), merges (upsert) and
+ * stores the cursor; the caller commits. Returns the cursor now stored: the next checkpoint's `from`.
+ */
+export async function applyCheckpoint(
+  dest: pg.Client,
+  contract: WriteContract,
+  target: CursorTarget,
+  cursor: Array<string | null> | null,
+  lookback: string | null,
+  fence: { from: StoredCursor; queued?: LedgerEntry },
+): Promise<StoredCursor> {
+  await claimStreamCursor(dest, target, fence.from, fence.queued);
   if (contract.writeMode === 'upsert' && contract.staging) await mergeStaging(dest, contract, { truncate: true });
   await writeStreamState(dest, target.schema, target.pipeline, {
     stream: target.stream,
@@ -43,4 +56,5 @@ export async function applyCheckpoint(dest: pg.Client, contract: WriteContract, 
     lookback,
     runId: target.runId,
   });
+  return { runId: target.runId, cursor };
 }

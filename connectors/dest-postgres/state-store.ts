@@ -18,7 +18,8 @@
  * the whole run, so a `running` row whose lock is free belongs to a run that died.
  */
 import type pg from 'pg';
-import { RbError } from '../contract/errors.js';
+import { markTransient, RbError } from '../contract/errors.js';
+import type { StoredCursor } from '../contract/connector.js';
 import type { QualifiedName } from '../contract/qualified-name.js';
 import type { LedgerEntry, LedgerRefusal, LedgerRow, RunFinish, RunStart, RunStatus, StateStore, StoredRun, StreamState, StreamStateWrite } from '../contract/state.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
@@ -233,25 +234,33 @@ export async function ledgerRows(client: pg.Client, t: StateTables, pipeline: st
  * twice. `whileRunning` first takes the run's row FOR SHARE: a run marked finished, failed or
  * abandoned (by the next run, before it prepares) is not written into any more.
  */
+/**
+ * Refuses (`run_not_running`) a queued shard's commit when its run is no longer `running` or its
+ * coordinator is gone. The run's coordinator is alive while its leader session, connected before
+ * the run started, holds the pipeline's lock (a later run's leader connected after this run
+ * started). The run's row is taken `for share`: a finishing or abandoning run waits for this
+ * transaction.
+ */
+async function assertRunCoordinated(client: pg.Client, e: LedgerEntry): Promise<void> {
+  const t = new StateTables(e.schema);
+  const run = await client.query(
+    `select r.status, exists (select 1 from pg_locks l join pg_stat_activity a using (pid)
+                                where l.locktype = 'advisory' and l.classid = $2 and l.objid = hashtext($3)::oid and l.granted
+                                  and a.backend_start <= r.started_at) as coordinated
+       from ${t.runs} r where r.run_id = $1 for share of r`,
+    [e.runId, PIPELINE_LOCK_CLASS, e.pipeline],
+  );
+  const row = run.rows[0] as { status: string; coordinated: boolean } | undefined;
+  if (row?.status !== 'running' || !row.coordinated) {
+    const why = !row ? `is not in this destination (${t.runs})` : row.status !== 'running' ? `is ${row.status}` : 'has lost its coordinator (its destination session is gone)';
+    throw ledgerRefusal('run_not_running', `${e.stream} shard ${e.shard}: run ${e.runId} ${why}; this attempt is rolled back`);
+  }
+}
+
 export async function insertLedgerRow(client: pg.Client, e: LedgerEntry, rows: number, bytes: number): Promise<void> {
   const t = new StateTables(e.schema);
   const label = `${e.stream} shard ${e.shard}`;
-  if (e.whileRunning) {
-    // The run's coordinator is alive while its leader session, connected before the run started,
-    // holds the pipeline's lock (a later run's leader connected after this run started).
-    const run = await client.query(
-      `select r.status, exists (select 1 from pg_locks l join pg_stat_activity a using (pid)
-                                  where l.locktype = 'advisory' and l.classid = $2 and l.objid = hashtext($3)::oid and l.granted
-                                    and a.backend_start <= r.started_at) as coordinated
-         from ${t.runs} r where r.run_id = $1 for share of r`,
-      [e.runId, PIPELINE_LOCK_CLASS, e.pipeline],
-    );
-    const row = run.rows[0] as { status: string; coordinated: boolean } | undefined;
-    if (row?.status !== 'running' || !row.coordinated) {
-      const why = !row ? `is not in this destination (${t.runs})` : row.status !== 'running' ? `is ${row.status}` : 'has lost its coordinator (its destination session is gone)';
-      throw ledgerRefusal('run_not_running', `${label}: run ${e.runId} ${why}; this attempt is rolled back`);
-    }
-  }
+  if (e.whileRunning) await assertRunCoordinated(client, e);
   const r = await client.query(
     `insert into ${t.ledger} (pipeline, plan_id, stream, shard, rows, bytes, run_id, dest_xid)
      values ($1, $2, $3, $4, $5, $6, $7, pg_current_xact_id()::text::int8 % 4294967296)
@@ -267,6 +276,27 @@ export async function insertLedgerRow(client: pg.Client, e: LedgerEntry, rows: n
 
 function ledgerRefusal(why: LedgerRefusal, message: string): RbError {
   return new RbError('dest_query', message, { details: { ledger: why } });
+}
+
+/**
+ * An incremental checkpoint's fence (CheckpointSpec.from), before it stores its cursor: the
+ * stream's row is locked and must still hold the cursor this attempt continued from. Otherwise
+ * another attempt of the shard checkpointed since (a queued worker paused past its job's expiry
+ * while another continued the shard, or a commit that landed after its connection was lost), and
+ * this attempt's rows are its rows too: it fails (`superseded`, transient: the retry continues
+ * after the cursor now stored) and rolls back. A queued shard also checks its run is still
+ * running and coordinated, as its ledger row will.
+ */
+export async function claimStreamCursor(client: pg.Client, target: { schema: string; pipeline: string; stream: string }, from: StoredCursor, queued?: LedgerEntry): Promise<void> {
+  if (queued?.whileRunning) await assertRunCoordinated(client, queued);
+  const t = new StateTables(target.schema);
+  const r = await client.query(`select run_id, cursor from ${t.streamState} where pipeline = $1 and stream = $2 for update`, [target.pipeline, target.stream]);
+  const row = r.rows[0] as { run_id: string | null; cursor: StoredCursor['cursor'] } | undefined;
+  const now: StoredCursor = { runId: row?.run_id ?? null, cursor: row?.cursor ?? null };
+  if (now.runId === from.runId && JSON.stringify(now.cursor) === JSON.stringify(from.cursor)) return;
+  const show = (c: StoredCursor) => `${JSON.stringify(c.cursor)} of run ${c.runId ?? 'none'}`;
+  const err = ledgerRefusal('superseded', `${target.stream}: its stored cursor moved while this attempt ran (now ${show(now)}; this attempt continued from ${show(from)}): another attempt of the shard checkpointed it; this attempt is rolled back`);
+  throw markTransient(err, true);
 }
 
 export async function deleteLedgerRows(client: pg.Client, t: StateTables, pipeline: string, planId: string, stream: string): Promise<void> {

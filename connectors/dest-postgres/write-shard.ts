@@ -81,9 +81,11 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
       );
     };
     /** Commits what is written so far with the cursor of its last row, and begins the next part. */
+    // The stored cursor this attempt continues from, then the one its last checkpoint stored.
+    let from = cp?.from;
     const checkpoint = async (last: RawField[]) => {
       const cursor = await cursorTexts(dst!, cp!.fieldTypes, last);
-      await applyCheckpoint(dst!, task.contract, { ...cp!, stream: task.stream }, cursor, cp!.lookback);
+      from = await applyCheckpoint(dst!, task.contract, { ...cp!, stream: task.stream }, cursor, cp!.lookback, { from: from!, queued: task.ledger });
       await dst!.query('commit');
       await dst!.query('begin');
       checkpoints++;
@@ -186,7 +188,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
     await rejections?.flush();
     // The end of an incremental read: the run's high-water mark, even when no row came.
     if (cp) {
-      await applyCheckpoint(dst, task.contract, { ...cp, stream: task.stream }, cp.finalCursor, cp.lookback);
+      await applyCheckpoint(dst, task.contract, { ...cp, stream: task.stream }, cp.finalCursor, cp.lookback, { from: from!, queued: task.ledger });
       checkpoints++;
     }
     const rejected = { rowsSkipped: rejections?.skipped ?? 0, rowsDeadLettered: rejections?.deadLettered ?? 0, valuesNulled: rejections?.nulled ?? 0 };

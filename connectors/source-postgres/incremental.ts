@@ -134,11 +134,23 @@ export async function cursorValueAtMost(client: pg.Client, type: string, a: stri
 export async function cursorRead(client: pg.Client, spec: CursorSpec, range: CursorRange): Promise<CursorRead> {
   const { after, lookback, atMost } = range;
   if (!after) return { predicates: atMost ? [cursorAtMost(spec, atMost)] : [], orderBy: cursorOrder(spec) };
+  if (!lookback) return continueRead(spec, after, atMost);
   let from = cursorAfter(spec, after);
-  if (lookback) {
-    if (after[0] === null) from = `(${from} or ${cursorFromLookback(spec, lookback)})`;
-    else if (await cursorValueAtMost(client, spec.types[0], lookback, after[0])) from = cursorFromLookback(spec, lookback);
-  }
+  if (after[0] === null) from = `(${from} or ${cursorFromLookback(spec, lookback)})`;
+  else if (await cursorValueAtMost(client, spec.types[0], lookback, after[0])) from = cursorFromLookback(spec, lookback);
+  return bounded(spec, from, after, atMost);
+}
+
+/**
+ * Every row after `after` up to `atMost`, without a lookback: where an attempt of an incremental
+ * shard continues after the cursor an earlier attempt checkpointed. Needs no connection, so a
+ * queued shard's worker computes it as the coordinator would (SourceReads in contract/connector.ts).
+ */
+export function continueRead(spec: CursorSpec, after: CursorPosition, atMost: CursorPosition | null): CursorRead {
+  return bounded(spec, cursorAfter(spec, after), after, atMost);
+}
+
+function bounded(spec: CursorSpec, from: string, after: CursorPosition, atMost: CursorPosition | null): CursorRead {
   // An empty table at the snapshot: nothing to read after the cursor either.
   return { predicates: atMost ? [from, cursorAtMost(spec, atMost, after[0] === null)] : ['false'], orderBy: cursorOrder(spec, after[0] === null) };
 }

@@ -101,10 +101,11 @@ interface Setup {
   run(extra?: string[], env?: Record<string, string>): Proc;
 }
 
-async function setup(name: string, table: string, writeMode: 'append' | 'replace', shards: number): Promise<Setup> {
+async function setup(name: string, table: string, writeMode: 'append' | 'replace' | 'upsert', shards: number, more: { stream?: string; resources?: string } = {}): Promise<Setup> {
   const dst = await createTestDatabase('q_dst');
   const queue = await createTestDatabase('q_queue');
-  const text = pipelineYaml({ name, srcUrl: src.url, dstUrl: dst.url, streams: [table], writeMode, extra: `resources: { parallelism: ${shards} }` });
+  const yaml = pipelineYaml({ name, srcUrl: src.url, dstUrl: dst.url, streams: [table], writeMode, extra: `resources: { parallelism: ${shards}${more.resources ? `, ${more.resources}` : ''} }` });
+  const text = more.stream ? yaml.replace(`    - name: ${table}\n`, `    - name: ${table}\n${more.stream}`) : yaml;
   const coordinatorDir = mkdtempSync(join(tmpdir(), 'rb-coord-'));
   const file = join(coordinatorDir, 'pipeline.yaml');
   writeFileSync(file, text);
@@ -303,6 +304,79 @@ describe('rb run --queue with rb worker processes', () => {
     w.child.kill('SIGTERM');
     expect((await w.exited).code).toBe(0);
     await q.close();
+  });
+
+  /**
+   * The next runs of an incremental stream read one shard that checkpoints (rows and cursor
+   * committed together). On a queue its job can be taken over: the next attempt continues after
+   * the last checkpoint, and an attempt that was taken over cannot commit rows the other did.
+   */
+  const incremental = async (name: string, writeMode: 'append' | 'upsert') => {
+    const table = `inc_${name}`;
+    await src.query(`create table ${table} (id int primary key, v text not null); insert into ${table} select g, md5(g::text) from generate_series(1, 20000) g`);
+    const s = await setup(name, table, writeMode, 4, {
+      stream: '      sync_mode: incremental\n      cursor_field: id\n',
+      resources: 'checkpoint_interval_rows: 8000, max_batch_bytes: 64kb',
+    });
+    const a = s.worker('A');
+    await a.waitFor(/waiting for shard jobs/);
+    // The first run: the whole table in shards, the cursor stored at the finish.
+    await finished(s.run(['--job-timeout', '30']));
+    await src.query(`insert into ${table} select g, md5(g::text) from generate_series(20001, 100000) g`);
+    const rowsNow = async () => (await s.dst.query(`select count(*)::int as n from ${table}`)).rows[0].n as number;
+    const equal = async () => {
+      const want = await src.query(`select count(*)::int as n, md5(string_agg(id || ':' || v, ',' order by id)) as h from ${table}`);
+      const got = await s.dst.query(`select count(*)::int as n, count(distinct id)::int as d, md5(string_agg(id || ':' || v, ',' order by id)) as h from ${table}`);
+      expect(got.rows[0]).toEqual({ n: want.rows[0].n, d: want.rows[0].n, h: want.rows[0].h });
+      const cursor = await s.dst.query(`select cursor from _rb.stream_state where pipeline = $1`, [s.pipeline]);
+      expect(cursor.rows[0].cursor).toEqual(['100000']);
+    };
+    return { s, a, table, rowsNow, equal };
+  };
+  /** Waits until the destination holds more than `n` rows of the table (a checkpoint committed). */
+  const untilRows = async (rowsNow: () => Promise<number>, n: number) => {
+    for (let i = 0; i < 600 && (await rowsNow()) <= n; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await rowsNow()).toBeGreaterThan(n);
+  };
+
+  it('an incremental next run: its worker SIGKILLed after a checkpoint, the other continues after it; equal, no row twice (append)', async () => {
+    const { s, a, rowsNow, equal } = await incremental('q_incr_kill', 'append');
+    // 80,000 new rows in ~57 chunks of 64 kB, 40 ms each (~2.5 s), a checkpoint every ~6 chunks.
+    const run = s.run(['--job-timeout', '4'], { RB_BENCH_DELAY_MS: '40' });
+    await a.waitFor(/took inc_q_incr_kill shard 0/);
+    await untilRows(rowsNow, 20000);
+    a.child.kill('SIGKILL');
+    const kept = await rowsNow();
+    expect(kept).toBeLessThan(100000);
+    const b = s.worker('B');
+    const json = await finished(run);
+    await b.waitFor(/shard 0: continues after the cursor an earlier attempt checkpointed/);
+    b.child.kill('SIGTERM');
+    await equal();
+    expect(json.queue.shards[0].worker?.endsWith(nameOf(b))).toBe(true);
+    expect(json.queue.shards[0].attempts).toBeGreaterThanOrEqual(2);
+    // B wrote only what A had not committed.
+    expect(json.queue.shards[0].rows).toBe(100000 - kept);
+  });
+
+  it('an incremental next run: a zombie worker resumed while another continues its shard checkpoints nothing twice (append)', async () => {
+    const { s, a, rowsNow, equal } = await incremental('q_incr_zombie', 'append');
+    const run = s.run(['--job-timeout', '3'], { RB_BENCH_DELAY_MS: '30' });
+    await untilRows(rowsNow, 20000);
+    a.child.kill('SIGSTOP');
+    const kept = await rowsNow();
+    const b = s.worker('B');
+    // B continues after A's checkpoint; A wakes up once B has checkpointed, while B is still at it.
+    await b.waitFor(/shard 0: continues after the cursor an earlier attempt checkpointed/);
+    await untilRows(rowsNow, kept);
+    a.child.kill('SIGCONT');
+    const json = await finished(run);
+    await a.waitFor(/expired while this worker ran it; another attempt owns it/, 60_000);
+    for (const w of [a, b]) w.child.kill('SIGTERM');
+    await equal();
+    // A's open part was refused at its next checkpoint: its stored cursor had moved, or the run had finished.
+    expect(a.lines.join('\n')).toMatch(/its stored cursor moved while this attempt ran|run [0-9a-f-]+ is succeeded/);
+    expect(json.status).toBe('succeeded');
   });
 
   it('refuses what a queued run cannot do yet, and --job-timeout without --queue (exit 2)', async () => {

@@ -22,6 +22,7 @@ import { PgBossQueue } from '../../connectors/queue-pgboss/pgboss-queue.js';
 import type { TakenJob } from '../../connectors/contract/queue.js';
 import { openStateStore } from '../../connectors/registry.js';
 import { isTransient, RbError } from '../errors.js';
+import { continueAfterCheckpoint } from '../runtime/continue-task.js';
 import { runShardsOnPool, ShardPool } from '../runtime/shard-pool.js';
 import type { ShardResult, ShardTask } from '../runtime/shard-task.js';
 import { ConnectionResolver } from './connections.js';
@@ -111,17 +112,22 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       const row = (await state.state.ledger(t.ledger.planId)).find((r) => r.stream === t.stream && r.shard === t.ledger!.shard);
       return row ? { stream: t.stream, shardIndex: t.shardIndex, rows: row.rows, bytes: row.bytes, durationMs: 0, skipped: true } : null;
     };
+    // An incremental shard that checkpoints continues after what an earlier attempt committed.
+    const refresh = async (t: ShardTask): Promise<ShardTask> => (state && t.checkpoint ? continueAfterCheckpoint(t, await state.state.streamStates()) : t);
     try {
       const before = await committed(task);
       if (before) return before;
+      const first = await refresh(task);
+      if (first !== task) opts.log(`rb worker ${me}: ${task.stream} shard ${task.shardIndex}: continues after the cursor an earlier attempt checkpointed`);
       try {
-        const [result] = await runShardsOnPool(pool, [task], {
+        const [result] = await runShardsOnPool(pool, [first], {
           signal: stop,
           stageMode: 'joined',
           retry: {
             maxRetries: p.retry.maxRetries,
             baseDelayMs: p.retry.baseDelayMs,
             committed,
+            refresh,
             onRetry: (t, attempt, err, delayMs) => opts.log(`rb worker ${me}: ${t.stream} shard ${t.shardIndex}: ${err.message} — retry ${attempt} of ${p.retry.maxRetries} in ${delayMs} ms`),
           },
         });

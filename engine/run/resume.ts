@@ -17,7 +17,7 @@
  *                     nothing to resume: every checkpoint committed its rows with the cursor, so
  *                     the next read simply starts at the stored cursor.
  */
-import type { CheckpointSpec, CursorPosition, CursorSpec, ShardKind, ShardSpec, SnapshotSource } from '../../connectors/contract/connector.js';
+import type { CheckpointSpec, CursorContinuation, CursorPosition, CursorSpec, ShardKind, ShardSpec, SnapshotSource } from '../../connectors/contract/connector.js';
 import type { LedgerRow, StateStore, StoredRun, StreamState } from '../../connectors/contract/state.js';
 import type { WriteContract } from '../../connectors/contract/write-contract.js';
 import type { PipelineConfig } from '../config/index.js';
@@ -48,8 +48,8 @@ export interface ReadPlan {
   skipped: Set<string>;
   /** Incremental reads after the first: how the shard checkpoints. */
   checkpoint?: (contract: WriteContract) => CheckpointSpec;
-  /** Incremental reads after the first: the predicates to continue after a checkpointed cursor. */
-  continueAfter?: (cursor: CursorPosition) => Promise<string[]>;
+  /** Incremental reads after the first: how an attempt continues after a checkpointed cursor (continue-task.ts). */
+  continuation?: CursorContinuation;
 }
 
 /** The pipeline's latest run when it did not finish (running = died, failed, cancelled), else null. */
@@ -130,7 +130,7 @@ async function planIncremental(input: PlanReadInput): Promise<ReadPlan> {
   return {
     stored: { kind: 'single', key: null, shards: [{ index: 0, predicate: '', description: 'after the stored cursor' }], predicates, orderBy, writeMode, incremental: 'next', cursor: { ...cursor, mark: finalCursor } },
     skipped: new Set(),
-    continueAfter: async (at) => (await source.cursorRead(spec, { after: at, lookback: null, atMost: mark })).predicates,
+    continuation: { spec, atMost: mark },
     checkpoint: (contract) => {
       const fieldIndexes = spec.fields.map((f) => contract.columns.findIndex((c) => c.name === f));
       return {
@@ -146,6 +146,7 @@ async function planIncremental(input: PlanReadInput): Promise<ReadPlan> {
         seconds: r.checkpoint_interval_seconds,
         lookback,
         finalCursor,
+        from: { runId: prev.runId, cursor: prev.cursor },
       };
     },
   };

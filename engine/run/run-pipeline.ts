@@ -26,6 +26,7 @@ import type { PipelineConfig } from '../config/index.js';
 import { classifyPgError, EXIT_CANCELLED, errorClass, RbError, type ErrorClass } from '../errors.js';
 import { resolveParallelism, telemetry, type ParallelismPlan } from '../plan/resolve-parallelism.js';
 import { LocalExecutor, type ShardExecutor } from '../runtime/executor.js';
+import { continueAfterCheckpoint } from '../runtime/continue-task.js';
 import type { QueueExecutor, QueueReport, QueueRunOptions } from '../queue/queue-executor.js';
 import { stageModeFromEnv } from '../runtime/shard-pool.js';
 import type { ShardResult, ShardTask, StageMode } from '../runtime/shard-task.js';
@@ -289,7 +290,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const committed = resume ? await store.ledger(planId) : [];
     const states = readable ? await store.streamStates() : [];
     const cdc = isCdcPipeline(config);
-    if (opts.queue) refuseQueued(config, states);
+    if (opts.queue) refuseQueued(config);
     if (!(cdc ? cdcPositionsStored(config, states) : nextReadsOnly(config, states))) executor.warm();
     // Late commits are measured before the snapshot is taken (incremental.ts).
     const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await source.lookbackClock() : null;
@@ -366,14 +367,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
           const row = (await store.ledger(planId)).find((r) => r.stream === task.stream && r.shard === task.ledger?.shard);
           return row ? { stream: task.stream, shardIndex: task.shardIndex, rows: row.rows, bytes: row.bytes, durationMs: 0, skipped: true } : null;
         },
-        refresh: async (task) => {
-          const read = reads.get(task.stream)!;
-          if (!task.checkpoint || !read.continueAfter) return task;
-          const st = (await store.streamStates()).find((x) => x.stream === task.stream);
-          // Only a cursor this run stored moves the start: an older one is where the plan began.
-          if (!st?.cursor || st.runId !== runId) return task;
-          return { ...task, read: { ...task.read, predicates: await read.continueAfter(st.cursor) } };
-        },
+        refresh: async (task) => (task.checkpoint ? continueAfterCheckpoint(task, await store.streamStates()) : task),
         onRetry: (task, attempt, err, delayMs) => {
           const line = `rb: ${task.stream} shard ${task.shardIndex}: ${err.message} — retry ${attempt} of ${config.resources.max_retries} in ${delayMs} ms`;
           if (opts.onRetry) opts.onRetry({ stream: task.stream, shard: task.shardIndex, attempt, maxRetries: config.resources.max_retries, delayMs, code: err.code, class: errorClass(err), message: err.message, line });
@@ -620,6 +614,7 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         },
         ledger: { schema: config.state.schema, pipeline: config.pipeline, planId, runId, stream: s.name, shard: shardId },
         ...(read.checkpoint ? { checkpoint: { ...read.checkpoint(contract), runId } } : {}),
+        ...(read.continuation ? { continuation: read.continuation } : {}),
         ...(s.transform?.rowSteps.length ? { rowSteps: s.transform.rowSteps } : {}),
       });
     }
@@ -627,18 +622,9 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
   return tasks;
 }
 
-/**
- * What a queued run cannot do yet (exit 2, before anything is written): cdc, and incremental
- * reads after the first (one checkpointing shard whose retry must continue after the cursor the
- * attempt stored, which the coordinator's source computes).
- */
-function refuseQueued(config: PipelineConfig, states: readonly StreamState[]): void {
-  const next = config.source.streams.find((s) => {
-    const st = states.find((x) => x.stream === s.name);
-    return s.sync_mode === 'incremental' && !!st?.cursor && st.cursorFields[0] === s.cursor_field;
-  });
-  const why = isCdcPipeline(config) ? 'sync_mode: cdc' : next ? `incremental reads after the first (${next.name} has a stored cursor)` : null;
-  if (why) throw new RbError('usage', `rb run --queue: ${why} is not available on a queue in this version of rb yet; run ${config.pipeline} without --queue`);
+/** What a queued run cannot do yet (exit 2, before anything is written): cdc. */
+function refuseQueued(config: PipelineConfig): void {
+  if (isCdcPipeline(config)) throw new RbError('usage', `rb run --queue: sync_mode: cdc is not available on a queue in this version of rb yet; run ${config.pipeline} without --queue`);
 }
 
 export function exitCodeOf(result: RunResult): number {

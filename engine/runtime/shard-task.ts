@@ -4,7 +4,7 @@
  * A shard task is both halves of the connector contract (connectors/contract/connector.ts): what
  * the source reads (ReadTask) and how the destination writes it (WriteTask).
  */
-import type { CheckpointSpec, ReadTask, ShardHighWater, ShardProgress, WriteResult, WriteTask } from '../../connectors/contract/connector.js';
+import type { CheckpointSpec, CursorContinuation, ReadTask, ShardHighWater, ShardProgress, WriteResult, WriteTask } from '../../connectors/contract/connector.js';
 import type { Endpoint } from '../../connectors/registry.js';
 import { RbError } from '../errors.js';
 import type { RingChannelHandle } from './ring-channel.js';
@@ -21,6 +21,8 @@ export interface ShardTask extends ReadTask<Endpoint>, WriteTask<Endpoint> {
   maxInflightChunks: number;
   /** The planner's estimate of the shard's size (a queued job's default timeout). */
   estimatedBytes?: number;
+  /** An incremental shard that checkpoints: how a later attempt continues after a stored cursor (continue-task.ts). */
+  continuation?: CursorContinuation;
 }
 
 /**
