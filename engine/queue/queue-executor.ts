@@ -107,6 +107,8 @@ export class QueueExecutor implements ShardExecutor {
   async execute(tasks: ShardTask[], opts: ExecuteOptions): Promise<ShardResult[]> {
     const ledger = opts.ledger;
     if (!ledger) throw new RbError('internal', 'a queued run needs the shard ledger to see what is committed');
+    // Nothing to copy (a cdc run that only catches up, which the coordinator does itself).
+    if (!tasks.length) return this.results(new Map(), new Map(), new Map(), queueLabel(this.opts.url));
     await this.open();
     const coordinator = `${os.hostname()}:${process.pid}`;
     const retry = { maxRetries: opts.retry?.maxRetries ?? 0, baseDelayMs: opts.retry?.baseDelayMs ?? 500 };

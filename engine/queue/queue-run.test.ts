@@ -379,15 +379,43 @@ describe('rb run --queue with rb worker processes', () => {
     expect(json.status).toBe('succeeded');
   });
 
-  it('refuses what a queued run cannot do yet, and --job-timeout without --queue (exit 2)', async () => {
+  it('a cdc pipeline: the first run’s copy runs on the workers, the coordinator applies the changes; the next run only catches up', async () => {
+    await src.query(`create table cdc_q (id int primary key, v text not null); insert into cdc_q select g, md5(g::text) from generate_series(1, 50000) g`);
+    const s = await setup('q_cdc', 'cdc_q', 'upsert', 4, { stream: '      sync_mode: cdc\n' });
+    const a = s.worker('A');
+    await a.waitFor(/waiting for shard jobs/);
+    const equal = async () => {
+      const q = `select count(*)::int as n, md5(string_agg(id || ':' || v, ',' order by id)) as h from cdc_q`;
+      expect((await s.dst.query(q)).rows[0]).toEqual((await src.query(q)).rows[0]);
+    };
+    try {
+      // Changes made while the copy runs come through the slot.
+      const first = s.run(['--job-timeout', '30'], { RB_BENCH_DELAY_MS: '20' });
+      await a.waitFor(/took cdc_q shard/);
+      await src.query(`update cdc_q set v = 'during ' || id where id % 100 = 0; delete from cdc_q where id between 10 and 19; insert into cdc_q values (60001, 'new')`);
+      const json = (await finished(first)) as QueuedJson & { cdc: { changes: number } };
+      expect(json.executor).toBe('queue');
+      expect(json.queue.jobs).toBeGreaterThanOrEqual(1);
+      expect(Object.keys(json.queue.workers)).toEqual([expect.stringMatching(new RegExp(`${nameOf(a)}$`))]);
+      await equal();
+
+      await src.query(`update cdc_q set v = 'after ' || id where id % 7 = 0; delete from cdc_q where id between 100 and 199`);
+      const next = (await finished(s.run())) as QueuedJson & { cdc: { changes: number } };
+      expect(next.queue.jobs).toBe(0);
+      // 7,141 updates (every 7th id left), then 100 deletes.
+      expect(next.cdc.changes).toBe(7141 + 100);
+      await equal();
+    } finally {
+      a.child.kill('SIGTERM');
+      const reset = start(['state', 'reset', s.file, '--yes'], {}, s.coordinatorDir);
+      expect((await reset.exited).code).toBe(0);
+    }
+  });
+
+  it('refuses --job-timeout without --queue (exit 2)', async () => {
     const s = await setup('q_refuse', 'small', 'append', 2);
     const noQueue = start(['run', s.file, '--job-timeout', '5'], RUN_ENV, s.coordinatorDir);
     expect((await noQueue.exited).code).toBe(2);
     expect(noQueue.lines.join('\n')).toMatch(/--job-timeout .* needs --queue/);
-    const cdc = join(s.coordinatorDir, 'cdc.yaml');
-    writeFileSync(cdc, pipelineYaml({ name: 'q_refuse_cdc', srcUrl: src.url, dstUrl: s.dst.url, streams: ['small'], writeMode: 'upsert' }).replace('    - name: small', '    - name: small\n      sync_mode: cdc'));
-    const r = start(['run', cdc, '--queue', s.queue.url], RUN_ENV, s.coordinatorDir);
-    expect((await r.exited).code).toBe(2);
-    expect(r.lines.join('\n')).toMatch(/sync_mode: cdc is not available on a queue in this version of rb yet/);
   });
 });

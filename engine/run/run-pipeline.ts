@@ -290,7 +290,6 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const committed = resume ? await store.ledger(planId) : [];
     const states = readable ? await store.streamStates() : [];
     const cdc = isCdcPipeline(config);
-    if (opts.queue) refuseQueued(config);
     if (!(cdc ? cdcPositionsStored(config, states) : nextReadsOnly(config, states))) executor.warm();
     // Late commits are measured before the snapshot is taken (incremental.ts).
     const lookbackClock = config.source.streams.some((s) => s.sync_mode === 'incremental') ? await source.lookbackClock() : null;
@@ -620,11 +619,6 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
     }
   }
   return tasks;
-}
-
-/** What a queued run cannot do yet (exit 2, before anything is written): cdc. */
-function refuseQueued(config: PipelineConfig): void {
-  if (isCdcPipeline(config)) throw new RbError('usage', `rb run --queue: sync_mode: cdc is not available on a queue in this version of rb yet; run ${config.pipeline} without --queue`);
 }
 
 export function exitCodeOf(result: RunResult): number {
