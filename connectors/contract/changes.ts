@@ -5,6 +5,7 @@
  * connectors/dest-postgres/apply-changes.ts).
  */
 import type { PgoutputRelation } from '../../native/pgoutput-types.js';
+import type { BadRowPolicy } from './connector.js';
 import type { SchemaEvolutionPolicy } from './domain.js';
 import type { QualifiedName } from './qualified-name.js';
 import type { StreamStateWrite } from './state.js';
@@ -32,6 +33,14 @@ export interface ChangeTarget {
   sourceColumns: readonly string[];
   /** The stream lists its columns (`columns:`): a column the source adds is not part of it. */
   explicitColumns: boolean;
+  /** A change the destination rejects (`destination.on_data_error`): fail, or isolated and skipped or dead-lettered. */
+  badRows: BadRowPolicy;
+}
+
+/** Changes the destination rejected and that were skipped or dead-lettered (committed groups only). */
+export interface RejectedChanges {
+  skipped: number;
+  deadLettered: number;
 }
 
 /**
@@ -50,6 +59,8 @@ export interface ChangeSink {
   rollback(): Promise<void>;
   /** Stores positions on their own (a catch-up that ended past the last change). */
   storeStates(states: readonly StreamStateWrite[]): Promise<void>;
+  /** Rejected changes of the groups committed so far, per stream. */
+  rejected(): Record<string, RejectedChanges>;
 }
 
 export interface CdcNames {

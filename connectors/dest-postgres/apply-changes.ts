@@ -22,11 +22,11 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PgoutputRelation } from '../../native/pgoutput-types.js';
 import type { ContractColumn } from '../contract/write-contract.js';
-import { UNCHANGED, type ChangeTarget, type ChangeValue, type RowChange, type TransactionItem } from '../contract/changes.js';
+import { UNCHANGED, type ChangeTarget, type ChangeValue, type RejectedChanges, type RowChange, type TransactionItem } from '../contract/changes.js';
 import { pgErrorInfo, RbError } from '../contract/errors.js';
 import { queryError } from '../postgres/connection.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
-import { isDataError } from './bad-rows.js';
+import { isDataError, Rejections } from './bad-rows.js';
 import { copyText } from './copy-text.js';
 
 export type { ChangeTarget };
@@ -43,6 +43,8 @@ const COPY_MIN_ROWS = 64;
 const FIRST_NORMAL_OID = 16384;
 /** COPY text is sent in pieces of about this many bytes. */
 const COPY_PIECE_BYTES = 1 << 20;
+/** A dead letter of a change has no shard: `shard` -1 (its `row_number` counts the run's rejected changes). */
+const CDC_SHARD = -1;
 
 /**
  * What a key's changes in the group come to. `move`: the row's key changed while a TOASTed value
@@ -92,6 +94,11 @@ export class ChangeApplier {
   private readonly stages = new Map<string, string>();
   /** Made in the open transaction: gone if it rolls back. */
   private stagesInTransaction: string[] = [];
+  /** Rejected changes: of the open group, and of the committed ones. */
+  private groupRejected = new Map<string, RejectedChanges>();
+  private readonly rejected = new Map<string, RejectedChanges>();
+  /** Rejected changes so far (a dead letter's row_number). */
+  private rejectedOrdinal = 0;
 
   /**
    * The session's temporary table that `kind` rows of `b`'s target are copied into: the columns
@@ -169,6 +176,11 @@ export class ChangeApplier {
       await dest.query('commit');
       this.open = false;
       this.stagesInTransaction = [];
+      for (const [stream, c] of this.groupRejected) {
+        const all = this.rejected.get(stream) ?? { skipped: 0, deadLettered: 0 };
+        this.rejected.set(stream, { skipped: all.skipped + c.skipped, deadLettered: all.deadLettered + c.deadLettered });
+      }
+      this.groupRejected.clear();
     } catch (e) {
       await this.rollback(dest);
       throw e;
@@ -176,6 +188,7 @@ export class ChangeApplier {
   }
 
   async rollback(dest: pg.Client): Promise<void> {
+    this.groupRejected.clear();
     this.batches.clear();
     this.byRelation.clear();
     for (const id of this.stagesInTransaction) this.stages.delete(id);
@@ -312,6 +325,56 @@ export class ChangeApplier {
     else b.byKey.set(id, { op: 'upsert', values });
   }
 
+  /**
+   * Runs one statement's rows. Under `on_data_error: skip | dlq` it runs under a savepoint, and
+   * when the destination rejects a row (a data error: a CHECK, NOT NULL or unique index the source
+   * does not have, a value the target's type does not take) the rows are halved under savepoints
+   * down to the rejected ones, which are dropped (`skip`) or written to `<state schema>.dlq` in the
+   * group's transaction (`dlq`): the cost is the rejected rows times the log of the statement's.
+   * Under `fail` no savepoint: the error ends the group (applyError).
+   */
+  private async guard<T>(dest: pg.Client, b: TableBatch, op: string, rows: readonly T[], run: (rows: readonly T[]) => Promise<number>, shown: (row: T) => ReadonlyArray<readonly [string, ChangeValue]>): Promise<number> {
+    if (!rows.length) return 0;
+    if (b.target.badRows.policy === 'fail') return run(rows);
+    await dest.query('savepoint rb_change');
+    try {
+      const n = await run(rows);
+      await dest.query('release savepoint rb_change');
+      return n;
+    } catch (e) {
+      // Anything else than a rejected row ends the group, whose transaction rolls back whole.
+      if (!isDataError(e)) throw e;
+      await dest.query('rollback to savepoint rb_change');
+      await dest.query('release savepoint rb_change');
+      if (rows.length === 1) {
+        await this.reject(dest, b, op, shown(rows[0]), e);
+        return 0;
+      }
+      const mid = rows.length >> 1;
+      return (await this.guard(dest, b, op, rows.slice(0, mid), run, shown)) + (await this.guard(dest, b, op, rows.slice(mid), run, shown));
+    }
+  }
+
+  /** A change the destination rejected: counted, and under dlq recorded with the values it sent (an unchanged TOAST value was not sent). */
+  private async reject(dest: pg.Client, b: TableBatch, op: string, shown: ReadonlyArray<readonly [string, ChangeValue]>, e: unknown): Promise<void> {
+    const stream = b.target.contract.stream;
+    const sent = shown.filter((x): x is readonly [string, string | null] => x[1] !== UNCHANGED);
+    const info = pgErrorInfo(e);
+    const rejections = new Rejections(dest, sent.map((x) => x[0]), b.target.badRows, { stream, shardIndex: CDC_SHARD });
+    const why = { message: `${op}: ${e instanceof Error ? e.message : String(e)}`, detail: info?.detail ?? null, sqlstate: info?.sqlstate ?? null, constraint: info?.constraint ?? null, column: info?.column ?? null };
+    rejections.reject(sent.map((x) => x[1]), ++this.rejectedOrdinal, why, undefined, e);
+    await rejections.flush();
+    const counts = this.groupRejected.get(stream) ?? { skipped: 0, deadLettered: 0 };
+    counts.skipped += rejections.skipped;
+    counts.deadLettered += rejections.deadLettered;
+    this.groupRejected.set(stream, counts);
+  }
+
+  /** Rejected changes of the committed groups, per stream. */
+  rejectedChanges(): Record<string, RejectedChanges> {
+    return Object.fromEntries([...this.rejected].map(([k, v]) => [k, { ...v }]));
+  }
+
   /** Writes what was folded so far; returns the rows written. */
   private async flush(dest: pg.Client): Promise<number> {
     let n = 0;
@@ -320,7 +383,11 @@ export class ChangeApplier {
       const table = quoteQualified(c.target);
       const cols = b.columns;
       const names = cols.map((x) => x.name);
-      if (b.appended.length) n += b.appended.length >= COPY_MIN_ROWS ? await copyRows(dest, table, names, b.appended) : await insertRows(dest, table, names, cols.map((x) => x.typeSql), b.appended, '');
+      const types = cols.map((x) => x.typeSql);
+      const whole = (r: readonly ChangeValue[]) => names.map((nm, i) => [nm, r[i]] as const);
+      if (b.appended.length) {
+        n += await this.guard(dest, b, 'insert', b.appended, (rs) => (rs.length >= COPY_MIN_ROWS ? copyRows(dest, table, names, rs) : insertRows(dest, table, names, types, rs, '')), whole);
+      }
       b.appended = [];
       const deletes: ChangeValue[][] = [];
       const full: ChangeValue[][] = [];
@@ -340,31 +407,50 @@ export class ChangeApplier {
       // Moves read the old rows before the deletes remove them.
       for (const [shape, rows] of moves) {
         const present = [...shape].map((x) => x === '1');
-        n += await moveRows(dest, table, cols.map((x) => x.name), cols.map((x) => x.typeSql), present, keyNames, keyTypes, rows, conflict);
+        n += await this.guard(dest, b, 'update (key changed)', rows, (rs) => moveRows(dest, table, names, types, present, keyNames, keyTypes, rs, conflict), (r) => whole(r.values));
       }
+      // Staging tables are made before any savepoint (guard): one a savepoint rolled back would be gone.
       if (deletes.length) {
-        if (deletes.length < COPY_MIN_ROWS) n += await deleteRows(dest, table, keyNames, keyTypes, deletes);
-        else {
-          const stage = await this.stage(dest, b, 'delete');
-          await copyRows(dest, stage, keyNames, deletes);
-          const on = keyNames.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' and ');
-          n += (await dest.query(`delete from ${table} t using ${stage} s where ${on}`)).rowCount ?? 0;
-          await dest.query(`truncate ${stage}`);
-        }
+        const stage = deletes.length >= COPY_MIN_ROWS ? await this.stage(dest, b, 'delete') : null;
+        const on = keyNames.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' and ');
+        n += await this.guard(
+          dest,
+          b,
+          'delete',
+          deletes,
+          async (rs) => {
+            if (!stage || rs.length < COPY_MIN_ROWS) return deleteRows(dest, table, keyNames, keyTypes, rs);
+            await copyRows(dest, stage, keyNames, rs);
+            const k = (await dest.query(`delete from ${table} t using ${stage} s where ${on}`)).rowCount ?? 0;
+            await dest.query(`truncate ${stage}`);
+            return k;
+          },
+          (r) => keyNames.map((k, i) => [k, r[i]] as const),
+        );
       }
       if (full.length) {
-        if (full.length < COPY_MIN_ROWS) n += await insertRows(dest, table, names, cols.map((x) => x.typeSql), full, conflict);
-        else {
-          const stage = await this.stage(dest, b, 'upsert');
-          await copyRows(dest, stage, names, full);
-          const list = names.map(quoteIdent).join(', ');
-          n += (await dest.query(`insert into ${table} (${list}) select ${list} from ${stage}${conflict}`)).rowCount ?? 0;
-          await dest.query(`truncate ${stage}`);
-        }
+        const stage = full.length >= COPY_MIN_ROWS ? await this.stage(dest, b, 'upsert') : null;
+        const list = names.map(quoteIdent).join(', ');
+        n += await this.guard(
+          dest,
+          b,
+          'insert or update',
+          full,
+          async (rs) => {
+            if (!stage || rs.length < COPY_MIN_ROWS) return insertRows(dest, table, names, types, rs, conflict);
+            await copyRows(dest, stage, names, rs);
+            const k = (await dest.query(`insert into ${table} (${list}) select ${list} from ${stage}${conflict}`)).rowCount ?? 0;
+            await dest.query(`truncate ${stage}`);
+            return k;
+          },
+          whole,
+        );
       }
       for (const [shape, rows] of partial) {
         const idx = [...shape].map((s, i) => (s === '1' ? i : -1)).filter((i) => i >= 0);
-        n += await updateRows(dest, table, idx.map((i) => cols[i].name), idx.map((i) => cols[i].typeSql), keyNames, rows.map((r) => idx.map((i) => r[i])));
+        const sent = idx.map((i) => cols[i].name);
+        const sentTypes = idx.map((i) => cols[i].typeSql);
+        n += await this.guard(dest, b, 'update', rows, (rs) => updateRows(dest, table, sent, sentTypes, keyNames, rs.map((r) => idx.map((i) => r[i]))), whole);
       }
       b.byKey.clear();
     }
@@ -445,7 +531,7 @@ async function inChunks(rows: readonly ChangeValue[][], width: number, run: (chu
   return n;
 }
 
-function insertRows(dest: pg.Client, table: string, names: string[], types: string[], rows: ChangeValue[][], onConflict: string): Promise<number> {
+function insertRows(dest: pg.Client, table: string, names: string[], types: string[], rows: readonly ChangeValue[][], onConflict: string): Promise<number> {
   return inChunks(rows, names.length, async (chunk) => {
     const v = valuesList(chunk, types);
     const r = await dest.query(`insert into ${table} (${names.map(quoteIdent).join(', ')}) ${v.sql}${onConflict}`, v.params);
@@ -453,7 +539,7 @@ function insertRows(dest: pg.Client, table: string, names: string[], types: stri
   });
 }
 
-function deleteRows(dest: pg.Client, table: string, keys: string[], types: string[], rows: ChangeValue[][]): Promise<number> {
+function deleteRows(dest: pg.Client, table: string, keys: string[], types: string[], rows: readonly ChangeValue[][]): Promise<number> {
   return inChunks(rows, keys.length, async (chunk) => {
     const v = valuesList(chunk, types);
     const on = keys.map((k) => `t.${quoteIdent(k)} = v.${quoteIdent(k)}`).join(' and ');
@@ -462,7 +548,7 @@ function deleteRows(dest: pg.Client, table: string, keys: string[], types: strin
   });
 }
 
-function updateRows(dest: pg.Client, table: string, names: string[], types: string[], keys: string[], rows: ChangeValue[][]): Promise<number> {
+function updateRows(dest: pg.Client, table: string, names: string[], types: string[], keys: string[], rows: readonly ChangeValue[][]): Promise<number> {
   return inChunks(rows, names.length, async (chunk) => {
     const v = valuesList(chunk, types);
     const sets = names.filter((x) => !keys.includes(x)).map((x) => `${quoteIdent(x)} = v.${quoteIdent(x)}`);
@@ -485,7 +571,7 @@ function moveRows(
   present: boolean[],
   keys: string[],
   keyTypes: string[],
-  rows: Array<{ from: ChangeValue[]; values: ChangeValue[] }>,
+  rows: ReadonlyArray<{ from: ChangeValue[]; values: ChangeValue[] }>,
   onConflict: string,
 ): Promise<number> {
   const sent = names.map((_, i) => i).filter((i) => present[i]);

@@ -41,6 +41,7 @@ export class PostgresSink implements Sink {
       write: (items) => applier.write(this.client, items),
       commit: (states) => applier.commit(this.client, (c) => writeStates(c, states)),
       rollback: () => applier.rollback(this.client),
+      rejected: () => applier.rejectedChanges(),
       storeStates: async (states) => {
         await this.client.query('begin');
         try {

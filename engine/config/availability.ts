@@ -50,7 +50,7 @@ export function checkIncrementalWriteMode(config: unknown, ctx: IssueSink): void
  */
 export function checkCdc(config: unknown, ctx: IssueSink): void {
   if (typeof config !== 'object' || config === null) return;
-  const c = config as { destination?: { write_mode?: unknown; on_data_error?: unknown }; source?: { streams?: unknown; config?: Record<string, unknown> } };
+  const c = config as { destination?: { write_mode?: unknown }; source?: { streams?: unknown; config?: Record<string, unknown> } };
   if (!Array.isArray(c.source?.streams)) return;
   const modes = c.source.streams.map((s) => (typeof s === 'object' && s !== null ? ((s as { sync_mode?: unknown }).sync_mode ?? 'full_refresh') : 'full_refresh'));
   const cdc = modes.map((m) => m === 'cdc');
@@ -73,9 +73,5 @@ export function checkCdc(config: unknown, ctx: IssueSink): void {
   const typeChange = (c.destination as { schema_evolution?: { type_change?: unknown } } | undefined)?.schema_evolution?.type_change;
   if (typeChange === 'null' || typeChange === null) {
     addRuleIssue(ctx, ['destination', 'schema_evolution', 'type_change'], notYetMessage('type_change: null on cdc streams', 'use coerce or fail'), 'coerce or fail');
-  }
-  const onError = c.destination?.on_data_error;
-  if (onError === 'skip' || onError === 'dlq') {
-    addRuleIssue(ctx, ['destination', 'on_data_error'], notYetMessage(`on_data_error: ${onError} on cdc streams`, 'use fail, or leave it out'), 'fail');
   }
 }

@@ -327,6 +327,46 @@ describe('cdc', () => {
     await expectEqual(t, 'id, v');
   });
 
+  it.each(['skip', 'dlq'] as const)('on_data_error: %s isolates the changes the destination rejects (COPY staging, VALUES, unchanged TOAST) and applies the rest', async (policy) => {
+    const t = `c${++n}`;
+    await src.query(`create table ${t} (id int primary key, v int not null, big text);
+      alter table ${t} alter column big set storage external;
+      insert into ${t} select g, g, case when g <= 5 then repeat(md5(g::text), 400) end from generate_series(1, 1000) g`);
+    const yaml = cdcYaml(`cdc_${t}`, [t], '').replace('  write_mode: upsert', `  write_mode: upsert\n  on_data_error: ${policy}`);
+    await run(yaml);
+    await dst.query(`alter table ${t} add constraint v_small check (v < 100000)`);
+    // 200 inserts (37 too large: through COPY staging), 10 updates (5 too large), 1 update that
+    // leaves a TOAST value unchanged (too large), 20 deletes: one piece.
+    await src.query(`insert into ${t} select g, case when g % 5 = 0 and g <= 2185 then 200000 else g end from generate_series(2001, 2200) g;
+      update ${t} set v = case when id % 2 = 0 then 300000 else -id end where id between 11 and 20;
+      update ${t} set v = 400000 where id = 3;
+      delete from ${t} where id between 500 and 519`);
+    const r = await run(yaml);
+    const rejected = 37 + 5 + 1;
+    expect(r.cdc).toMatchObject(policy === 'dlq' ? { rows_dead_lettered: rejected, rows_skipped: 0 } : { rows_skipped: rejected, rows_dead_lettered: 0 });
+    expect(r.streams[0][policy === 'dlq' ? 'rows_dead_lettered' : 'rows_skipped']).toBe(rejected);
+    // The good changes are in, the rejected ones are not: their rows are as they were.
+    const got = await dst.query(`select count(*)::int as n, count(*) filter (where id > 2000)::int as inserted, count(*) filter (where v < 0)::int as negated,
+      count(*) filter (where id between 500 and 519)::int as deleted, min(v) filter (where id in (12, 14, 16, 18, 20, 3)) as kept_min, max(v) as max_v from ${t}`);
+    expect(got.rows[0]).toEqual({ n: 1000 - 20 + 163, inserted: 163, negated: 5, deleted: 0, kept_min: 3, max_v: 2200 });
+    expect((await dst.query(`select md5(big) as h from ${t} where id = 3`)).rows[0].h).toBe((await src.query(`select md5(big) as h from ${t} where id = 3`)).rows[0].h);
+    const letters = await dst.query(`select stream, shard, row_data, error, sqlstate, constraint_name from _rb.dlq where pipeline = $1 order by (row_data->>'id')::int`, [`cdc_${t}`]);
+    if (policy === 'skip') {
+      expect(letters.rows).toEqual([]);
+      return;
+    }
+    expect(letters.rows).toHaveLength(rejected);
+    expect(letters.rows[0]).toEqual({ stream: t, shard: -1, row_data: { id: '3', v: '400000' }, error: expect.stringMatching(new RegExp(`^update: new row for relation "${t}" violates check constraint "v_small"`)), sqlstate: '23514', constraint_name: 'v_small' });
+    expect(letters.rows[1]).toMatchObject({ row_data: { id: '12', v: '300000', big: null }, error: expect.stringMatching(/^insert or update: /) });
+    expect(letters.rows.filter((x) => Number(x.row_data.id) > 2000).map((x) => Number(x.row_data.id))).toEqual(Array.from({ length: 37 }, (_, i) => 2005 + 5 * i));
+
+    // Fewer than 64 rows (a VALUES list): 3 of 10 updates rejected in the next run.
+    await src.query(`update ${t} set v = case when id <= 603 then 500000 else id + 1 end where id between 601 and 610`);
+    const r2 = await run(yaml);
+    expect(r2.cdc).toMatchObject({ rows_dead_lettered: 3, rows_written: 7 });
+    expect((await dst.query(`select count(*)::int as n from _rb.dlq where pipeline = $1`, [`cdc_${t}`])).rows[0].n).toBe(rejected + 3);
+  });
+
   it('a keyless table is copied, then its inserts appended (duplicates kept); an UPDATE for it is a clear error', async () => {
     const k = `c${++n}`;
     await src.query(`create table ${k} (a int, b text); insert into ${k} values (1, 'x'), (1, 'x'), (2, 'y')`);

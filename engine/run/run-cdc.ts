@@ -16,7 +16,7 @@
  * upsert target is untouched until the finish), after it the next run continues from the last
  * committed position and skips what is at or before it.
  */
-import type { CdcNames, ChangeProgress, ChangeSource, SlotSnapshot } from '../../connectors/contract/changes.js';
+import type { CdcNames, ChangeProgress, ChangeSource, RejectedChanges, SlotSnapshot } from '../../connectors/contract/changes.js';
 import type { StreamState, StreamStateWrite } from '../../connectors/contract/state.js';
 import type { Sink } from '../../connectors/contract/connector.js';
 import type { WriteContract } from '../../connectors/contract/write-contract.js';
@@ -59,6 +59,11 @@ export interface CdcResult {
   largest_transaction: number;
   /** WAL bytes the source had past the position reached, at the end (0 when caught up). */
   lag_bytes: number;
+  /** Changes the destination rejected, dropped (`on_data_error: skip`) or dead-lettered (`dlq`); the streams' `rows_skipped`/`rows_dead_lettered` include them. */
+  rows_skipped: number;
+  rows_dead_lettered: number;
+  /** The same per stream (internal: folded into the streams' counts). */
+  rejected?: Record<string, RejectedChanges>;
 }
 
 export function isCdcPipeline(config: PipelineConfig): boolean {
@@ -183,6 +188,7 @@ export async function catchUp(
       schema: config.destination.schema_evolution,
       sourceColumns: s.source.columns.map((c) => c.name),
       explicitColumns: !!config.source.streams[s.index].columns,
+      badRows: { policy: config.destination.on_data_error, schema: config.state.schema, pipeline: config.pipeline, runId, rowKey: contracts[i].key },
     })),
   );
   let applied = start.from;
@@ -244,5 +250,11 @@ export async function catchUp(
     rows_written: rowsWritten,
     largest_transaction: r.largestTransaction,
     lag_bytes: r.lagBytes,
+    ...rejectedTotals(out.rejected()),
   };
+}
+
+function rejectedTotals(rejected: Record<string, RejectedChanges>): Pick<CdcResult, 'rows_skipped' | 'rows_dead_lettered' | 'rejected'> {
+  const all = Object.values(rejected);
+  return { rows_skipped: all.reduce((a, r) => a + r.skipped, 0), rows_dead_lettered: all.reduce((a, r) => a + r.deadLettered, 0), rejected };
 }

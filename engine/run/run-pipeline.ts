@@ -464,7 +464,14 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       if (opts.follow) void executor.release();
       if (cdcStart.first) lifecycle({ kind: 'snapshot-done', streams: result.streams.map((x) => x.name), rows: result.streams.reduce((a, x) => a + x.rows, 0), lsn: cdcStart.from });
       result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, { follow: opts.follow, signal: opts.signal, onProgress: opts.onCdcProgress, onCommit: opts.onCdcCommit, log: opts.log });
-      for (const st of result.streams) st.lsn = result.cdc.to;
+      const { rejected, ...cdcResult } = result.cdc;
+      result.cdc = cdcResult;
+      for (const st of result.streams) {
+        st.lsn = result.cdc.to;
+        // Changes the destination rejected (on_data_error skip | dlq) count with the copy's rows.
+        st.rows_skipped += rejected?.[st.name]?.skipped ?? 0;
+        st.rows_dead_lettered += rejected?.[st.name]?.deadLettered ?? 0;
+      }
     }
     result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0) + (result.cdc?.rows_written ?? 0);
     result.bytes_written = result.streams.reduce((a, s) => a + s.bytes, 0);
