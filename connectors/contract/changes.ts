@@ -8,6 +8,7 @@ import type { PgoutputRelation } from '../../native/pgoutput-types.js';
 import type { BadRowPolicy } from './connector.js';
 import type { SchemaEvolutionPolicy } from './domain.js';
 import type { QualifiedName } from './qualified-name.js';
+import type { ChangeTransform } from './transforms.js';
 import type { StreamStateWrite } from './state.js';
 import type { WriteContract } from './write-contract.js';
 
@@ -35,6 +36,8 @@ export interface ChangeTarget {
   explicitColumns: boolean;
   /** A change the destination rejects (`destination.on_data_error`): fail, or isolated and skipped or dead-lettered. */
   badRows: BadRowPolicy;
+  /** The stream's transforms, on each change's values (renames, masks, validate; a cast is the destination's type). */
+  transform?: ChangeTransform;
 }
 
 /** Changes the destination rejected and that were skipped or dead-lettered (committed groups only). */

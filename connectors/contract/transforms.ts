@@ -26,3 +26,22 @@ export type RowCheck = { not_null: true } | { regex: string } | { range: { min?:
 export type RowStep =
   | { kind: 'mask'; column: number; method: 'sha256' | 'hmac_sha256' | 'redact' | 'null'; key?: string }
   | { kind: 'validate'; column: number; name: string; check: RowCheck; policy: DataErrorPolicy; rule: string };
+
+/**
+ * A cdc stream's transforms as the change applier runs them on each change's text values
+ * (connectors/dest-postgres/apply-changes.ts): the first run's copy reads through the source query
+ * steps above, the changes after it through these, with the same results (a mask hashes the same
+ * text form the source's SQL does). By output (destination) column name.
+ */
+export interface ChangeTransform {
+  /** The source column each output column comes from (renames followed). */
+  sourceNames: Record<string, string>;
+  /** The source's type of each output column before any transform (what a Relation message is compared with). */
+  sourceTypes: Record<string, number>;
+  /** Every mask and validate of the list, in its order. */
+  steps: ChangeStep[];
+}
+
+export type ChangeStep =
+  | { kind: 'mask'; column: string; method: 'sha256' | 'hmac_sha256' | 'redact' | 'null'; key?: string }
+  | { kind: 'validate'; column: string; check: RowCheck; policy: DataErrorPolicy; rule: string };

@@ -26,7 +26,10 @@ import { UNCHANGED, type ChangeTarget, type ChangeValue, type RejectedChanges, t
 import { pgErrorInfo, RbError } from '../contract/errors.js';
 import { queryError } from '../postgres/connection.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
-import { isDataError, Rejections } from './bad-rows.js';
+import { isDataError, Rejections, type Rejection } from './bad-rows.js';
+import { check, mask } from './row-transforms.js';
+import type { ChangeStep } from '../contract/transforms.js';
+import type { DataErrorPolicy } from '../contract/domain.js';
 import { copyText } from './copy-text.js';
 
 export type { ChangeTarget };
@@ -62,6 +65,8 @@ interface ActiveColumn {
   pos: number;
 }
 
+type ActiveStep = ChangeStep & { idx: number; re?: RegExp };
+
 interface TableBatch {
   target: ChangeTarget;
   /** The Relation message (the source's columns) the shape below was made for. */
@@ -72,6 +77,8 @@ interface TableBatch {
   /** Every column the destination table has, as far as this run knows (contract + added). */
   known: ContractColumn[];
   keyIdx: number[];
+  /** The stream's masks and validate rules, by position in `columns` (ChangeTarget.transform). */
+  steps: ActiveStep[];
   byKey: Map<string, Folded>;
   /** Keyless targets: inserted rows, in order. */
   appended: ChangeValue[][];
@@ -99,6 +106,8 @@ export class ChangeApplier {
   private readonly rejected = new Map<string, RejectedChanges>();
   /** Rejected changes so far (a dead letter's row_number). */
   private rejectedOrdinal = 0;
+  /** Changes a validate rule rejected since the last flush. */
+  private invalid: Array<{ b: TableBatch; shown: ReadonlyArray<readonly [string, ChangeValue]>; why: Rejection; policy: DataErrorPolicy }> = [];
 
   /**
    * The session's temporary table that `kind` rows of `b`'s target are copied into: the columns
@@ -189,6 +198,7 @@ export class ChangeApplier {
 
   async rollback(dest: pg.Client): Promise<void> {
     this.groupRejected.clear();
+    this.invalid = [];
     this.batches.clear();
     this.byRelation.clear();
     for (const id of this.stagesInTransaction) this.stages.delete(id);
@@ -242,26 +252,29 @@ export class ChangeApplier {
     }
     const known = [...(prev?.known ?? c.columns)];
     const sent = rel.columns.map((x) => x.name);
+    // A renamed column comes from its source column; its type is checked against the source's.
+    const sourceName = (name: string) => target.transform?.sourceNames[name] ?? name;
     const fail = (what: string, policy: string): never => {
       throw new RbError('dest_query', `${stream}: ${what} while streaming changes (schema_evolution.${policy}); the destination keeps the changes applied before it`, { stream });
     };
     const columns: ActiveColumn[] = [];
     for (const col of known) {
-      const pos = sent.indexOf(col.name);
+      const pos = sent.indexOf(sourceName(col.name));
       if (pos < 0) {
         if (c.key.includes(col.name)) fail(`key column ${JSON.stringify(col.name)} is no longer sent by the source`, 'removed_column cannot ignore a key column');
         if (target.schema.removed_column === 'fail') fail(`column ${JSON.stringify(col.name)} is no longer sent by the source (dropped or renamed there)`, 'removed_column: fail');
         continue; // ignore: it stays in the destination, no longer written
       }
       const typeOid = rel.columns[pos].typeOid;
-      if (col.sourceTypeOid && typeOid !== col.sourceTypeOid) {
-        if (target.schema.type_change === 'fail') fail(`column ${JSON.stringify(col.name)} changed type in the source (type oid ${col.sourceTypeOid} → ${typeOid})`, 'type_change: fail');
+      const planned = target.transform?.sourceTypes[col.name] ?? col.sourceTypeOid;
+      if (planned && typeOid !== planned) {
+        if (target.schema.type_change === 'fail') fail(`column ${JSON.stringify(col.name)} changed type in the source (type oid ${planned} → ${typeOid})`, 'type_change: fail');
         // coerce: the source's text form is read by the destination column's type.
       }
       columns.push({ name: col.name, typeSql: col.typeSql, sourceTypeOid: typeOid, pos });
     }
     for (const [pos, rc] of rel.columns.entries()) {
-      if (known.some((x) => x.name === rc.name)) continue;
+      if (known.some((x) => sourceName(x.name) === rc.name)) continue;
       // A column the source had when the run planned but the stream does not select.
       if (target.sourceColumns.includes(rc.name) || target.explicitColumns) continue;
       if (target.schema.new_column === 'ignore') continue;
@@ -278,7 +291,12 @@ export class ChangeApplier {
     const keyIdx = c.key.map((k) => columns.findIndex((col) => col.name === k));
     if (keyIdx.includes(-1)) throw new RbError('internal', `${stream}: a key column is not among the stream's columns`, { stream });
     if (prev && (prev.byKey.size || prev.appended.length)) await this.flush(dest);
-    const batch: TableBatch = { target, relation: rel, signature, columns, known, keyIdx, byKey: new Map(), appended: [] };
+    const steps = (target.transform?.steps ?? []).flatMap((st): ActiveStep[] => {
+      const idx = columns.findIndex((col) => col.name === st.column);
+      // A column no longer written (removed_column: ignore) has nothing to transform.
+      return idx < 0 ? [] : [{ ...st, idx, ...(st.kind === 'validate' && 'regex' in st.check ? { re: new RegExp(st.check.regex, 'u') } : {}) }];
+    });
+    const batch: TableBatch = { target, relation: rel, signature, columns, known, keyIdx, steps, byKey: new Map(), appended: [] };
     this.batches.set(id, batch);
     this.byRelation.set(rel, batch);
   }
@@ -295,7 +313,8 @@ export class ChangeApplier {
           { stream },
         );
       }
-      b.appended.push(pick(b, c.values));
+      const row = this.transformed(b, pick(b, c.values));
+      if (row) b.appended.push(row);
       return;
     }
     if (c.kind === 'delete') {
@@ -304,7 +323,9 @@ export class ChangeApplier {
       b.byKey.set(keyId(key), { op: 'delete', key });
       return;
     }
-    const values = pick(b, c.values);
+    const values = this.transformed(b, pick(b, c.values));
+    // Rejected by a validate rule (skip, dlq): the change is not applied.
+    if (!values) return;
     const key = keyOf(b, values);
     if (!isFullKey(key)) throw new RbError('internal', `${b.target.contract.stream}: a change without its key values`, { stream: b.target.contract.stream });
     const id = keyId(key);
@@ -357,12 +378,45 @@ export class ChangeApplier {
 
   /** A change the destination rejected: counted, and under dlq recorded with the values it sent (an unchanged TOAST value was not sent). */
   private async reject(dest: pg.Client, b: TableBatch, op: string, shown: ReadonlyArray<readonly [string, ChangeValue]>, e: unknown): Promise<void> {
+    const info = pgErrorInfo(e);
+    const why = { message: `${op}: ${e instanceof Error ? e.message : String(e)}`, detail: info?.detail ?? null, sqlstate: info?.sqlstate ?? null, constraint: info?.constraint ?? null, column: info?.column ?? null };
+    await this.letter(dest, b, shown, why, b.target.badRows.policy);
+  }
+
+  /**
+   * A change's values with the stream's masks and validate rules applied in the list's order (an
+   * unchanged TOAST value was not sent: it is neither masked nor checked — the destination holds
+   * it as written before). Null when a rule rejects it: under `fail` that stops the run (exit 5)
+   * naming the row by its key; under skip/dlq the change is not applied, counted (and dead-lettered
+   * when the group's statements are written).
+   */
+  private transformed(b: TableBatch, values: ChangeValue[]): ChangeValue[] | null {
+    for (const st of b.steps) {
+      const v = values[st.idx];
+      if (v === UNCHANGED) continue;
+      if (st.kind === 'mask') {
+        values[st.idx] = mask(v, st.method, st.key);
+        continue;
+      }
+      if (check(st.check, v, st.re)) continue;
+      const stream = b.target.contract.stream;
+      const why: Rejection = { message: `validate: ${st.column} ${st.rule}`, constraint: `validate ${st.rule}`, column: st.column };
+      if (st.policy === 'fail') {
+        const key = b.keyIdx.map((i) => `${b.columns[i].name} = ${JSON.stringify(values[i])}`).join(', ');
+        throw new RbError('data_error', `${stream}: a change${key ? ` of the row with ${key}` : ''} was rejected: ${why.message} (validate on_fail: fail); the changes before its transaction group are applied`, { stream });
+      }
+      this.invalid.push({ b, shown: b.columns.map((c, i) => [c.name, values[i]] as const), why, policy: st.policy });
+      return null;
+    }
+    return values;
+  }
+
+  /** Counts a rejected change under `policy` (skip, dlq) and writes its dead letter into the open transaction. */
+  private async letter(dest: pg.Client, b: TableBatch, shown: ReadonlyArray<readonly [string, ChangeValue]>, why: Rejection, policy: DataErrorPolicy): Promise<void> {
     const stream = b.target.contract.stream;
     const sent = shown.filter((x): x is readonly [string, string | null] => x[1] !== UNCHANGED);
-    const info = pgErrorInfo(e);
     const rejections = new Rejections(dest, sent.map((x) => x[0]), b.target.badRows, { stream, shardIndex: CDC_SHARD });
-    const why = { message: `${op}: ${e instanceof Error ? e.message : String(e)}`, detail: info?.detail ?? null, sqlstate: info?.sqlstate ?? null, constraint: info?.constraint ?? null, column: info?.column ?? null };
-    rejections.reject(sent.map((x) => x[1]), ++this.rejectedOrdinal, why, undefined, e);
+    rejections.reject(sent.map((x) => x[1]), ++this.rejectedOrdinal, why, policy);
     await rejections.flush();
     const counts = this.groupRejected.get(stream) ?? { skipped: 0, deadLettered: 0 };
     counts.skipped += rejections.skipped;
@@ -378,6 +432,8 @@ export class ChangeApplier {
   /** Writes what was folded so far; returns the rows written. */
   private async flush(dest: pg.Client): Promise<number> {
     let n = 0;
+    // Changes a validate rule rejected (skip, dlq): counted and dead-lettered in this transaction.
+    for (const x of this.invalid.splice(0)) await this.letter(dest, x.b, x.shown, x.why, x.policy);
     for (const b of this.batches.values()) {
       const c = b.target.contract;
       const table = quoteQualified(c.target);

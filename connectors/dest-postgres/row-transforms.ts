@@ -63,7 +63,7 @@ export function mask(v: string | null, method: 'sha256' | 'hmac_sha256' | 'redac
 }
 
 /** A rule on one value's text form; NULL passes every rule but not_null. */
-function check(c: RowCheck, v: string | null, re: RegExp | undefined): boolean {
+export function check(c: RowCheck, v: string | null, re: RegExp | undefined): boolean {
   if ('not_null' in c) return v !== null;
   if (v === null) return true;
   if ('regex' in c) return re!.test(v);

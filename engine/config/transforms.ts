@@ -115,11 +115,9 @@ export function checkTransformStreams(config: unknown, ctx: IssueSink): void {
   const c = config as { transforms?: unknown; source?: { streams?: unknown } };
   if (!Array.isArray(c.transforms) || !Array.isArray(c.source?.streams)) return;
   const names = c.source.streams.map((s) => (typeof s === 'object' && s !== null ? (s as { name?: unknown }).name : undefined)).filter((n): n is string => typeof n === 'string');
-  const cdc = c.source.streams.some((s) => typeof s === 'object' && s !== null && (s as { sync_mode?: unknown }).sync_mode === 'cdc');
   c.transforms.forEach((t, i) => {
     if (typeof t !== 'object' || t === null) return;
     const stream = (t as { stream?: unknown }).stream;
     if (typeof stream === 'string' && !names.includes(stream)) addRuleIssue(ctx, ['transforms', i, 'stream'], `names no stream of source.streams (${names.join(', ')})`, 'one of the configured streams');
-    if (cdc) addRuleIssue(ctx, ['transforms', i], notYetMessage('transforms on cdc streams', 'remove the transforms entry, or copy the stream with full_refresh or incremental'), 'no transforms');
   });
 }

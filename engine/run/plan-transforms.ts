@@ -12,7 +12,7 @@
  * engine/run/transforms.test.ts). Nothing here talks to a database.
  */
 import type { ColumnInfo } from '../../connectors/contract/catalog.js';
-import type { ReadStep, RowCheck, RowStep, SqlMask } from '../../connectors/contract/transforms.js';
+import type { ChangeStep, ChangeTransform, ReadStep, RowCheck, RowStep, SqlMask } from '../../connectors/contract/transforms.js';
 import { configLocation, type PipelineConfig, type TransformConfig, type ValidationRule } from '../config/index.js';
 import { RbError } from '../errors.js';
 import type { StreamPlan } from './plan-streams.js';
@@ -28,6 +28,8 @@ export interface TransformPlan {
   text: boolean;
   /** Where each transform runs, for `--json`: in the source's query, or in the pool on each row. */
   placement: { pushed_down: string[]; in_pool: string[]; in_destination: string[] };
+  /** A cdc stream's changes: every mask and validate on each change's values (cast: the destination's type; no filter). */
+  change: ChangeTransform;
 }
 
 /** A column as the transforms see it at some point of the list. */
@@ -38,6 +40,9 @@ interface Col {
   below: string;
   info: ColumnInfo;
   mask?: SqlMask;
+  /** The source column it comes from, and that column's type. */
+  source: string;
+  sourceTypeOid: number;
 }
 
 const TEXT: Pick<ColumnInfo, 'typeOid' | 'typmod' | 'typeName' | 'typtype' | 'typcategory' | 'elemOid' | 'typeSchema' | 'typeBaseName' | 'userDefined' | 'binaryPortable'> = {
@@ -60,7 +65,10 @@ export function planTransforms(config: PipelineConfig, stream: StreamPlan, env: 
   const sc = config.source.streams[stream.index];
   /** Columns whose value rb itself relies on: keys, cursors, the partition key. */
   const pinned = new Set([...stream.key, ...(sc.cursor_field ? [sc.cursor_field] : []), ...(sc.tie_breaker_field ? [sc.tie_breaker_field] : []), ...(sc.partition_key ? [sc.partition_key] : [])]);
-  const cols: Col[] = stream.columns.map((c) => ({ name: c.name, below: c.name, info: { ...c } }));
+  const cols: Col[] = stream.columns.map((c) => ({ name: c.name, below: c.name, info: { ...c }, source: c.name, sourceTypeOid: c.typeOid }));
+  /** Masks and validates in the list's order, for a cdc stream's changes. */
+  const changeSteps: Array<{ step: ChangeStep; col: Col }> = [];
+  const cdc = stream.syncMode === 'cdc';
   const steps: ReadStep[] = [];
   const placement: TransformPlan['placement'] = { pushed_down: [], in_pool: [], in_destination: [] };
   const pending: Array<{ step: RowStep; col: Col }> = [];
@@ -94,6 +102,7 @@ export function planTransforms(config: PipelineConfig, stream: StreamPlan, env: 
   for (const { t, i } of entries) {
     switch (t.type) {
       case 'filter':
+        if (cdc) fail(i, ['where'], `a filter on a cdc stream is not available in this version of rb yet (a change would have to be judged by the source's SQL); filter in the destination, or copy ${stream.name} with full_refresh or incremental`);
         if (pending.length) fail(i, ['where'], `a filter after a transform the destination applies (${describeRowStep(pending[0].step)}) is not available in this version of rb yet; list the filter first`);
         layer();
         steps.push({ kind: 'filter', where: t.where! });
@@ -115,6 +124,7 @@ export function planTransforms(config: PipelineConfig, stream: StreamPlan, env: 
           const c = column(i, ['columns', j], name);
           notPinned(i, ['columns', j], c, 'a mask');
           const method = t.method!;
+          changeSteps.push({ step: { kind: 'mask', column: '', method, ...(t.key !== undefined ? { key: t.key } : {}) }, col: c });
           if (pushdown && method !== 'hmac_sha256' && !pending.some((p) => p.col === c)) {
             // A second mask of a column masks the first one's result: a layer in between.
             if (c.mask) layer();
@@ -142,7 +152,9 @@ export function planTransforms(config: PipelineConfig, stream: StreamPlan, env: 
       case 'validate':
         (t.rules ?? []).forEach((rule, j) => {
           const c = column(i, ['rules', j, 'column'], rule.column);
-          pending.push({ step: { kind: 'validate', column: -1, name: c.name, check: ruleCheck(rule), policy: t.on_fail ?? config.destination.on_data_error, rule: describeRule(rule) }, col: c });
+          const policy = t.on_fail ?? config.destination.on_data_error;
+          pending.push({ step: { kind: 'validate', column: -1, name: c.name, check: ruleCheck(rule), policy, rule: describeRule(rule) }, col: c });
+          changeSteps.push({ step: { kind: 'validate', column: '', check: ruleCheck(rule), policy, rule: describeRule(rule) }, col: c });
           text = true;
           placement.in_pool.push(`validate ${c.name} ${describeRule(rule)}`);
         });
@@ -151,7 +163,12 @@ export function planTransforms(config: PipelineConfig, stream: StreamPlan, env: 
   }
   layer();
   const rowSteps = pending.map(({ step, col }) => ({ ...step, column: cols.indexOf(col) }) as RowStep);
-  return { columns: cols.map((c) => c.info), steps, rowSteps, text, placement };
+  const change: ChangeTransform = {
+    sourceNames: Object.fromEntries(cols.map((c) => [c.name, c.source])),
+    sourceTypes: Object.fromEntries(cols.map((c) => [c.name, c.sourceTypeOid])),
+    steps: changeSteps.map(({ step, col }) => ({ ...step, column: col.name }) as ChangeStep),
+  };
+  return { columns: cols.map((c) => c.info), steps, rowSteps, text, placement, change };
 }
 
 function ruleCheck(r: ValidationRule): RowCheck {

@@ -189,6 +189,7 @@ export async function catchUp(
       sourceColumns: s.source.columns.map((c) => c.name),
       explicitColumns: !!config.source.streams[s.index].columns,
       badRows: { policy: config.destination.on_data_error, schema: config.state.schema, pipeline: config.pipeline, runId, rowKey: contracts[i].key },
+      ...(s.transform ? { transform: s.transform.change } : {}),
     })),
   );
   let applied = start.from;
