@@ -8,9 +8,9 @@ import type { PgoutputRelation } from '../../native/pgoutput-types.js';
 import type { BadRowPolicy } from './connector.js';
 import type { SchemaEvolutionPolicy } from './domain.js';
 import type { QualifiedName } from './qualified-name.js';
-import type { ChangeTransform } from './transforms.js';
+import type { ChangeTransform, ReadStep } from './transforms.js';
 import type { StreamStateWrite } from './state.js';
-import type { WriteContract } from './write-contract.js';
+import type { ContractColumn, WriteContract } from './write-contract.js';
 
 /** A column value of a change: text, SQL NULL, or an unchanged TOASTed value that was not sent. */
 export type ChangeValue = string | null | typeof UNCHANGED;
@@ -38,6 +38,11 @@ export interface ChangeTarget {
   badRows: BadRowPolicy;
   /** The stream's transforms, on each change's values (renames, masks, validate; a cast is the destination's type). */
   transform?: ChangeTransform;
+  /**
+   * The stream's filters: judges changes' new rows (values by `filter.columns`, the source's
+   * column names; undefined = not sent). A row that fails is deleted from the destination.
+   */
+  filter?: { columns: readonly string[]; judge(rows: ReadonlyArray<ReadonlyArray<string | null | undefined>>): Promise<boolean[]> };
 }
 
 /** Changes the destination rejected and that were skipped or dead-lettered (committed groups only). */
@@ -159,4 +164,20 @@ export interface ChangeSource {
   readChanges(opts: ChangeReadOptions): Promise<ChangeReadResult>;
   /** `rb state reset`: drops the slot, and the publication when rb created it for this pipeline. */
   drop(names: CdcNames): Promise<{ slot: boolean; publication: boolean }>;
+  /**
+   * A cdc stream's filter on changes' new rows, judged by the source with the query layers the
+   * copy read through: true where a row passes. Values in `read.columns` order; undefined = not
+   * sent (unchanged TOAST): taken from the table's current row.
+   */
+  judgeRows(read: JudgedRead, rows: ReadonlyArray<ReadonlyArray<string | null | undefined>>): Promise<boolean[]>;
+}
+
+/** What a filter on changes is judged with (ChangeSource.judgeRows). */
+export interface JudgedRead {
+  table: QualifiedName;
+  /** The stream's columns as the source has them, in the order of each row's values. */
+  columns: readonly ContractColumn[];
+  key: readonly string[];
+  /** The stream's pushed-down steps, its filters among them. */
+  steps: readonly ReadStep[];
 }

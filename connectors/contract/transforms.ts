@@ -40,6 +40,8 @@ export interface ChangeTransform {
   sourceTypes: Record<string, number>;
   /** Every mask and validate of the list, in its order. */
   steps: ChangeStep[];
+  /** With a filter in the list: the source query's steps a change's row is judged with (ChangeSource.judgeRows). */
+  filterSteps?: ReadStep[];
 }
 
 export type ChangeStep =

@@ -135,6 +135,7 @@ export class ChangeApplier {
         await dest.query('begin');
         this.open = true;
       }
+      const verdicts = await this.judge(items);
       for (const item of items) {
         if (item.kind === 'truncate') {
           written += await this.flush(dest);
@@ -146,7 +147,7 @@ export class ChangeApplier {
           written += await this.flush(dest);
           await this.shape(dest, item.relation);
         }
-        this.fold(item);
+        this.fold(item, verdicts?.get(item));
       }
       return written + (await this.flush(dest));
     } catch (e) {
@@ -301,9 +302,53 @@ export class ChangeApplier {
     this.byRelation.set(rel, batch);
   }
 
-  private fold(c: RowChange): void {
+  /**
+   * The filters' verdicts on the new rows of `items` (ChangeTarget.filter: the source judges
+   * them, one query per filtered table), or null when no item's table has a filter.
+   */
+  private async judge(items: readonly TransactionItem[]): Promise<Map<RowChange, boolean> | null> {
+    let byTarget: Map<ChangeTarget, Array<Extract<RowChange, { values: ChangeValue[] }>>> | null = null;
+    for (const it of items) {
+      if (it.kind !== 'insert' && it.kind !== 'update') continue;
+      const t = this.targetOf(it.relation.namespace, it.relation.name);
+      if (!t?.filter) continue;
+      byTarget ??= new Map();
+      (byTarget.get(t) ?? byTarget.set(t, []).get(t)!).push(it);
+    }
+    if (!byTarget) return null;
+    const verdicts = new Map<RowChange, boolean>();
+    for (const [t, changes] of byTarget) {
+      const positions = new Map<PgoutputRelation, number[]>();
+      const rows = changes.map((c) => {
+        let pos = positions.get(c.relation);
+        if (!pos) positions.set(c.relation, (pos = t.filter!.columns.map((name) => c.relation.columns.findIndex((x) => x.name === name))));
+        return pos.map((p) => {
+          const v = p < 0 ? null : c.values[p];
+          return v === UNCHANGED ? undefined : v;
+        });
+      });
+      const pass = await t.filter!.judge(rows);
+      changes.forEach((c, i) => verdicts.set(c, pass[i]));
+    }
+    return verdicts;
+  }
+
+  /** `pass` false: the stream's filter does not keep the change's new row, which leaves the destination (a keyless table's insert is not appended). */
+  private fold(c: RowChange, pass?: boolean): void {
     const b = this.batchFor(c);
     if (!b) return;
+    // (A keyless table's UPDATE is an error below, filtered or not.)
+    if (pass === false && c.kind !== 'delete' && (b.keyIdx.length || c.kind === 'insert')) {
+      if (!b.keyIdx.length) return;
+      const key = keyOf(b, pick(b, c.values));
+      if (!isFullKey(key)) throw new RbError('internal', `${b.target.contract.stream}: a change without its key values`, { stream: b.target.contract.stream });
+      if (c.kind === 'update' && c.old) {
+        const oldKey = keyOf(b, pick(b, c.old));
+        if (isFullKey(oldKey) && keyId(oldKey) !== keyId(key)) b.byKey.set(keyId(oldKey), { op: 'delete', key: oldKey });
+      }
+      b.byKey.set(keyId(key), { op: 'delete', key });
+      return;
+    }
     if (!b.keyIdx.length) {
       if (c.kind !== 'insert') {
         const stream = b.target.contract.stream;

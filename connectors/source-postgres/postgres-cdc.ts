@@ -4,12 +4,13 @@
  * catch-up read of the slot (change-reader.ts).
  */
 import type pg from 'pg';
-import type { CdcNames, ChangeReadOptions, ChangeReadResult, ChangeSource, SlotSnapshot } from '../contract/changes.js';
+import type { CdcNames, ChangeReadOptions, ChangeReadResult, ChangeSource, JudgedRead, SlotSnapshot } from '../contract/changes.js';
 import type { QualifiedName } from '../contract/qualified-name.js';
 import { RbError } from '../contract/errors.js';
 import type { PgEndpoint } from '../postgres/connection.js';
 import { checkSlot, dropOwnPublication, emitMark, dropSlot, ensurePublication, keylessTableNotes, publishesGeneratedColumns, slotInfo } from './cdc-setup.js';
 import { readChanges } from './change-reader.js';
+import { judgeRows } from './judge-rows.js';
 import { parseLsn } from './lsn.js';
 import { openReplicationConnection, type ReplicationConnection } from './replication-stream.js';
 
@@ -26,6 +27,10 @@ export class PostgresCdcSource implements ChangeSource {
     private readonly client: pg.Client,
     private readonly endpoint: PgEndpoint,
   ) {}
+
+  judgeRows(read: JudgedRead, rows: ReadonlyArray<ReadonlyArray<string | null | undefined>>): Promise<boolean[]> {
+    return judgeRows(this.client, read, rows);
+  }
 
   /**
    * Publication (created when missing, then rb owns it: returns created = true) and a new slot

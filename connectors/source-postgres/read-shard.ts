@@ -42,8 +42,9 @@ export function shardSelectSql(r: ShardRead): string {
 /**
  * One pushed-down transform as a layer over `inner` (the planner flattens them: the shard's
  * predicate still drives the scan). A mask reads the value's text form, as the pool's does.
+ * `carry`: a column of `inner` every layer passes on as it is (judge-rows.ts numbers its rows).
  */
-function transformLayer(inner: string, step: ReadStep): string {
+export function transformLayer(inner: string, step: ReadStep, carry?: string): string {
   if (step.kind === 'filter') return `select * from (${inner}) s where (${step.where})`;
   const cols = step.columns.map((c) => {
     const v = quoteIdent(c.from);
@@ -57,7 +58,7 @@ function transformLayer(inner: string, step: ReadStep): string {
             : v;
     return `${expr} as ${quoteIdent(c.name)}`;
   });
-  return `select ${cols.join(', ')} from (${inner}) s`;
+  return `select ${carry ? `${quoteIdent(carry)}, ` : ''}${cols.join(', ')} from (${inner}) s`;
 }
 
 export async function readShard(task: ReadTask<PgEndpoint>, sink: FrameSink, hooks: StageHooks = {}): Promise<ReadResult> {

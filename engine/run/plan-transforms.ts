@@ -68,7 +68,6 @@ export function planTransforms(config: PipelineConfig, stream: StreamPlan, env: 
   const cols: Col[] = stream.columns.map((c) => ({ name: c.name, below: c.name, info: { ...c }, source: c.name, sourceTypeOid: c.typeOid }));
   /** Masks and validates in the list's order, for a cdc stream's changes. */
   const changeSteps: Array<{ step: ChangeStep; col: Col }> = [];
-  const cdc = stream.syncMode === 'cdc';
   const steps: ReadStep[] = [];
   const placement: TransformPlan['placement'] = { pushed_down: [], in_pool: [], in_destination: [] };
   const pending: Array<{ step: RowStep; col: Col }> = [];
@@ -102,7 +101,6 @@ export function planTransforms(config: PipelineConfig, stream: StreamPlan, env: 
   for (const { t, i } of entries) {
     switch (t.type) {
       case 'filter':
-        if (cdc) fail(i, ['where'], `a filter on a cdc stream is not available in this version of rb yet (a change would have to be judged by the source's SQL); filter in the destination, or copy ${stream.name} with full_refresh or incremental`);
         if (pending.length) fail(i, ['where'], `a filter after a transform the destination applies (${describeRowStep(pending[0].step)}) is not available in this version of rb yet; list the filter first`);
         layer();
         steps.push({ kind: 'filter', where: t.where! });
@@ -167,6 +165,7 @@ export function planTransforms(config: PipelineConfig, stream: StreamPlan, env: 
     sourceNames: Object.fromEntries(cols.map((c) => [c.name, c.source])),
     sourceTypes: Object.fromEntries(cols.map((c) => [c.name, c.sourceTypeOid])),
     steps: changeSteps.map(({ step, col }) => ({ ...step, column: col.name }) as ChangeStep),
+    ...(steps.some((x) => x.kind === 'filter') ? { filterSteps: steps } : {}),
   };
   return { columns: cols.map((c) => c.info), steps, rowSteps, text, placement, change };
 }

@@ -16,7 +16,8 @@
  * upsert target is untouched until the finish), after it the next run continues from the last
  * committed position and skips what is at or before it.
  */
-import type { CdcNames, ChangeProgress, ChangeSource, RejectedChanges, SlotSnapshot } from '../../connectors/contract/changes.js';
+import type { CdcNames, ChangeProgress, ChangeSource, ChangeTarget, RejectedChanges, SlotSnapshot } from '../../connectors/contract/changes.js';
+import type { ReadStep } from '../../connectors/contract/transforms.js';
 import type { StreamState, StreamStateWrite } from '../../connectors/contract/state.js';
 import type { Sink } from '../../connectors/contract/connector.js';
 import type { WriteContract } from '../../connectors/contract/write-contract.js';
@@ -190,6 +191,7 @@ export async function catchUp(
       explicitColumns: !!config.source.streams[s.index].columns,
       badRows: { policy: config.destination.on_data_error, schema: config.state.schema, pipeline: config.pipeline, runId, rowKey: contracts[i].key },
       ...(s.transform ? { transform: s.transform.change } : {}),
+      ...(s.transform?.change.filterSteps ? { filter: filterOf(changes, s, contracts[i], s.transform.change.filterSteps) } : {}),
     })),
   );
   let applied = start.from;
@@ -258,4 +260,10 @@ export async function catchUp(
 function rejectedTotals(rejected: Record<string, RejectedChanges>): Pick<CdcResult, 'rows_skipped' | 'rows_dead_lettered' | 'rejected'> {
   const all = Object.values(rejected);
   return { rows_skipped: all.reduce((a, r) => a + r.skipped, 0), rows_dead_lettered: all.reduce((a, r) => a + r.deadLettered, 0), rejected };
+}
+
+/** A cdc stream's filters on its changes: judged by the source (ChangeSource.judgeRows) over the stream's source columns. */
+function filterOf(changes: ChangeSource, s: StreamPlan, contract: WriteContract, steps: ReadStep[]): NonNullable<ChangeTarget['filter']> {
+  const read = { table: s.source.name, columns: s.columns.map((c) => ({ name: c.name, sourceTypeOid: c.typeOid, typeSql: c.typeName })), key: contract.key, steps };
+  return { columns: read.columns.map((c) => c.name), judge: (rows) => changes.judgeRows(read, rows) };
 }
