@@ -45,10 +45,11 @@ export interface ChangeTarget {
   filter?: { columns: readonly string[]; judge(rows: ReadonlyArray<ReadonlyArray<string | null | undefined>>): Promise<boolean[]> };
 }
 
-/** Changes the destination rejected and that were skipped or dead-lettered (committed groups only). */
+/** Changes the destination rejected and that were skipped or dead-lettered, and values written as NULL (type_change: null); committed groups only. */
 export interface RejectedChanges {
   skipped: number;
   deadLettered: number;
+  nulled: number;
 }
 
 /**

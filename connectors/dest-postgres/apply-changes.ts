@@ -26,6 +26,7 @@ import { UNCHANGED, type ChangeTarget, type ChangeValue, type RejectedChanges, t
 import { pgErrorInfo, RbError } from '../contract/errors.js';
 import { queryError } from '../postgres/connection.js';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import type { QualifiedName } from '../contract/qualified-name.js';
 import { isDataError, Rejections, type Rejection } from './bad-rows.js';
 import { check, mask } from './row-transforms.js';
 import type { ChangeStep } from '../contract/transforms.js';
@@ -79,6 +80,8 @@ interface TableBatch {
   keyIdx: number[];
   /** The stream's masks and validate rules, by position in `columns` (ChangeTarget.transform). */
   steps: ActiveStep[];
+  /** Columns whose values may not fit the destination's type and are then written as NULL (type_change: null). */
+  misfit: string[];
   byKey: Map<string, Folded>;
   /** Keyless targets: inserted rows, in order. */
   appended: ChangeValue[][];
@@ -106,6 +109,8 @@ export class ChangeApplier {
   private readonly rejected = new Map<string, RejectedChanges>();
   /** Rejected changes so far (a dead letter's row_number). */
   private rejectedOrdinal = 0;
+  /** Destination column types by target (destinationTypes). */
+  private readonly destTypes = new Map<string, Map<string, string>>();
   /** Changes a validate rule rejected since the last flush. */
   private invalid: Array<{ b: TableBatch; shown: ReadonlyArray<readonly [string, ChangeValue]>; why: Rejection; policy: DataErrorPolicy }> = [];
 
@@ -187,8 +192,8 @@ export class ChangeApplier {
       this.open = false;
       this.stagesInTransaction = [];
       for (const [stream, c] of this.groupRejected) {
-        const all = this.rejected.get(stream) ?? { skipped: 0, deadLettered: 0 };
-        this.rejected.set(stream, { skipped: all.skipped + c.skipped, deadLettered: all.deadLettered + c.deadLettered });
+        const all = this.rejected.get(stream) ?? { skipped: 0, deadLettered: 0, nulled: 0 };
+        this.rejected.set(stream, { skipped: all.skipped + c.skipped, deadLettered: all.deadLettered + c.deadLettered, nulled: all.nulled + c.nulled });
       }
       this.groupRejected.clear();
     } catch (e) {
@@ -259,6 +264,10 @@ export class ChangeApplier {
       throw new RbError('dest_query', `${stream}: ${what} while streaming changes (schema_evolution.${policy}); the destination keeps the changes applied before it`, { stream });
     };
     const columns: ActiveColumn[] = [];
+    const misfit = [...(c.nullOnMisfit ?? [])];
+    // Values are cast to the destination's own types (a column written through its text form —
+    // type_change coerce or null — keeps a type other than the source's).
+    const destTypes = await this.destinationTypes(dest, c.target);
     for (const col of known) {
       const pos = sent.indexOf(sourceName(col.name));
       if (pos < 0) {
@@ -270,9 +279,10 @@ export class ChangeApplier {
       const planned = target.transform?.sourceTypes[col.name] ?? col.sourceTypeOid;
       if (planned && typeOid !== planned) {
         if (target.schema.type_change === 'fail') fail(`column ${JSON.stringify(col.name)} changed type in the source (type oid ${planned} → ${typeOid})`, 'type_change: fail');
-        // coerce: the source's text form is read by the destination column's type.
+        // coerce: the source's text form is read by the destination column's type; null: a value it does not take is written as NULL.
+        if (target.schema.type_change === 'null' && !misfit.includes(col.name)) misfit.push(col.name);
       }
-      columns.push({ name: col.name, typeSql: col.typeSql, sourceTypeOid: typeOid, pos });
+      columns.push({ name: col.name, typeSql: destTypes.get(col.name) ?? col.typeSql, sourceTypeOid: typeOid, pos });
     }
     for (const [pos, rc] of rel.columns.entries()) {
       if (known.some((x) => sourceName(x.name) === rc.name)) continue;
@@ -297,7 +307,7 @@ export class ChangeApplier {
       // A column no longer written (removed_column: ignore) has nothing to transform.
       return idx < 0 ? [] : [{ ...st, idx, ...(st.kind === 'validate' && 'regex' in st.check ? { re: new RegExp(st.check.regex, 'u') } : {}) }];
     });
-    const batch: TableBatch = { target, relation: rel, signature, columns, known, keyIdx, steps, byKey: new Map(), appended: [] };
+    const batch: TableBatch = { target, relation: rel, signature, columns, known, keyIdx, steps, misfit: misfit.filter((m) => !c.key.includes(m)), byKey: new Map(), appended: [] };
     this.batches.set(id, batch);
     this.byRelation.set(rel, batch);
   }
@@ -334,6 +344,18 @@ export class ChangeApplier {
   }
 
   /** `pass` false: the stream's filter does not keep the change's new row, which leaves the destination (a keyless table's insert is not appended). */
+  /** The target's column types as the destination has them (format_type), once per target. */
+  private async destinationTypes(dest: pg.Client, target: QualifiedName): Promise<Map<string, string>> {
+    const id = quoteQualified(target);
+    let types = this.destTypes.get(id);
+    if (!types) {
+      const r = await dest.query(`select attname, format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped`, [id]);
+      types = new Map((r.rows as Array<{ attname: string; t: string }>).map((x) => [x.attname, x.t]));
+      this.destTypes.set(id, types);
+    }
+    return types;
+  }
+
   private fold(c: RowChange, pass?: boolean): void {
     const b = this.batchFor(c);
     if (!b) return;
@@ -399,9 +421,18 @@ export class ChangeApplier {
    * group's transaction (`dlq`): the cost is the rejected rows times the log of the statement's.
    * Under `fail` no savepoint: the error ends the group (applyError).
    */
-  private async guard<T>(dest: pg.Client, b: TableBatch, op: string, rows: readonly T[], run: (rows: readonly T[]) => Promise<number>, shown: (row: T) => ReadonlyArray<readonly [string, ChangeValue]>): Promise<number> {
+  private async guard<T>(
+    dest: pg.Client,
+    b: TableBatch,
+    op: string,
+    rows: readonly T[],
+    run: (rows: readonly T[]) => Promise<number>,
+    shown: (row: T) => ReadonlyArray<readonly [string, ChangeValue]>,
+    withNull?: (row: T, column: number) => T,
+  ): Promise<number> {
     if (!rows.length) return 0;
-    if (b.target.badRows.policy === 'fail') return run(rows);
+    // Under fail, isolation is only needed when a value may be written as NULL instead (type_change: null).
+    if (b.target.badRows.policy === 'fail' && !b.misfit.length) return run(rows);
     await dest.query('savepoint rb_change');
     try {
       const n = await run(rows);
@@ -412,20 +443,80 @@ export class ChangeApplier {
       if (!isDataError(e)) throw e;
       await dest.query('rollback to savepoint rb_change');
       await dest.query('release savepoint rb_change');
-      if (rows.length === 1) {
-        await this.reject(dest, b, op, shown(rows[0]), e);
-        return 0;
-      }
+      if (rows.length === 1) return this.lastChance(dest, b, op, rows[0], e, run, shown, withNull);
       const mid = rows.length >> 1;
-      return (await this.guard(dest, b, op, rows.slice(0, mid), run, shown)) + (await this.guard(dest, b, op, rows.slice(mid), run, shown));
+      return (await this.guard(dest, b, op, rows.slice(0, mid), run, shown, withNull)) + (await this.guard(dest, b, op, rows.slice(mid), run, shown, withNull));
     }
   }
 
-  /** A change the destination rejected: counted, and under dlq recorded with the values it sent (an unchanged TOAST value was not sent). */
+  /**
+   * One change the destination rejected. A value that does not fit a column whose type changed
+   * under `type_change: null` (b.misfit) is written as NULL instead — a column at a time, the one
+   * the server names or else the next candidate with a value — counted in `values_nulled` and,
+   * under dlq, recorded with the values as they were. Otherwise the change is rejected.
+   */
+  private async lastChance<T>(
+    dest: pg.Client,
+    b: TableBatch,
+    op: string,
+    row: T,
+    err: unknown,
+    run: (rows: readonly T[]) => Promise<number>,
+    shown: (row: T) => ReadonlyArray<readonly [string, ChangeValue]>,
+    withNull?: (row: T, column: number) => T,
+  ): Promise<number> {
+    let current = row;
+    let e = err;
+    const nulled: string[] = [];
+    while (withNull && b.misfit.length) {
+      const info = pgErrorInfo(e);
+      if (info?.sqlstate?.slice(0, 2) !== '22') break;
+      const values = new Map(shown(current));
+      const col = info.column && b.misfit.includes(info.column) && !nulled.includes(info.column) ? info.column : b.misfit.find((c) => !nulled.includes(c) && typeof values.get(c) === 'string');
+      const at = col ? b.columns.findIndex((x) => x.name === col) : -1;
+      if (at < 0) break;
+      current = withNull(current, at);
+      nulled.push(col!);
+      await dest.query('savepoint rb_change');
+      try {
+        const n = await run([current]);
+        await dest.query('release savepoint rb_change');
+        const stream = b.target.contract.stream;
+        const sent = shown(row).filter((x): x is readonly [string, string | null] => x[1] !== UNCHANGED);
+        const rejections = new Rejections(dest, sent.map((x) => x[0]), b.target.badRows, { stream, shardIndex: CDC_SHARD });
+        const first = pgErrorInfo(err);
+        rejections.nulledValues(sent.map((x) => x[1]), ++this.rejectedOrdinal, nulled, { message: `${op}: ${err instanceof Error ? err.message : String(err)}`, detail: first?.detail, sqlstate: first?.sqlstate, column: nulled[0] });
+        await rejections.flush();
+        this.count(stream, { nulled: rejections.nulled });
+        return n;
+      } catch (again) {
+        if (!isDataError(again)) throw again;
+        await dest.query('rollback to savepoint rb_change');
+        await dest.query('release savepoint rb_change');
+        e = again;
+      }
+    }
+    await this.reject(dest, b, op, shown(row), e);
+    return 0;
+  }
+
+  /** A change the destination rejected: under fail the run stops naming its key; else counted, and under dlq recorded with the values it sent (an unchanged TOAST value was not sent). */
   private async reject(dest: pg.Client, b: TableBatch, op: string, shown: ReadonlyArray<readonly [string, ChangeValue]>, e: unknown): Promise<void> {
     const info = pgErrorInfo(e);
     const why = { message: `${op}: ${e instanceof Error ? e.message : String(e)}`, detail: info?.detail ?? null, sqlstate: info?.sqlstate ?? null, constraint: info?.constraint ?? null, column: info?.column ?? null };
+    if (b.target.badRows.policy === 'fail') {
+      const stream = b.target.contract.stream;
+      const values = new Map(shown);
+      const key = b.target.contract.key.map((k) => `${k} = ${JSON.stringify(values.get(k))}`).join(', ');
+      throw new RbError('data_error', `${stream}: a change${key ? ` of the row with ${key}` : ''} was rejected by the destination: ${why.message}${why.sqlstate ? ` (SQLSTATE ${why.sqlstate}${why.constraint ? `, constraint ${why.constraint}` : ''})` : ''}; the changes before its transaction group are applied (destination.on_data_error: fail)`, { stream, pg: info, cause: e });
+    }
     await this.letter(dest, b, shown, why, b.target.badRows.policy);
+  }
+
+  /** Adds to the open group's counts of a stream. */
+  private count(stream: string, add: Partial<RejectedChanges>): void {
+    const c = this.groupRejected.get(stream) ?? { skipped: 0, deadLettered: 0, nulled: 0 };
+    this.groupRejected.set(stream, { skipped: c.skipped + (add.skipped ?? 0), deadLettered: c.deadLettered + (add.deadLettered ?? 0), nulled: c.nulled + (add.nulled ?? 0) });
   }
 
   /**
@@ -463,10 +554,7 @@ export class ChangeApplier {
     const rejections = new Rejections(dest, sent.map((x) => x[0]), b.target.badRows, { stream, shardIndex: CDC_SHARD });
     rejections.reject(sent.map((x) => x[1]), ++this.rejectedOrdinal, why, policy);
     await rejections.flush();
-    const counts = this.groupRejected.get(stream) ?? { skipped: 0, deadLettered: 0 };
-    counts.skipped += rejections.skipped;
-    counts.deadLettered += rejections.deadLettered;
-    this.groupRejected.set(stream, counts);
+    this.count(stream, { skipped: rejections.skipped, deadLettered: rejections.deadLettered });
   }
 
   /** Rejected changes of the committed groups, per stream. */
@@ -486,8 +574,9 @@ export class ChangeApplier {
       const names = cols.map((x) => x.name);
       const types = cols.map((x) => x.typeSql);
       const whole = (r: readonly ChangeValue[]) => names.map((nm, i) => [nm, r[i]] as const);
+      const withNull = (r: ChangeValue[], i: number) => r.map((v, k) => (k === i ? null : v));
       if (b.appended.length) {
-        n += await this.guard(dest, b, 'insert', b.appended, (rs) => (rs.length >= COPY_MIN_ROWS ? copyRows(dest, table, names, rs) : insertRows(dest, table, names, types, rs, '')), whole);
+        n += await this.guard(dest, b, 'insert', b.appended, (rs) => (rs.length >= COPY_MIN_ROWS ? copyRows(dest, table, names, rs) : insertRows(dest, table, names, types, rs, '')), whole, withNull);
       }
       b.appended = [];
       const deletes: ChangeValue[][] = [];
@@ -508,7 +597,7 @@ export class ChangeApplier {
       // Moves read the old rows before the deletes remove them.
       for (const [shape, rows] of moves) {
         const present = [...shape].map((x) => x === '1');
-        n += await this.guard(dest, b, 'update (key changed)', rows, (rs) => moveRows(dest, table, names, types, present, keyNames, keyTypes, rs, conflict), (r) => whole(r.values));
+        n += await this.guard(dest, b, 'update (key changed)', rows, (rs) => moveRows(dest, table, names, types, present, keyNames, keyTypes, rs, conflict), (r) => whole(r.values), (r, i) => ({ from: r.from, values: withNull(r.values, i) }));
       }
       // Staging tables are made before any savepoint (guard): one a savepoint rolled back would be gone.
       if (deletes.length) {
@@ -545,13 +634,14 @@ export class ChangeApplier {
             return k;
           },
           whole,
+          withNull,
         );
       }
       for (const [shape, rows] of partial) {
         const idx = [...shape].map((s, i) => (s === '1' ? i : -1)).filter((i) => i >= 0);
         const sent = idx.map((i) => cols[i].name);
         const sentTypes = idx.map((i) => cols[i].typeSql);
-        n += await this.guard(dest, b, 'update', rows, (rs) => updateRows(dest, table, sent, sentTypes, keyNames, rs.map((r) => idx.map((i) => r[i]))), whole);
+        n += await this.guard(dest, b, 'update', rows, (rs) => updateRows(dest, table, sent, sentTypes, keyNames, rs.map((r) => idx.map((i) => r[i]))), whole, withNull);
       }
       b.byKey.clear();
     }

@@ -70,8 +70,4 @@ export function checkCdc(config: unknown, ctx: IssueSink): void {
   if (c.destination?.write_mode !== 'upsert') {
     addRuleIssue(ctx, ['destination', 'write_mode'], `cdc streams are written with write_mode upsert (each table by its key), found ${String(c.destination?.write_mode ?? 'append')}`, 'upsert');
   }
-  const typeChange = (c.destination as { schema_evolution?: { type_change?: unknown } } | undefined)?.schema_evolution?.type_change;
-  if (typeChange === 'null' || typeChange === null) {
-    addRuleIssue(ctx, ['destination', 'schema_evolution', 'type_change'], notYetMessage('type_change: null on cdc streams', 'use coerce or fail'), 'coerce or fail');
-  }
 }

@@ -4,7 +4,7 @@
  * changes, unchanged TOAST values, TRUNCATE — each ending with the destination equal to the source.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../config/index.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,10 @@ let n = 0;
 beforeAll(async () => {
   src = await createTestDatabase('cdc_src');
   dst = await createTestDatabase('cdc_dst');
+});
+// Each test's slots are its own: dropped after it (the test cluster has a few slots only).
+afterEach(async () => {
+  await src.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = current_database() and not active`);
 });
 afterAll(async () => {
   // A slot left behind keeps WAL: drop every slot of the test source.
@@ -366,6 +370,33 @@ describe('cdc', () => {
     const r2 = await run(yaml);
     expect(r2.cdc).toMatchObject({ rows_dead_lettered: 3, rows_written: 7 });
     expect((await dst.query(`select count(*)::int as n from _rb.dlq where pipeline = $1`, [`cdc_${t}`])).rows[0].n).toBe(rejected + 3);
+  });
+
+  it.each(['fail', 'dlq'] as const)('type_change: null (on_data_error %s): a column retyped in the source keeps the destination type; values it does not take are written as NULL and counted', async (policy) => {
+    const t = `c${++n}`;
+    await src.query(`create table ${t} (id int primary key, n int, w text); insert into ${t} select g, g, 'w' from generate_series(1, 100) g`);
+    const yaml = cdcYaml(`cdc_${t}`, [t]).replace('  write_mode: upsert', `  write_mode: upsert\n  on_data_error: ${policy}\n  schema_evolution: { type_change: "null" }`);
+    await run(yaml);
+    await src.query(`alter table ${t} alter column n type text;
+      update ${t} set n = case when id <= 3 then 'abc' || id else (id * 2)::text end, w = 'changed' where id <= 10;
+      insert into ${t} values (500, 'x500', 'new')`);
+    const r = await run(yaml);
+    expect(r.cdc).toMatchObject({ values_nulled: 4, rows_skipped: 0, rows_dead_lettered: 0 });
+    expect(r.streams[0].values_nulled).toBe(4);
+    const types = await dst.query(`select format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = '${t}'::regclass and attname = 'n'`);
+    expect(types.rows[0].t).toBe('integer');
+    const rows = (await dst.query(`select id, n, w from ${t} where id <= 10 or id = 500 order by id`)).rows;
+    expect(rows).toEqual([
+      ...[1, 2, 3].map((id) => ({ id, n: null, w: 'changed' })),
+      ...[4, 5, 6, 7, 8, 9, 10].map((id) => ({ id, n: id * 2, w: 'changed' })),
+      { id: 500, n: null, w: 'new' },
+    ]);
+    const letters = await dst.query(`select row_data, error, column_name from _rb.dlq where pipeline = $1 order by (row_data->>'id')::int`, [`cdc_${t}`]);
+    if (policy === 'fail') expect(letters.rows).toEqual([]);
+    else {
+      expect(letters.rows.map((x) => x.row_data)).toEqual([...[1, 2, 3].map((id) => ({ id: String(id), n: `abc${id}`, w: 'changed' })), { id: '500', n: 'x500', w: 'new' }]);
+      expect(letters.rows[0]).toMatchObject({ column_name: 'n', error: expect.stringMatching(/invalid input syntax for type integer: "abc1"; written with n NULL \(schema_evolution\.type_change: null\)$/) });
+    }
   });
 
   it('transforms on a cdc stream: rename, masks (sha256, hmac_sha256, redact, null), cast and validate apply alike to the copy and to every change', async () => {

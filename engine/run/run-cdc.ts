@@ -63,6 +63,8 @@ export interface CdcResult {
   /** Changes the destination rejected, dropped (`on_data_error: skip`) or dead-lettered (`dlq`); the streams' `rows_skipped`/`rows_dead_lettered` include them. */
   rows_skipped: number;
   rows_dead_lettered: number;
+  /** Values a changed column's destination type did not take, written as NULL (`schema_evolution.type_change: null`). */
+  values_nulled: number;
   /** The same per stream (internal: folded into the streams' counts). */
   rejected?: Record<string, RejectedChanges>;
 }
@@ -257,9 +259,10 @@ export async function catchUp(
   };
 }
 
-function rejectedTotals(rejected: Record<string, RejectedChanges>): Pick<CdcResult, 'rows_skipped' | 'rows_dead_lettered' | 'rejected'> {
+function rejectedTotals(rejected: Record<string, RejectedChanges>): Pick<CdcResult, 'rows_skipped' | 'rows_dead_lettered' | 'values_nulled' | 'rejected'> {
   const all = Object.values(rejected);
-  return { rows_skipped: all.reduce((a, r) => a + r.skipped, 0), rows_dead_lettered: all.reduce((a, r) => a + r.deadLettered, 0), rejected };
+  const sum = (f: (r: RejectedChanges) => number) => all.reduce((a, r) => a + f(r), 0);
+  return { rows_skipped: sum((r) => r.skipped), rows_dead_lettered: sum((r) => r.deadLettered), values_nulled: sum((r) => r.nulled), rejected };
 }
 
 /** A cdc stream's filters on its changes: judged by the source (ChangeSource.judgeRows) over the stream's source columns. */

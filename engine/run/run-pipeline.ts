@@ -471,6 +471,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         // Changes the destination rejected (on_data_error skip | dlq) count with the copy's rows.
         st.rows_skipped += rejected?.[st.name]?.skipped ?? 0;
         st.rows_dead_lettered += rejected?.[st.name]?.deadLettered ?? 0;
+        st.values_nulled += rejected?.[st.name]?.nulled ?? 0;
       }
     }
     result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0) + (result.cdc?.rows_written ?? 0);
