@@ -122,4 +122,10 @@ export interface StateStore {
   streamStates(): Promise<StreamState[]>;
   /** Forgets the cursors of the named streams (all when null); returns how many went. */
   resetStreams(streams: string[] | null): Promise<number>;
+  /**
+   * The `unique` rule's claims (dest-postgres/unique-values.ts): made ready for a run of `keepPlan`
+   * (the table created when missing, other plans' claims dropped; a resumed plan keeps its own),
+   * or, with null, all dropped (the run succeeded).
+   */
+  uniqueClaims(keepPlan: string | null): Promise<void>;
 }

@@ -19,8 +19,8 @@ export type SqlMask = 'sha256' | 'redact' | 'null';
  */
 export type ReadStep = { kind: 'project'; columns: Array<{ name: string; from: string; mask?: SqlMask }> } | { kind: 'filter'; where: string };
 
-/** A check of `validate` (one per rule; `range` compares numbers, `allowed` text forms). */
-export type RowCheck = { not_null: true } | { regex: string } | { range: { min?: number; max?: number } } | { allowed: string[] };
+/** A check of `validate` (one per rule; `range` compares numbers, `allowed` text forms; `unique`: once per run, dest-postgres/unique-values.ts). */
+export type RowCheck = { not_null: true } | { regex: string } | { range: { min?: number; max?: number } } | { allowed: string[] } | { unique: true };
 
 /** What the destination stage does to each row's text forms, by output column position. */
 export type RowStep =

@@ -13,12 +13,15 @@
  *                 twice. `plan_id` is the run that made the plan (a resumed run keeps it).
  *   dlq           rows the destination rejected under `on_data_error: dlq`, written in the
  *                 transaction of the shard they came in (connectors/dest-postgres/bad-rows.ts)
+ *   unique_values the `unique` rule's claimed values of a plan, made only when a pipeline has
+ *                 one (connectors/dest-postgres/unique-values.ts), dropped when the run succeeds
  *
  * A pipeline runs once at a time: the leader holds a session advisory lock on the pipeline for
  * the whole run, so a `running` row whose lock is free belongs to a run that died.
  */
 import type pg from 'pg';
 import { markTransient, RbError } from '../contract/errors.js';
+import { clearUniqueValues, ensureUniqueValues } from './unique-values.js';
 import type { StoredCursor } from '../contract/connector.js';
 import type { QualifiedName } from '../contract/qualified-name.js';
 import type { LedgerEntry, LedgerRefusal, LedgerRow, RunFinish, RunStart, RunStatus, StateStore, StoredRun, StreamState, StreamStateWrite } from '../contract/state.js';
@@ -431,5 +434,9 @@ export class PostgresStateStore implements StateStore {
   }
   resetStreams(streams: string[] | null): Promise<number> {
     return resetStreamStates(this.client, this.tables, this.pipeline, streams);
+  }
+  async uniqueClaims(keepPlan: string | null): Promise<void> {
+    if (keepPlan) await ensureUniqueValues(this.client, this.schema);
+    await clearUniqueValues(this.client, this.schema, this.pipeline, keepPlan);
   }
 }

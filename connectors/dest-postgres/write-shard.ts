@@ -24,6 +24,7 @@ import { connect, destroySocket, endLostBackend, queryError, type PgEndpoint } f
 import { explainedBy, stageError, watchClientErrors } from '../postgres/stage-errors.js';
 import { isDataError, Rejections, rejectedRowError, RowIsolator } from './bad-rows.js';
 import { applyCheckpoint, cursorTexts } from './checkpoint.js';
+import { UniqueClaims } from './unique-values.js';
 import { CopyInWriter } from './copy-in-writer.js';
 import { lastRowFields, type RawField } from './copy-last-row.js';
 import { parseCopyTextRows } from './copy-text.js';
@@ -96,7 +97,10 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
     const slowdown = task.cpuSlowdown ? cpuSlowdown(task.cpuSlowdown) : undefined;
     if (task.isolate || task.rowSteps?.length) rejections = new Rejections(dst, task.contract.columns.map((c) => c.name), task.badRows, task);
     // Transforms of the pool (row-transforms.ts) on text chunks: masks, validate.
-    const transformer = task.rowSteps?.length ? new RowTransformer(task.rowSteps, task.contract.columns.length, rejections!) : null;
+    const unique = task.rowSteps?.some((x) => x.kind === 'validate' && 'unique' in x.check)
+      ? new UniqueClaims(dst, { schema: task.badRows.schema, pipeline: task.badRows.pipeline, planId: task.ledger?.planId ?? task.badRows.runId, stream: task.stream })
+      : null;
+    const transformer = task.rowSteps?.length ? new RowTransformer(task.rowSteps, task.contract.columns.length, rejections!, unique) : null;
     if (task.isolate) {
       // The second attempt after a rejected row (bad-rows.ts): text chunks, under savepoints.
       const isolator = new RowIsolator(dst, task.contract, rejections!, task);
@@ -104,7 +108,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
         const chunk = await nextCopyFrame(source, label);
         if (!chunk) break;
         const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, task.contract.columns.length, cp!.fieldIndexes) : null;
-        await isolator.writeChunk(transformer ? transformer.apply(chunk.bytes).text : chunk.bytes);
+        await isolator.writeChunk(transformer ? (await transformer.applyClaimed(chunk.bytes)).text : chunk.bytes);
         chunk.release?.();
         progress(chunk);
         if (last) {
@@ -122,7 +126,15 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
           // The cursor is read before the chunk is written: once drained, its memory is reused.
           const last = checkpointDue(chunk) ? lastRowFields(chunk.bytes, task.contract.format, task.contract.columns.length, cp!.fieldIndexes) : null;
           if (transformer) {
-            const out = transformer.apply(chunk.bytes);
+            if (unique) {
+              // A claim is a query: the COPY of the chunks before it ends first, and a new one begins.
+              const n = await writer.finish(task.contract.format);
+              if (n !== writerRows) throw new RbError('internal', `${label}: destination reports ${n} rows, rb counted ${writerRows}`, where);
+              copyBase += writerRows;
+              writerRows = 0;
+            }
+            const out = await transformer.applyClaimed(chunk.bytes);
+            if (unique) writer = CopyInWriter.open(dst, task.contract, task.dest);
             await writer.write(out.text);
             chunk.release?.();
             writerRows += out.rows.length;
@@ -172,7 +184,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
           // The Arrow view is where transforms run; the round trip is lossless by construction.
           await writer.writeBatch(arrowToBatch(batchToArrow(decoded.batch, fields)));
         } else {
-          await writer.writeTextRows(transformer ? transformer.apply(chunk.bytes).rows : parseCopyTextRows(chunk.bytes, task.contract.columns.length));
+          await writer.writeTextRows(transformer ? (await transformer.applyClaimed(chunk.bytes)).rows : parseCopyTextRows(chunk.bytes, task.contract.columns.length));
         }
         // The INSERT completed: nothing refers to the chunk's bytes any more.
         chunk.release?.();

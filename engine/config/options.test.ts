@@ -228,12 +228,11 @@ describe('transforms', () => {
       'pipeline.yaml:20:5 transforms[2]: expected a mapping, found "mask"',
     ]);
   });
-  it('validate rules: one check each, a regular expression that compiles; unique is not available yet', () => {
+  it('validate rules: one check each, a regular expression that compiles', () => {
     const text = `${BASE_YAML}\ntransforms:\n  - { type: validate, stream: public.orders, rules: [ { column: a, regex: "(", not_null: true }, { column: b, unique: true } ] }`;
     expect(configErrorOf(text).message.split('\n')).toEqual([
       'pipeline.yaml:18:55 transforms[0].rules[0]: a rule checks one thing (found not_null, regex)',
       'pipeline.yaml:18:75 transforms[0].rules[0].regex: not a valid regular expression: Invalid regular expression: /(/u: Unterminated group',
-      'pipeline.yaml:18:119 transforms[0].rules[1].unique: rule unique is not available in this version of rb yet (check uniqueness with a unique index in the destination and on_data_error)',
     ]);
   });
   it('accepts the transforms of the reference (docs/config.md)', () => {

@@ -100,8 +100,7 @@ function checkTransform(t: unknown, ctx: IssueSink): void {
         if (typeof r !== 'object' || r === null) return;
         const rule = r as Record<string, unknown>;
         const checks = ['not_null', 'regex', 'range', 'allowed', 'unique'].filter((k) => rule[k] !== undefined);
-        if (checks.length !== 1) addRuleIssue(ctx, ['rules', i], `a rule checks one thing (found ${checks.length ? checks.join(', ') : 'none'})`, 'one of not_null, regex, range, allowed');
-        if (rule.unique !== undefined) addRuleIssue(ctx, ['rules', i, 'unique'], notYetMessage('rule unique', 'check uniqueness with a unique index in the destination and on_data_error'), 'not_null, regex, range or allowed');
+        if (checks.length !== 1) addRuleIssue(ctx, ['rules', i], `a rule checks one thing (found ${checks.length ? checks.join(', ') : 'none'})`, 'one of not_null, regex, range, allowed, unique');
         const range = rule.range as { min?: number; max?: number } | undefined;
         if (range && range.min === undefined && range.max === undefined) addRuleIssue(ctx, ['rules', i, 'range'], 'a range needs min, max or both', '{ min, max }');
       });

@@ -454,6 +454,11 @@ describe('cdc', () => {
       (select count(*)::int from _rb.dlq where pipeline = $1) as dead`, [`cdc_${t}`]);
     expect(leaks.rows[0]).toEqual({ rows: 0, letters: 0, dead: 9 });
 
+
+    const unique = cdcYaml(`cdc_${t}_u`, [t], `transforms:\n  - { type: validate, stream: ${t}, rules: [ { column: email, unique: true } ] }\n`);
+    const refused = await runPipeline(parsePipelineConfig(unique, 'p.yaml', {}), {});
+    expect(exitCodeOf(refused)).toBe(2);
+    expect(refused.error?.message).toMatch(/transforms\[0\]\.rules\[0\]\.unique: rule unique on a cdc stream is not available in this version of rb yet/);
   });
 
   it('a filter on a cdc stream: rows moving into the predicate arrive, rows moving out are deleted, an unsent TOAST value is judged by the source’s current row', async () => {

@@ -328,6 +328,9 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     cancelled();
     const stored: StoredPlan = { streams: Object.fromEntries([...reads].map(([name, r]) => [name, r.stored])) };
     await store.ensure();
+    // validate unique: one claim per value for the plan (a resumed plan keeps those committed).
+    const unique = streams.some((s) => s.transform?.rowSteps.some((x) => x.kind === 'validate' && 'unique' in x.check));
+    if (unique) await store.uniqueClaims(planId);
     await store.startRun({ runId, planId, resumedFrom: resume?.runId ?? null, plan: stored, snapshots: result.snapshots });
     recorded = true;
     if (unfinished) await store.abandonRun(unfinished.runId, resume ? `resumed by run ${runId}` : `not resumed: run ${runId} started with --fresh`);
@@ -513,6 +516,10 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     });
     if (state && recorded) {
       const runs = state.runsTable;
+      // The run's unique claims are of no use once it succeeded (a failed one's are kept for its resume).
+      if (result.status === 'succeeded' && config.transforms.some((t) => t.rules?.some((r) => r.unique))) {
+        await state.uniqueClaims(null).catch((e) => opts.log?.(`rb: could not drop the unique rule's claims: ${(e as Error).message}`));
+      }
       await state
         .finishRun(runId, {
           status: result.status,

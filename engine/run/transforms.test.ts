@@ -171,4 +171,49 @@ describe('transforms', () => {
     expect(() => parsePipelineConfig(yaml('x', 's', `transforms:\n  - { type: mask, stream: orders, columns: [a], method: sha256 }\n`), 'p.yaml', {})).toThrow(/p\.yaml:\d+:\d+ transforms\[0\]\.stream: names no stream of source\.streams \(users\)/);
     expect(() => parsePipelineConfig(yaml('x', 's', `transforms:\n  - { type: mask, stream: users, columns: [email], method: hmac_sha256 }\n`), 'p.yaml', {})).toThrow(/method hmac_sha256 needs key/);
   });
+
+  it('validate unique: each value is written once per run across shards and load methods; the other rows follow on_fail; claims are dropped after the run', async () => {
+    await src.query(`create table codes (id int primary key, code text, other text);
+      insert into codes select g, 'c' || (g % 700), case when g % 2 = 0 then 'o' || (g % 1100) end from generate_series(1, 6000) g`);
+    const codes = (name: string, schema: string, rules: string, onFail: string, extra = '') =>
+      pipelineYaml({ name, srcUrl: src.url, dstUrl: dst.url, streams: ['codes'], writeMode: 'replace', destSchema: schema, extra: `${extra}transforms:\n  - { type: validate, stream: codes, rules: [ ${rules} ], on_fail: ${onFail} }\n` });
+    const sharded = { RB_SHARD_MIN_BYTES: '0' };
+    const claims = async (p: string) => Number((await dst.query(`select count(*) as n from _rb.unique_values where pipeline = $1`, [p])).rows[0].n);
+    for (const [p, schema, extra] of [
+      ['tr_uniq_copy', 'uniq_copy', 'resources: { max_batch_bytes: 64kb }\n'],
+      ['tr_uniq_insert', 'uniq_insert', ''],
+    ] as const) {
+      const text = codes(p, schema, '{ column: code, unique: true }', 'dlq', extra).replace(`schema: ${schema}`, `schema: ${schema}${p.endsWith('insert') ? ', load_method: insert' : ''}`);
+      // Twice: the second run claims afresh (the first run's claims were dropped).
+      for (let i = 0; i < 2; i++) {
+        const r = await run(text, sharded);
+        expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+        expect(r.streams[0]).toMatchObject({ rows: 700, rows_dead_lettered: 5300 });
+        expect(r.streams[0].shards).toBeGreaterThan(1);
+        const got = await dst.query(`select count(*)::int as n, count(distinct code)::int as d from ${schema}.codes`);
+        expect(got.rows[0]).toEqual({ n: 700, d: 700 });
+        const dead = await dst.query(`select count(*)::int as n, count(distinct error)::int as e, min(error) as error from _rb.dlq where pipeline = $1 and run_id = $2`, [p, r.run_id]);
+        expect(dead.rows[0]).toEqual({ n: 5300, e: 1, error: 'validate: code unique' });
+        expect(await claims(p)).toBe(0);
+      }
+    }
+    // Two rules (a NULL passes): a row one rule rejects gives back what it claimed for the other.
+    const two = await run(codes('tr_uniq_two', 'uniq_two', '{ column: other, unique: true }, { column: code, unique: true }', 'skip'), sharded);
+    expect(two.error, JSON.stringify(two.error)).toBeUndefined();
+    const kept = await dst.query(`select count(*)::int as n, count(distinct code)::int as codes, count(other)::int as others, count(distinct other)::int as distinct_others from uniq_two.codes`);
+    expect(kept.rows[0].codes).toBe(kept.rows[0].n);
+    expect(kept.rows[0].distinct_others).toBe(kept.rows[0].others);
+    expect(two.streams[0].rows_skipped).toBe(6000 - kept.rows[0].n);
+    // Every code is in the table once: a code's rows rejected by "other" never keep it claimed,
+    // and NULL others (odd ids, present for every code) pass.
+    expect(kept.rows[0].codes).toBe(700);
+    // In order within one shard: row 2 takes "y" for other but breaks code; row 3 then gets "y".
+    await src.query(`create table codes_small (id int primary key, code text, other text); insert into codes_small values (1, 'a', 'x'), (2, 'a', 'y'), (3, 'b', 'y'), (4, 'c', 'x')`);
+    const small = await run(codes('tr_uniq_small', 'uniq_small', '{ column: other, unique: true }, { column: code, unique: true }', 'skip').replaceAll('codes', 'codes_small'));
+    expect(small.error, JSON.stringify(small.error)).toBeUndefined();
+    expect((await dst.query(`select id from uniq_small.codes_small order by id`)).rows.map((x) => x.id)).toEqual([1, 3]);
+    const failed = await run(codes('tr_uniq_fail', 'uniq_fail', '{ column: code, unique: true }', 'fail'), sharded);
+    expect(exitCodeOf(failed)).toBe(5);
+    expect(failed.error?.message).toMatch(/the row with id = "\d+" was rejected: validate: code unique \(validate on_fail: fail\)/);
+  }, 120_000);
 });
