@@ -399,6 +399,27 @@ describe('cdc', () => {
     }
   });
 
+  it('a unique index on the destination with on_data_error dlq rejects exactly the changes that would repeat a value (what validate unique cannot mean on a change stream)', async () => {
+    const t = `c${++n}`;
+    await src.query(`create table ${t} (id int primary key, email text, note text); insert into ${t} select g, 'e' || g, 'n' from generate_series(1, 100) g`);
+    const yaml = cdcYaml(`cdc_${t}`, [t]).replace('  write_mode: upsert', '  write_mode: upsert\n  on_data_error: dlq');
+    await run(yaml);
+    await dst.query(`create unique index on ${t} (email)`);
+    await src.query(`update ${t} set email = 'e1' where id = 5;
+      update ${t} set note = 'same email again' where id = 1;
+      insert into ${t} values (200, 'e200', 'new'), (201, 'e2', 'dup of 2')`);
+    const r = await run(yaml);
+    expect(r.cdc).toMatchObject({ rows_dead_lettered: 2 });
+    const rows = await dst.query(`select id, email, note from ${t} where id in (1, 5, 200, 201) order by id`);
+    expect(rows.rows).toEqual([
+      { id: 1, email: 'e1', note: 'same email again' },
+      { id: 5, email: 'e5', note: 'n' },
+      { id: 200, email: 'e200', note: 'new' },
+    ]);
+    const letters = await dst.query(`select row_data->>'id' as id, sqlstate from _rb.dlq where pipeline = $1 order by (row_data->>'id')::int`, [`cdc_${t}`]);
+    expect(letters.rows).toEqual([{ id: '5', sqlstate: '23505' }, { id: '201', sqlstate: '23505' }]);
+  });
+
   it('transforms on a cdc stream: rename, masks (sha256, hmac_sha256, redact, null), cast and validate apply alike to the copy and to every change', async () => {
     const t = `c${++n}`;
     await src.query(`create table ${t} (id int primary key, email text, name text, amount numeric, age int, note text, secret text, phone text);
