@@ -343,7 +343,6 @@ export class ChangeApplier {
     return verdicts;
   }
 
-  /** `pass` false: the stream's filter does not keep the change's new row, which leaves the destination (a keyless table's insert is not appended). */
   /** The target's column types as the destination has them (format_type), once per target. */
   private async destinationTypes(dest: pg.Client, target: QualifiedName): Promise<Map<string, string>> {
     const id = quoteQualified(target);
@@ -356,6 +355,7 @@ export class ChangeApplier {
     return types;
   }
 
+  /** `pass` false: the stream's filter does not keep the change's new row, which leaves the destination (a keyless table's insert is not appended). */
   private fold(c: RowChange, pass?: boolean): void {
     const b = this.batchFor(c);
     if (!b) return;
@@ -419,7 +419,8 @@ export class ChangeApplier {
    * does not have, a value the target's type does not take) the rows are halved under savepoints
    * down to the rejected ones, which are dropped (`skip`) or written to `<state schema>.dlq` in the
    * group's transaction (`dlq`): the cost is the rejected rows times the log of the statement's.
-   * Under `fail` no savepoint: the error ends the group (applyError).
+   * Under `fail` no savepoint — the error ends the group (applyError) — unless a column may have
+   * values its destination type does not take (type_change: null, lastChance).
    */
   private async guard<T>(
     dest: pg.Client,
