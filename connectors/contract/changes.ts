@@ -10,7 +10,7 @@ import type { SchemaEvolutionPolicy } from './domain.js';
 import type { QualifiedName } from './qualified-name.js';
 import type { ChangeTransform, ReadStep } from './transforms.js';
 import type { StreamStateWrite } from './state.js';
-import type { ContractColumn, WriteContract } from './write-contract.js';
+import type { ContractColumn, SchemaChange, WriteContract } from './write-contract.js';
 
 /** A column value of a change: text, SQL NULL, or an unchanged TOASTed value that was not sent. */
 export type ChangeValue = string | null | typeof UNCHANGED;
@@ -70,6 +70,8 @@ export interface ChangeSink {
   storeStates(states: readonly StreamStateWrite[]): Promise<void>;
   /** Rejected changes of the groups committed so far, per stream. */
   rejected(): Record<string, RejectedChanges>;
+  /** The schema_evolution decisions taken on Relation messages, per stream. */
+  schemaChanges(): Record<string, SchemaChange[]>;
 }
 
 export interface CdcNames {

@@ -21,7 +21,7 @@
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PgoutputRelation } from '../../native/pgoutput-types.js';
-import type { ContractColumn } from '../contract/write-contract.js';
+import type { ContractColumn, SchemaChange } from '../contract/write-contract.js';
 import { UNCHANGED, type ChangeTarget, type ChangeValue, type RejectedChanges, type RowChange, type TransactionItem } from '../contract/changes.js';
 import { pgErrorInfo, RbError } from '../contract/errors.js';
 import { queryError } from '../postgres/connection.js';
@@ -109,6 +109,8 @@ export class ChangeApplier {
   private readonly rejected = new Map<string, RejectedChanges>();
   /** Rejected changes so far (a dead letter's row_number). */
   private rejectedOrdinal = 0;
+  /** schema_evolution decisions while streaming, per stream (decided). */
+  private readonly schemaChanges = new Map<string, SchemaChange[]>();
   /** Destination column types by target (destinationTypes). */
   private readonly destTypes = new Map<string, Map<string, string>>();
   /** Changes a validate rule rejected since the last flush. */
@@ -273,7 +275,9 @@ export class ChangeApplier {
       if (pos < 0) {
         if (c.key.includes(col.name)) fail(`key column ${JSON.stringify(col.name)} is no longer sent by the source`, 'removed_column cannot ignore a key column');
         if (target.schema.removed_column === 'fail') fail(`column ${JSON.stringify(col.name)} is no longer sent by the source (dropped or renamed there)`, 'removed_column: fail');
-        continue; // ignore: it stays in the destination, no longer written
+        // ignore: it stays in the destination, no longer written
+        this.decided(stream, { column: col.name, change: 'left_unwritten', policy: 'removed_column: ignore', destination: destTypes.get(col.name) ?? col.typeSql });
+        continue;
       }
       const typeOid = rel.columns[pos].typeOid;
       const planned = target.transform?.sourceTypes[col.name] ?? col.sourceTypeOid;
@@ -281,6 +285,9 @@ export class ChangeApplier {
         if (target.schema.type_change === 'fail') fail(`column ${JSON.stringify(col.name)} changed type in the source (type oid ${planned} → ${typeOid})`, 'type_change: fail');
         // coerce: the source's text form is read by the destination column's type; null: a value it does not take is written as NULL.
         if (target.schema.type_change === 'null' && !misfit.includes(col.name)) misfit.push(col.name);
+        const source = (await dest.query(`select format_type($1::oid, $2::int) as t`, [typeOid, rel.columns[pos].typmod])).rows[0].t as string;
+        const coerced = target.schema.type_change === 'null' ? 'null_when_not_fitting' : 'coerced';
+        this.decided(stream, { column: col.name, change: coerced, policy: `type_change: ${target.schema.type_change}`, source, destination: destTypes.get(col.name) ?? col.typeSql });
       }
       columns.push({ name: col.name, typeSql: destTypes.get(col.name) ?? col.typeSql, sourceTypeOid: typeOid, pos });
     }
@@ -288,7 +295,10 @@ export class ChangeApplier {
       if (known.some((x) => sourceName(x.name) === rc.name)) continue;
       // A column the source had when the run planned but the stream does not select.
       if (target.sourceColumns.includes(rc.name) || target.explicitColumns) continue;
-      if (target.schema.new_column === 'ignore') continue;
+      if (target.schema.new_column === 'ignore') {
+        this.decided(stream, { column: rc.name, change: 'not_written', policy: 'new_column: ignore', source: `type oid ${rc.typeOid}` });
+        continue;
+      }
       if (target.schema.new_column === 'fail') fail(`the source added column ${JSON.stringify(rc.name)}`, 'new_column: fail');
       // A user-defined type's oid means nothing in the destination database.
       if (rc.typeOid >= FIRST_NORMAL_OID) fail(`the source added column ${JSON.stringify(rc.name)} of a user-defined type (oid ${rc.typeOid}), which rb cannot create in the destination; add it there yourself`, 'new_column: add');
@@ -296,6 +306,7 @@ export class ChangeApplier {
       const typeSql = (await dest.query(`select format_type($1::oid, $2::int) as t`, [rc.typeOid, rc.typmod])).rows[0].t as string;
       await dest.query(`alter table ${quoteQualified(c.target)} add column if not exists ${quoteIdent(rc.name)} ${typeSql}`);
       const added: ContractColumn = { name: rc.name, sourceTypeOid: rc.typeOid, typeSql };
+      this.decided(stream, { column: rc.name, change: 'added', policy: 'new_column: add', source: typeSql });
       known.push(added);
       columns.push({ ...added, pos });
     }
@@ -556,6 +567,17 @@ export class ChangeApplier {
     rejections.reject(sent.map((x) => x[1]), ++this.rejectedOrdinal, why, policy);
     await rejections.flush();
     this.count(stream, { skipped: rejections.skipped, deadLettered: rejections.deadLettered });
+  }
+
+  /** A schema_evolution decision while streaming, once per stream, column and kind (reported in the run's schema_changes). */
+  private decided(stream: string, change: SchemaChange): void {
+    const list = this.schemaChanges.get(stream) ?? this.schemaChanges.set(stream, []).get(stream)!;
+    if (!list.some((x) => x.column === change.column && x.change === change.change)) list.push(change);
+  }
+
+  /** The schema_evolution decisions made while streaming, per stream. */
+  decisions(): Record<string, SchemaChange[]> {
+    return Object.fromEntries([...this.schemaChanges].map(([k, v]) => [k, [...v]]));
   }
 
   /** Rejected changes of the committed groups, per stream. */

@@ -42,6 +42,7 @@ export class PostgresSink implements Sink {
       commit: (states) => applier.commit(this.client, (c) => writeStates(c, states)),
       rollback: () => applier.rollback(this.client),
       rejected: () => applier.rejectedChanges(),
+      schemaChanges: () => applier.decisions(),
       storeStates: async (states) => {
         await this.client.query('begin');
         try {

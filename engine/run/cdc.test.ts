@@ -262,6 +262,11 @@ describe('cdc', () => {
     expect(r.cdc!.transactions).toBe(2);
     const cols = await dst.query(`select attname || ' ' || format_type(atttypid, atttypmod) as c from pg_attribute where attrelid = '${t}'::regclass and attnum > 0 and not attisdropped order by attnum`);
     expect(cols.rows.map((x) => x.c)).toEqual(['id integer', 'v text', 'n numeric(10,2)', 'tags text[]']);
+    // The decisions are in the run's schema_changes (--json and the summary).
+    expect(r.streams[0].schema_changes).toEqual([
+      { column: 'n', change: 'added', policy: 'new_column: add', source: 'numeric(10,2)' },
+      { column: 'tags', change: 'added', policy: 'new_column: add', source: 'text[]' },
+    ]);
     // Rows the source filled with the default when the column was added are not changes: they
     // keep NULL in the destination until a change writes them (the default is not replayed).
     await expectEqual(`(select * from ${t} where id <= 20 or id = 500) s`, 'id, v, n, tags');

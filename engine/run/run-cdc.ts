@@ -20,7 +20,7 @@ import type { CdcNames, ChangeProgress, ChangeSource, ChangeTarget, RejectedChan
 import type { ReadStep } from '../../connectors/contract/transforms.js';
 import type { StreamState, StreamStateWrite } from '../../connectors/contract/state.js';
 import type { Sink } from '../../connectors/contract/connector.js';
-import type { WriteContract } from '../../connectors/contract/write-contract.js';
+import type { SchemaChange, WriteContract } from '../../connectors/contract/write-contract.js';
 import type { WriteMode } from '../../connectors/contract/domain.js';
 import { parseQualifiedName } from '../../connectors/postgres/identifiers.js';
 import { formatLsn, parseLsn } from '../../connectors/source-postgres/lsn.js';
@@ -67,6 +67,8 @@ export interface CdcResult {
   values_nulled: number;
   /** The same per stream (internal: folded into the streams' counts). */
   rejected?: Record<string, RejectedChanges>;
+  /** schema_evolution decisions on Relation messages, per stream (internal: folded into the streams' schema_changes). */
+  decisions?: Record<string, SchemaChange[]>;
 }
 
 export function isCdcPipeline(config: PipelineConfig): boolean {
@@ -256,6 +258,7 @@ export async function catchUp(
     largest_transaction: r.largestTransaction,
     lag_bytes: r.lagBytes,
     ...rejectedTotals(out.rejected()),
+    decisions: out.schemaChanges(),
   };
 }
 

@@ -467,7 +467,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
       if (opts.follow) void executor.release();
       if (cdcStart.first) lifecycle({ kind: 'snapshot-done', streams: result.streams.map((x) => x.name), rows: result.streams.reduce((a, x) => a + x.rows, 0), lsn: cdcStart.from });
       result.cdc = await catchUp(config, cdcStart, session.changes, sink, streams, contracts, runId, { follow: opts.follow, signal: opts.signal, onProgress: opts.onCdcProgress, onCommit: opts.onCdcCommit, log: opts.log });
-      const { rejected, ...cdcResult } = result.cdc;
+      const { rejected, decisions, ...cdcResult } = result.cdc;
       result.cdc = cdcResult;
       for (const st of result.streams) {
         st.lsn = result.cdc.to;
@@ -475,6 +475,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
         st.rows_skipped += rejected?.[st.name]?.skipped ?? 0;
         st.rows_dead_lettered += rejected?.[st.name]?.deadLettered ?? 0;
         st.values_nulled += rejected?.[st.name]?.nulled ?? 0;
+        for (const d of decisions?.[st.name] ?? []) if (!st.schema_changes.some((x) => x.column === d.column && x.change === d.change)) st.schema_changes.push(d);
       }
     }
     result.rows_written = result.streams.reduce((a, s) => a + s.rows, 0) + (result.cdc?.rows_written ?? 0);
