@@ -156,6 +156,8 @@ export interface WriteTask<E> {
   badRows: BadRowPolicy;
   /** Transforms applied to each row's text forms before it is written (contract/transforms.ts). */
   rowSteps?: RowStep[];
+  /** The plan a `unique` rule's claims are made under when not the ledger's: a cdc stream's standing claims (unique-values.ts). */
+  uniquePlan?: string;
   /**
    * Isolate rejected rows: the shard's second attempt after a data error. Chunks are text and
    * written under savepoints, a failing one bisected down to its bad rows (docs/design.md section 9).

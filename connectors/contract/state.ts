@@ -127,5 +127,5 @@ export interface StateStore {
    * (the table created when missing, other plans' claims dropped; a resumed plan keeps its own),
    * or, with null, all dropped (the run succeeded).
    */
-  uniqueClaims(keepPlan: string | null): Promise<void>;
+  uniqueClaims(keepPlan: string | null, restart?: readonly string[]): Promise<void>;
 }

@@ -6,6 +6,9 @@
  */
 import type { DataErrorPolicy } from './domain.js';
 
+/** The plan of a cdc stream's standing `unique` claims (kept across runs: dest-postgres/unique-values.ts). */
+export const STANDING_UNIQUE_PLAN = '00000000-0000-0000-0000-000000000000';
+
 /** What `redact` writes in place of a value (NULL stays NULL). */
 export const REDACTED = '[redacted]';
 

@@ -29,6 +29,8 @@ import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 import type { QualifiedName } from '../contract/qualified-name.js';
 import { isDataError, Rejections, type Rejection } from './bad-rows.js';
 import { check, mask } from './row-transforms.js';
+import { UniqueClaims } from './unique-values.js';
+import { STANDING_UNIQUE_PLAN } from '../contract/transforms.js';
 import type { ChangeStep } from '../contract/transforms.js';
 import type { DataErrorPolicy } from '../contract/domain.js';
 import { copyText } from './copy-text.js';
@@ -82,6 +84,8 @@ interface TableBatch {
   steps: ActiveStep[];
   /** Columns whose values may not fit the destination's type and are then written as NULL (type_change: null). */
   misfit: string[];
+  /** The stream's `unique` rules' standing claims (claimUnique), when it has any. */
+  unique: UniqueClaims | null;
   byKey: Map<string, Folded>;
   /** Keyless targets: inserted rows, in order. */
   appended: ChangeValue[][];
@@ -143,18 +147,31 @@ export class ChangeApplier {
         this.open = true;
       }
       const verdicts = await this.judge(items);
-      for (const item of items) {
+      for (let i = 0; i < items.length; ) {
+        const item = items[i];
         if (item.kind === 'truncate') {
           written += await this.flush(dest);
           const targets = item.relations.map((r) => this.targetOf(r.namespace, r.name)).filter((x): x is ChangeTarget => !!x);
           if (targets.length) await dest.query(`truncate ${targets.map((x) => quoteQualified(x.contract.target)).join(', ')}`);
+          for (const t of targets) await this.forgetClaims(t);
+          i++;
           continue;
         }
         if (this.needsShape(item.relation)) {
           written += await this.flush(dest);
           await this.shape(dest, item.relation);
         }
-        this.fold(item, verdicts?.get(item));
+        // The row changes up to the next TRUNCATE or new shape: their unique values claimed together.
+        let j = i + 1;
+        while (j < items.length) {
+          const next = items[j];
+          if (next.kind === 'truncate' || this.needsShape(next.relation)) break;
+          j++;
+        }
+        const segment = items.slice(i, j) as RowChange[];
+        const duplicates = await this.claimUnique(segment);
+        for (const c of segment) this.fold(c, verdicts?.get(c), duplicates?.get(c));
+        i = j;
       }
       return written + (await this.flush(dest));
     } catch (e) {
@@ -318,7 +335,10 @@ export class ChangeApplier {
       // A column no longer written (removed_column: ignore) has nothing to transform.
       return idx < 0 ? [] : [{ ...st, idx, ...(st.kind === 'validate' && 'regex' in st.check ? { re: new RegExp(st.check.regex, 'u') } : {}) }];
     });
-    const batch: TableBatch = { target, relation: rel, signature, columns, known, keyIdx, steps, misfit: misfit.filter((m) => !c.key.includes(m)), byKey: new Map(), appended: [] };
+    const unique = steps.some((st) => st.kind === 'validate' && 'unique' in st.check)
+      ? (prev?.unique ?? new UniqueClaims(dest, { schema: target.badRows.schema, pipeline: target.badRows.pipeline, planId: STANDING_UNIQUE_PLAN, stream }))
+      : null;
+    const batch: TableBatch = { target, relation: rel, signature, columns, known, keyIdx, steps, misfit: misfit.filter((m) => !c.key.includes(m)), unique, byKey: new Map(), appended: [] };
     this.batches.set(id, batch);
     this.byRelation.set(rel, batch);
   }
@@ -366,8 +386,80 @@ export class ChangeApplier {
     return types;
   }
 
-  /** `pass` false: the stream's filter does not keep the change's new row, which leaves the destination (a keyless table's insert is not appended). */
-  private fold(c: RowChange, pass?: boolean): void {
+  /**
+   * A cdc stream's `unique` rules (unique-values.ts, standing claims): each rule's values — at
+   * its point of the list, after the masks before it — are claimed for the changes' keys at once
+   * (claimHeld: a value another key holds is a duplicate, a row writing its own value again is
+   * not); then every key the accepted changes touched keeps only its value now (settle: a row
+   * changed to another value gives the old one back, a deleted row all of its values). Claims are
+   * made before values are given back, so within one piece a value one row leaves and another
+   * takes is refused (never two rows with one value). Returns the rule that rejected each
+   * duplicate, or null when no table has such a rule.
+   */
+  private async claimUnique(changes: readonly RowChange[]): Promise<Map<RowChange, ActiveStep> | null> {
+    const out = new Map<RowChange, ActiveStep>();
+    const byBatch = new Map<TableBatch, RowChange[]>();
+    for (const c of changes) {
+      const b = this.batchFor(c);
+      if (b?.unique) (byBatch.get(b) ?? byBatch.set(b, []).get(b)!).push(c);
+    }
+    for (const [b, list] of byBatch) {
+      const holderOf = (vals: readonly ChangeValue[]) => (b.keyIdx.length ? keyId(keyOf(b, vals)) : null);
+      for (const [k, st] of b.steps.entries()) {
+        if (st.kind !== 'validate' || !('unique' in st.check)) continue;
+        const pairs: Array<{ value: string | null; holder: string }> = [];
+        const owners: RowChange[] = [];
+        for (const c of list) {
+          if (c.kind === 'delete' || out.has(c)) continue;
+          const row = pick(b, c.values);
+          let v = row[st.idx];
+          // Not sent (unchanged TOAST): the row keeps the value it holds.
+          if (v === UNCHANGED) continue;
+          for (const m of b.steps.slice(0, k)) if (m.kind === 'mask' && m.idx === st.idx && v !== null) v = mask(v, m.method, m.key);
+          // A keyless table's rows have no key to hold a value: every repeat is a duplicate.
+          pairs.push({ value: v, holder: holderOf(row) ?? `row ${++this.rejectedOrdinal}` });
+          owners.push(c);
+        }
+        const held = await b.unique!.claimHeld(st.column, pairs);
+        owners.forEach((c, n) => {
+          if (!held[n]) out.set(c, st);
+        });
+        if (!b.keyIdx.length) continue;
+        const index = new Map(owners.map((c, n) => [c, n]));
+        // What each key the accepted changes touched holds now (null: nothing).
+        const keeps = new Map<string, string | null>();
+        for (const c of list) {
+          if (out.has(c)) continue;
+          if (c.kind === 'delete') {
+            keeps.set(holderOf(pick(b, c.old))!, null);
+            continue;
+          }
+          const row = pick(b, c.values);
+          if (c.kind === 'update' && c.old) {
+            const before = holderOf(pick(b, c.old))!;
+            if (before !== holderOf(row)) keeps.set(before, null);
+          }
+          const n = index.get(c);
+          if (n !== undefined) keeps.set(holderOf(row)!, pairs[n].value);
+        }
+        await b.unique!.settle(st.column, [...keeps].map(([holder, keep]) => ({ holder, keep })));
+      }
+    }
+    return out.size ? out : null;
+  }
+
+  /** TRUNCATE of a cdc stream with `unique` rules: its rows are gone, and so are their claims. */
+  private async forgetClaims(t: ChangeTarget): Promise<void> {
+    const b = [...this.batches.values()].find((x) => x.target === t);
+    if (b?.unique) await b.unique.forgetAll();
+  }
+
+  /**
+   * `pass` false: the stream's filter does not keep the change's new row, which leaves the
+   * destination (a keyless table's insert is not appended). `duplicate`: the unique rule whose
+   * value another row holds (claimUnique).
+   */
+  private fold(c: RowChange, pass?: boolean, duplicate?: ActiveStep): void {
     const b = this.batchFor(c);
     if (!b) return;
     // (A keyless table's UPDATE is an error below, filtered or not.)
@@ -391,7 +483,7 @@ export class ChangeApplier {
           { stream },
         );
       }
-      const row = this.transformed(b, pick(b, c.values));
+      const row = this.transformed(b, pick(b, c.values), duplicate);
       if (row) b.appended.push(row);
       return;
     }
@@ -401,7 +493,7 @@ export class ChangeApplier {
       b.byKey.set(keyId(key), { op: 'delete', key });
       return;
     }
-    const values = this.transformed(b, pick(b, c.values));
+    const values = this.transformed(b, pick(b, c.values), duplicate);
     // Rejected by a validate rule (skip, dlq): the change is not applied.
     if (!values) return;
     const key = keyOf(b, values);
@@ -538,7 +630,7 @@ export class ChangeApplier {
    * naming the row by its key; under skip/dlq the change is not applied, counted (and dead-lettered
    * when the group's statements are written).
    */
-  private transformed(b: TableBatch, values: ChangeValue[]): ChangeValue[] | null {
+  private transformed(b: TableBatch, values: ChangeValue[], duplicate?: ActiveStep): ChangeValue[] | null {
     for (const st of b.steps) {
       const v = values[st.idx];
       if (v === UNCHANGED) continue;
@@ -546,7 +638,7 @@ export class ChangeApplier {
         values[st.idx] = mask(v, st.method, st.key);
         continue;
       }
-      if (check(st.check, v, st.re)) continue;
+      if (st !== duplicate && check(st.check, v, st.re)) continue;
       const stream = b.target.contract.stream;
       const why: Rejection = { message: `validate: ${st.column} ${st.rule}`, constraint: `validate ${st.rule}`, column: st.column };
       if (st.policy === 'fail') {

@@ -24,6 +24,8 @@ export class RowTransformer {
     private readonly fieldCount: number,
     private readonly rejections: Rejections,
     private readonly claims: UniqueClaims | null = null,
+    /** Positions of the row's key columns: a claimed value's holder (unique-values.ts); none for a keyless stream. */
+    private readonly keyColumns: readonly number[] = [],
   ) {
     for (const s of steps) if (s.kind === 'validate' && 'regex' in s.check) this.regexes.set(s, new RegExp(s.check.regex, 'u'));
     this.unique = steps.filter((s): s is Extract<RowStep, { kind: 'validate' }> => s.kind === 'validate' && 'unique' in s.check);
@@ -78,7 +80,9 @@ export class RowTransformer {
     const fresh: Array<Set<string>> = [];
     for (const [u, s] of this.unique.entries()) {
       const values = out.marks.map((m) => m[u]);
-      const ok = await this.claims!.claim(s.name, values);
+      const k = this.keyColumns;
+      const holders = k.length ? out.rows.map((r) => (k.length === 1 ? r[k[0]] : JSON.stringify(k.map((i) => r[i])))) : undefined;
+      const ok = await this.claims!.claim(s.name, values, holders);
       fresh.push(new Set(values.filter((v, k): v is string => v !== null && ok[k])));
     }
     const kept: number[] = [];

@@ -435,8 +435,8 @@ export class PostgresStateStore implements StateStore {
   resetStreams(streams: string[] | null): Promise<number> {
     return resetStreamStates(this.client, this.tables, this.pipeline, streams);
   }
-  async uniqueClaims(keepPlan: string | null): Promise<void> {
+  async uniqueClaims(keepPlan: string | null, restart: readonly string[] = []): Promise<void> {
     if (keepPlan) await ensureUniqueValues(this.client, this.schema);
-    await clearUniqueValues(this.client, this.schema, this.pipeline, keepPlan);
+    await clearUniqueValues(this.client, this.schema, this.pipeline, keepPlan, restart);
   }
 }

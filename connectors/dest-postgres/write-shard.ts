@@ -98,9 +98,11 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
     if (task.isolate || task.rowSteps?.length) rejections = new Rejections(dst, task.contract.columns.map((c) => c.name), task.badRows, task);
     // Transforms of the pool (row-transforms.ts) on text chunks: masks, validate.
     const unique = task.rowSteps?.some((x) => x.kind === 'validate' && 'unique' in x.check)
-      ? new UniqueClaims(dst, { schema: task.badRows.schema, pipeline: task.badRows.pipeline, planId: task.ledger?.planId ?? task.badRows.runId, stream: task.stream })
+      ? new UniqueClaims(dst, { schema: task.badRows.schema, pipeline: task.badRows.pipeline, planId: task.uniquePlan ?? task.ledger?.planId ?? task.badRows.runId, stream: task.stream })
       : null;
-    const transformer = task.rowSteps?.length ? new RowTransformer(task.rowSteps, task.contract.columns.length, rejections!, unique) : null;
+    // A value's holder is its row's key (a cdc stream's changes keep the claims current).
+    const keyColumns = task.badRows.rowKey.map((k) => task.contract.columns.findIndex((c) => c.name === k));
+    const transformer = task.rowSteps?.length ? new RowTransformer(task.rowSteps, task.contract.columns.length, rejections!, unique, keyColumns.includes(-1) ? [] : keyColumns) : null;
     if (task.isolate) {
       // The second attempt after a rejected row (bad-rows.ts): text chunks, under savepoints.
       const isolator = new RowIsolator(dst, task.contract, rejections!, task);

@@ -150,9 +150,6 @@ export function planTransforms(config: PipelineConfig, stream: StreamPlan, env: 
       case 'validate':
         (t.rules ?? []).forEach((rule, j) => {
           const c = column(i, ['rules', j, 'column'], rule.column);
-          if (rule.unique && stream.syncMode === 'cdc') {
-            fail(i, ['rules', j, 'unique'], `rule unique on a cdc stream is not available in this version of rb yet (on a change stream, once per run would reject an unrelated update of a row whose value another key took in the same run); a unique index on the destination column with on_data_error: skip or dlq rejects exactly the changes that would repeat a value`);
-          }
           const policy = t.on_fail ?? config.destination.on_data_error;
           pending.push({ step: { kind: 'validate', column: -1, name: c.name, check: ruleCheck(rule), policy, rule: describeRule(rule) }, col: c });
           changeSteps.push({ step: { kind: 'validate', column: '', check: ruleCheck(rule), policy, rule: describeRule(rule) }, col: c });

@@ -21,6 +21,7 @@ import type { StateStore, StreamState } from '../../connectors/contract/state.js
 import type { SchemaChange, WriteContract } from '../../connectors/contract/write-contract.js';
 import { quoteIdent, quoteQualified } from '../../connectors/postgres/identifiers.js';
 import { openLeaderSession, type Endpoint, type LeaderSession } from '../../connectors/registry.js';
+import { STANDING_UNIQUE_PLAN } from '../../connectors/contract/transforms.js';
 import { nativeStatus } from '../../native/index.js';
 import type { PipelineConfig } from '../config/index.js';
 import { classifyPgError, EXIT_CANCELLED, errorClass, RbError, type ErrorClass } from '../errors.js';
@@ -330,7 +331,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     await store.ensure();
     // validate unique: one claim per value for the plan (a resumed plan keeps those committed).
     const unique = streams.some((s) => s.transform?.rowSteps.some((x) => x.kind === 'validate' && 'unique' in x.check));
-    if (unique) await store.uniqueClaims(planId);
+    // A cdc stream's claims stand across runs; its first run (a new copy) starts them afresh.
+    if (unique) await store.uniqueClaims(planId, cdcStart?.first ? streams.map((s) => s.name) : []);
     await store.startRun({ runId, planId, resumedFrom: resume?.runId ?? null, plan: stored, snapshots: result.snapshots });
     recorded = true;
     if (unfinished) await store.abandonRun(unfinished.runId, resume ? `resumed by run ${runId}` : `not resumed: run ${runId} started with --fresh`);
@@ -631,6 +633,7 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
         ...(read.checkpoint ? { checkpoint: { ...read.checkpoint(contract), runId } } : {}),
         ...(read.continuation ? { continuation: read.continuation } : {}),
         ...(s.transform?.rowSteps.length ? { rowSteps: s.transform.rowSteps } : {}),
+        ...(s.syncMode === 'cdc' ? { uniquePlan: STANDING_UNIQUE_PLAN } : {}),
       });
     }
   }
