@@ -97,8 +97,14 @@ export class ChangeApplier {
   /** By the decoder's Relation object (a new one comes with each Relation message); null: not a stream's table. */
   private readonly byRelation = new Map<PgoutputRelation, TableBatch | null>();
 
+  /** Some stream has a filter (judge) / a unique rule (claimUnique): else those passes are skipped. */
+  private readonly anyFilter: boolean;
+  private readonly anyUnique: boolean;
+
   constructor(targets: readonly ChangeTarget[]) {
     for (const t of targets) this.bySource.set(`${t.source.schema}.${t.source.table}`, t);
+    this.anyFilter = targets.some((t) => t.filter);
+    this.anyUnique = targets.some((t) => t.transform?.steps.some((st) => st.kind === 'validate' && 'unique' in st.check));
   }
 
   private open = false;
@@ -146,14 +152,26 @@ export class ChangeApplier {
         await dest.query('begin');
         this.open = true;
       }
-      const verdicts = await this.judge(items);
+      const verdicts = this.anyFilter ? await this.judge(items) : null;
+      // Without unique rules each change is folded as it comes (the hot path: nothing else per change).
+      if (!this.anyUnique) {
+        for (const item of items) {
+          if (item.kind === 'truncate') {
+            written += await this.truncate(dest, item);
+            continue;
+          }
+          if (this.needsShape(item.relation)) {
+            written += await this.flush(dest);
+            await this.shape(dest, item.relation);
+          }
+          this.fold(item, verdicts?.get(item));
+        }
+        return written + (await this.flush(dest));
+      }
       for (let i = 0; i < items.length; ) {
         const item = items[i];
         if (item.kind === 'truncate') {
-          written += await this.flush(dest);
-          const targets = item.relations.map((r) => this.targetOf(r.namespace, r.name)).filter((x): x is ChangeTarget => !!x);
-          if (targets.length) await dest.query(`truncate ${targets.map((x) => quoteQualified(x.contract.target)).join(', ')}`);
-          for (const t of targets) await this.forgetClaims(t);
+          written += await this.truncate(dest, item);
           i++;
           continue;
         }
@@ -448,10 +466,16 @@ export class ChangeApplier {
     return out.size ? out : null;
   }
 
-  /** TRUNCATE of a cdc stream with `unique` rules: its rows are gone, and so are their claims. */
-  private async forgetClaims(t: ChangeTarget): Promise<void> {
-    const b = [...this.batches.values()].find((x) => x.target === t);
-    if (b?.unique) await b.unique.forgetAll();
+  /** A TRUNCATE: what came before it is written first; a stream with `unique` rules forgets its claims (its rows are gone). */
+  private async truncate(dest: pg.Client, item: Extract<TransactionItem, { kind: 'truncate' }>): Promise<number> {
+    const written = await this.flush(dest);
+    const targets = item.relations.map((r) => this.targetOf(r.namespace, r.name)).filter((x): x is ChangeTarget => !!x);
+    if (targets.length) await dest.query(`truncate ${targets.map((x) => quoteQualified(x.contract.target)).join(', ')}`);
+    for (const t of targets) {
+      const b = [...this.batches.values()].find((x) => x.target === t);
+      if (b?.unique) await b.unique.forgetAll();
+    }
+    return written;
   }
 
   /**
@@ -483,7 +507,7 @@ export class ChangeApplier {
           { stream },
         );
       }
-      const row = this.transformed(b, pick(b, c.values), duplicate);
+      const row = b.steps.length ? this.transformed(b, pick(b, c.values), duplicate) : pick(b, c.values);
       if (row) b.appended.push(row);
       return;
     }
@@ -493,7 +517,7 @@ export class ChangeApplier {
       b.byKey.set(keyId(key), { op: 'delete', key });
       return;
     }
-    const values = this.transformed(b, pick(b, c.values), duplicate);
+    const values = b.steps.length ? this.transformed(b, pick(b, c.values), duplicate) : pick(b, c.values);
     // Rejected by a validate rule (skip, dlq): the change is not applied.
     if (!values) return;
     const key = keyOf(b, values);

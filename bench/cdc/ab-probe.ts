@@ -1,0 +1,69 @@
+/**
+ * A/B of two rb builds' CDC catch-up (bench/cdc/README.md, "A/B of the mechanisms kept"): one
+ * source (`pgbench -i -s 2`) on its own embedded cluster, two destination databases, each caught up
+ * by its own pipeline and build from the same backlog of `pgbench -c 4 -t <per-client>` TPC-B
+ * transactions (4 row changes each), alternating which build runs first; every table compared with
+ * the source at the end.
+ *
+ *   npx tsx bench/cdc/ab-probe.ts <old bin.js> <new bin.js> [rounds=4] [per-client=25000]
+ *
+ * The old build: a clone of the commit to compare (`git clone . /tmp/old && git -C /tmp/old checkout
+ * <commit>`, its node_modules a link to this one's, `npm run build` there).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { clusterUrl, ensureCluster } from '../../engine/embedded/cluster.js';
+import { repoPath } from '../../engine/paths.js';
+
+const [oldBin, newBin, roundsArg, perArg] = process.argv.slice(2);
+if (!oldBin || !newBin) throw new Error('usage: npx tsx bench/cdc/ab-probe.ts <old bin.js> <new bin.js> [rounds] [per-client]');
+const BUILDS = { old: oldBin, new: newBin } as const;
+const dir = mkdtempSync(join(tmpdir(), 'rb-cdc-ab-'));
+const TABLES = ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history'];
+const q = async (url: string, sql: string) => { const c = new pg.Client({ connectionString: url }); await c.connect(); try { return await c.query(sql); } finally { await c.end(); } };
+const sh = (cmd: string, args: string[]) => { const r = spawnSync(cmd, args, { encoding: 'utf8' }); if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`); return r.stdout; };
+
+const src = await ensureCluster(repoPath('.rb/cdcab-src'));
+const dst = await ensureCluster(repoPath('.rb/cdcab-dst'));
+for (const [info, db] of [[src, 'ab_src'], [dst, 'ab_old'], [dst, 'ab_new']] as const) {
+  await q(clusterUrl(info, 'postgres'), `drop database if exists ${db} with (force)`);
+  await q(clusterUrl(info, 'postgres'), `create database ${db}`);
+}
+await q(clusterUrl(src, 'postgres'), `select pg_drop_replication_slot(slot_name) from pg_replication_slots where not active`);
+const srcUrl = clusterUrl(src, 'ab_src');
+sh('pgbench', ['-i', '-q', '-s', '2', srcUrl]);
+const file = (which: 'old' | 'new') => {
+  const f = join(dir, `${which}.yaml`);
+  writeFileSync(f, `version: "1.0"\npipeline: ab_${which}\nsource:\n  use: postgres\n  config: { url: "${srcUrl}" }\n  streams:\n${TABLES.map((t) => `    - name: ${t}\n      sync_mode: cdc\n`).join('')}destination:\n  use: postgres\n  config: { url: "${clusterUrl(dst, `ab_${which}`)}" }\n  write_mode: upsert\n`);
+  return f;
+};
+const run = (which: 'old' | 'new') => {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [BUILDS[which], 'run', file(which), '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${which}: ${r.stderr}\n${r.stdout.slice(0, 2000)}`);
+  return { ms: performance.now() - t, changes: JSON.parse(r.stdout).cdc?.changes as number };
+};
+run('old'); run('new');
+const rounds = Number(roundsArg ?? 4);
+const per = Number(perArg ?? 25000);
+const results: Record<string, number[]> = { old: [], new: [] };
+for (let i = 0; i < rounds; i++) {
+  sh('pgbench', ['-n', '-c', '4', '-j', '2', '-t', String(per), srcUrl]);
+  const order = i % 2 ? (['new', 'old'] as const) : (['old', 'new'] as const);
+  for (const w of order) {
+    const r = run(w);
+    results[w].push(r.ms);
+    console.log(`round ${i + 1} ${w}: ${Math.round(r.ms)} ms, ${r.changes} changes`);
+  }
+}
+const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+console.log(`median old ${Math.round(med(results.old))} ms, new ${Math.round(med(results.new))} ms, new/old ${(med(results.new) / med(results.old)).toFixed(3)}; pairs new/old: ${results.new.map((n, i) => (n / results.old[i]).toFixed(3)).join(', ')}`);
+for (const t of TABLES) {
+  const h = `select md5(string_agg(x::text, ',' order by x::text)) as h from ${t} x`;
+  const [a, b, c] = await Promise.all([q(srcUrl, h), q(clusterUrl(dst, 'ab_old'), h), q(clusterUrl(dst, 'ab_new'), h)]);
+  console.log(`${t}: old ${a.rows[0].h === b.rows[0].h ? 'equal' : 'DIFFERENT'}, new ${a.rows[0].h === c.rows[0].h ? 'equal' : 'DIFFERENT'}`);
+}
+for (const w of ['old', 'new'] as const) spawnSync(process.execPath, [BUILDS[w], 'state', 'reset', file(w), '--yes']);
