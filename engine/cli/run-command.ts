@@ -85,7 +85,9 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
  * the run: open work is rolled back, what the run created and did not finish is dropped, the run
  * is recorded `cancelled`, exit 130. A second signal exits at once (130), saying what may be left.
  * On a terminal the progress bars are halted first (last frame, cursor shown) and the line the
- * terminal echoed for Ctrl-C (`^C`) is cleared, so each message is a line of its own.
+ * terminal echoed for Ctrl-C (`^C`) is cleared, so each message is a line of its own. Once the run
+ * has ended (`dispose`), a signal exits at once with 130 (found by engine/cli/cancel.test.ts: a
+ * cancel that finished within 50 ms left the second SIGINT to Node's default, no exit code).
  * `rb demo` installs the same around its run (demo-command.ts).
  */
 export function stopOnSignals(follow: boolean, jsonLog: JsonLog | null, progress: RunProgress): { signal: AbortSignal; dispose(): void } {
@@ -113,11 +115,16 @@ export function stopOnSignals(follow: boolean, jsonLog: JsonLog | null, progress
   };
   process.on('SIGINT', on);
   process.on('SIGTERM', on);
+  // After the run (its summary or cancel line still to print): a signal exits at once, 130 — a
+  // second one after a cancel that finished within the two signals' gap says so as before.
+  const late = (sig: NodeJS.Signals) => (ac.signal.aborted ? on(sig) : process.exit(130));
   return {
     signal: ac.signal,
     dispose: () => {
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
+      process.on('SIGINT', late);
+      process.on('SIGTERM', late);
     },
   };
 }
