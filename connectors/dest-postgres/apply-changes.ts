@@ -423,28 +423,38 @@ export class ChangeApplier {
     }
     for (const [b, list] of byBatch) {
       const holderOf = (vals: readonly ChangeValue[]) => (b.keyIdx.length ? keyId(keyOf(b, vals)) : null);
-      for (const [k, st] of b.steps.entries()) {
-        if (st.kind !== 'validate' || !('unique' in st.check)) continue;
-        const pairs: Array<{ value: string | null; holder: string }> = [];
-        const owners: RowChange[] = [];
-        for (const c of list) {
-          if (c.kind === 'delete' || out.has(c)) continue;
-          const row = pick(b, c.values);
-          let v = row[st.idx];
-          // Not sent (unchanged TOAST): the row keeps the value it holds.
+      // Each change's values as the list makes them, and whether another rule rejects it (then it
+      // claims nothing: the row keeps what it holds).
+      const seen = new Map<RowChange, { row: ChangeValue[]; at: Map<ActiveStep, ChangeValue>; holder: string }>();
+      for (const c of list) {
+        if (c.kind === 'delete') continue;
+        const row = pick(b, c.values);
+        const values = row.slice();
+        const at = new Map<ActiveStep, ChangeValue>();
+        let ok = true;
+        for (const st of b.steps) {
+          const v = values[st.idx];
           if (v === UNCHANGED) continue;
-          for (const m of b.steps.slice(0, k)) if (m.kind === 'mask' && m.idx === st.idx && v !== null) v = mask(v, m.method, m.key);
-          // A keyless table's rows have no key to hold a value: every repeat is a duplicate.
-          pairs.push({ value: v, holder: holderOf(row) ?? `row ${++this.rejectedOrdinal}` });
-          owners.push(c);
+          if (st.kind === 'mask') values[st.idx] = mask(v, st.method, st.key);
+          else if ('unique' in st.check) at.set(st, v);
+          else if (!check(st.check, v, st.re)) ok = false;
         }
-        const held = await b.unique!.claimHeld(st.column, pairs);
-        owners.forEach((c, n) => {
+        // A keyless table's rows have no key to hold a value: every repeat is a duplicate.
+        if (ok) seen.set(c, { row, at, holder: holderOf(row) ?? `row ${++this.rejectedOrdinal}` });
+      }
+      const rules = b.steps.filter((st) => st.kind === 'validate' && 'unique' in st.check);
+      for (const st of rules) {
+        const owners = [...seen].filter(([c, x]) => !out.has(c) && x.at.has(st));
+        const held = await b.unique!.claimHeld(st.column, owners.map(([, x]) => ({ value: x.at.get(st) as string | null, holder: x.holder })));
+        owners.forEach(([c], n) => {
           if (!held[n]) out.set(c, st);
         });
-        if (!b.keyIdx.length) continue;
-        const index = new Map(owners.map((c, n) => [c, n]));
-        // What each key the accepted changes touched holds now (null: nothing).
+      }
+      if (!b.keyIdx.length) continue;
+      // What each key the accepted changes touched holds now (null: nothing), per rule. A change
+      // rejected by a later rule may leave a value it claimed for an earlier one held (refused to
+      // others, never shared).
+      for (const st of rules) {
         const keeps = new Map<string, string | null>();
         for (const c of list) {
           if (out.has(c)) continue;
@@ -452,13 +462,13 @@ export class ChangeApplier {
             keeps.set(holderOf(pick(b, c.old))!, null);
             continue;
           }
-          const row = pick(b, c.values);
+          const x = seen.get(c);
+          if (!x) continue;
           if (c.kind === 'update' && c.old) {
             const before = holderOf(pick(b, c.old))!;
-            if (before !== holderOf(row)) keeps.set(before, null);
+            if (before !== x.holder) keeps.set(before, null);
           }
-          const n = index.get(c);
-          if (n !== undefined) keeps.set(holderOf(row)!, pairs[n].value);
+          if (x.at.has(st)) keeps.set(x.holder, x.at.get(st) as string | null);
         }
         await b.unique!.settle(st.column, [...keeps].map(([holder, keep]) => ({ holder, keep })));
       }

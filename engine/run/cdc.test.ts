@@ -487,7 +487,7 @@ describe('cdc', () => {
     const t = `c${++n}`;
     await src.query(`create table ${t} (id int primary key, email text, note text);
       insert into ${t} select g, 'e' || g, 'n' from generate_series(1, 100) g; insert into ${t} values (101, 'e1', 'dup of 1')`);
-    const yaml = cdcYaml(`cdc_${t}`, [t], `transforms:\n  - { type: mask, stream: ${t}, columns: [note], method: redact }\n  - { type: validate, stream: ${t}, rules: [ { column: email, unique: true } ], on_fail: dlq }\n`);
+    const yaml = cdcYaml(`cdc_${t}`, [t], `transforms:\n  - { type: mask, stream: ${t}, columns: [note], method: redact }\n  - { type: validate, stream: ${t}, rules: [ { column: email, unique: true }, { column: note, not_null: true } ], on_fail: dlq }\n`);
     const r1 = await run(yaml);
     expect(r1.streams[0]).toMatchObject({ rows: 100, rows_dead_lettered: 1 });
     await src.query(`update ${t} set email = 'e1' where id = 5;
@@ -495,13 +495,16 @@ describe('cdc', () => {
       insert into ${t} values (200, 'e200', 'new'), (201, 'e2', 'dup of 2');
       update ${t} set email = 'x4' where id = 4;
       delete from ${t} where id = 6;
+      update ${t} set email = 'e8-new', note = null where id = 8;
       begin; update ${t} set email = 'fresh' where id = 3; insert into ${t} values (202, 'fresh', 'dup of 3'); commit`);
     const r2 = await run(yaml);
-    expect(r2.cdc).toMatchObject({ rows_dead_lettered: 3 });
-    // Values given back (row 4 changed, row 6 deleted) are free for other rows in a later piece.
-    await src.query(`insert into ${t} values (204, 'e4', 'takes 4''s old'), (206, 'e6', 'takes 6''s')`);
+    // Rows 5, 201, 202 repeat a value; row 8's change breaks not_null: it keeps e8, and its claim.
+    expect(r2.cdc).toMatchObject({ rows_dead_lettered: 4 });
+    // Values given back (row 4 changed, row 6 deleted) are free for other rows in a later piece;
+    // row 8 still holds e8.
+    await src.query(`insert into ${t} values (204, 'e4', 'takes 4''s old'), (206, 'e6', 'takes 6''s'), (208, 'e8', 'dup of 8')`);
     const r3 = await run(yaml);
-    expect(r3.cdc).toMatchObject({ rows_dead_lettered: 0 });
+    expect(r3.cdc).toMatchObject({ rows_dead_lettered: 1 });
     const rows = await dst.query(`select id, email, note from ${t} where id in (1, 3, 4, 5, 6, 101, 200, 201, 202, 204, 206) order by id`);
     expect(rows.rows).toEqual([
       { id: 1, email: 'e1', note: '[redacted]' },
@@ -515,7 +518,12 @@ describe('cdc', () => {
     const distinct = await dst.query(`select count(*)::int as n, count(distinct email)::int as d from ${t}`);
     expect(distinct.rows[0].d).toBe(distinct.rows[0].n);
     const letters = await dst.query(`select row_data->>'id' as id, error from _rb.dlq where pipeline = $1 order by (row_data->>'id')::int`, [`cdc_${t}`]);
-    expect(letters.rows).toEqual(['5', '101', '201', '202'].map((id) => ({ id, error: 'validate: email unique' })));
+    expect(letters.rows).toEqual([
+      ...['5'].map((id) => ({ id, error: 'validate: email unique' })),
+      { id: '8', error: 'validate: note not_null' },
+      ...['101', '201', '202', '208'].map((id) => ({ id, error: 'validate: email unique' })),
+    ]);
+    expect((await dst.query(`select email from ${t} where id = 8`)).rows[0].email).toBe('e8');
     // The claims stand between runs: one per row of the destination.
     expect((await dst.query(`select count(*)::int as n from _rb.unique_values where pipeline = $1`, [`cdc_${t}`])).rows[0].n).toBe(distinct.rows[0].n);
   });
