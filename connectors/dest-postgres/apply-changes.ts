@@ -29,7 +29,7 @@ import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
 import type { QualifiedName } from '../contract/qualified-name.js';
 import { isDataError, Rejections, type Rejection } from './bad-rows.js';
 import { check, mask } from './row-transforms.js';
-import { UniqueClaims } from './unique-values.js';
+import { holderKey, UniqueClaims } from './unique-values.js';
 import { STANDING_UNIQUE_PLAN } from '../contract/transforms.js';
 import type { ChangeStep } from '../contract/transforms.js';
 import type { DataErrorPolicy } from '../contract/domain.js';
@@ -69,6 +69,8 @@ interface ActiveColumn {
 }
 
 type ActiveStep = ChangeStep & { idx: number; re?: RegExp };
+/** A validate rule among them. */
+type ActiveRule = Extract<ActiveStep, { kind: 'validate' }>;
 
 interface TableBatch {
   target: ChangeTarget;
@@ -119,6 +121,8 @@ export class ChangeApplier {
   private readonly rejected = new Map<string, RejectedChanges>();
   /** Rejected changes so far (a dead letter's row_number). */
   private rejectedOrdinal = 0;
+  /** Rows of keyless tables claimed for unique rules (each its own holder). */
+  private keylessRows = 0;
   /** schema_evolution decisions while streaming, per stream (decided). */
   private readonly schemaChanges = new Map<string, SchemaChange[]>();
   /** Destination column types by target (destinationTypes). */
@@ -414,35 +418,26 @@ export class ChangeApplier {
    * takes is refused (never two rows with one value). Returns the rule that rejected each
    * duplicate, or null when no table has such a rule.
    */
-  private async claimUnique(changes: readonly RowChange[]): Promise<Map<RowChange, ActiveStep> | null> {
-    const out = new Map<RowChange, ActiveStep>();
+  private async claimUnique(changes: readonly RowChange[]): Promise<Map<RowChange, ActiveRule> | null> {
+    const out = new Map<RowChange, ActiveRule>();
     const byBatch = new Map<TableBatch, RowChange[]>();
     for (const c of changes) {
       const b = this.batchFor(c);
       if (b?.unique) (byBatch.get(b) ?? byBatch.set(b, []).get(b)!).push(c);
     }
     for (const [b, list] of byBatch) {
-      const holderOf = (vals: readonly ChangeValue[]) => (b.keyIdx.length ? keyId(keyOf(b, vals)) : null);
+      const holderOf = (vals: readonly ChangeValue[]) => (b.keyIdx.length ? holderKey(keyOf(b, vals) as Array<string | null>) : null);
       // Each change's values as the list makes them, and whether another rule rejects it (then it
       // claims nothing: the row keeps what it holds).
       const seen = new Map<RowChange, { row: ChangeValue[]; at: Map<ActiveStep, ChangeValue>; holder: string }>();
       for (const c of list) {
         if (c.kind === 'delete') continue;
         const row = pick(b, c.values);
-        const values = row.slice();
-        const at = new Map<ActiveStep, ChangeValue>();
-        let ok = true;
-        for (const st of b.steps) {
-          const v = values[st.idx];
-          if (v === UNCHANGED) continue;
-          if (st.kind === 'mask') values[st.idx] = mask(v, st.method, st.key);
-          else if ('unique' in st.check) at.set(st, v);
-          else if (!check(st.check, v, st.re)) ok = false;
-        }
+        const { failed, at } = stepsOver(b, row.slice());
         // A keyless table's rows have no key to hold a value: every repeat is a duplicate.
-        if (ok) seen.set(c, { row, at, holder: holderOf(row) ?? `row ${++this.rejectedOrdinal}` });
+        if (!failed) seen.set(c, { row, at, holder: holderOf(row) ?? `row ${++this.keylessRows}` });
       }
-      const rules = b.steps.filter((st) => st.kind === 'validate' && 'unique' in st.check);
+      const rules = b.steps.filter((st): st is ActiveRule => st.kind === 'validate' && 'unique' in st.check);
       for (const st of rules) {
         const owners = [...seen].filter(([c, x]) => !out.has(c) && x.at.has(st));
         const held = await b.unique!.claimHeld(st.column, owners.map(([, x]) => ({ value: x.at.get(st) as string | null, holder: x.holder })));
@@ -493,7 +488,7 @@ export class ChangeApplier {
    * destination (a keyless table's insert is not appended). `duplicate`: the unique rule whose
    * value another row holds (claimUnique).
    */
-  private fold(c: RowChange, pass?: boolean, duplicate?: ActiveStep): void {
+  private fold(c: RowChange, pass?: boolean, duplicate?: ActiveRule): void {
     const b = this.batchFor(c);
     if (!b) return;
     // (A keyless table's UPDATE is an error below, filtered or not.)
@@ -619,13 +614,11 @@ export class ChangeApplier {
       try {
         const n = await run([current]);
         await dest.query('release savepoint rb_change');
-        const stream = b.target.contract.stream;
-        const sent = shown(row).filter((x): x is readonly [string, string | null] => x[1] !== UNCHANGED);
-        const rejections = new Rejections(dest, sent.map((x) => x[0]), b.target.badRows, { stream, shardIndex: CDC_SHARD });
+        const { rejections, values: sent } = this.rejectionsFor(dest, b, shown(row));
         const first = pgErrorInfo(err);
-        rejections.nulledValues(sent.map((x) => x[1]), ++this.rejectedOrdinal, nulled, { message: `${op}: ${err instanceof Error ? err.message : String(err)}`, detail: first?.detail, sqlstate: first?.sqlstate, column: nulled[0] });
+        rejections.nulledValues(sent, ++this.rejectedOrdinal, nulled, { message: `${op}: ${err instanceof Error ? err.message : String(err)}`, detail: first?.detail, sqlstate: first?.sqlstate, column: nulled[0] });
         await rejections.flush();
-        this.count(stream, { nulled: rejections.nulled });
+        this.count(b.target.contract.stream, { nulled: rejections.nulled });
         return n;
       } catch (again) {
         if (!isDataError(again)) throw again;
@@ -664,15 +657,9 @@ export class ChangeApplier {
    * naming the row by its key; under skip/dlq the change is not applied, counted (and dead-lettered
    * when the group's statements are written).
    */
-  private transformed(b: TableBatch, values: ChangeValue[], duplicate?: ActiveStep): ChangeValue[] | null {
-    for (const st of b.steps) {
-      const v = values[st.idx];
-      if (v === UNCHANGED) continue;
-      if (st.kind === 'mask') {
-        values[st.idx] = mask(v, st.method, st.key);
-        continue;
-      }
-      if (st !== duplicate && check(st.check, v, st.re)) continue;
+  private transformed(b: TableBatch, values: ChangeValue[], duplicate?: ActiveRule): ChangeValue[] | null {
+    const st = stepsOver(b, values, duplicate).failed;
+    if (st) {
       const stream = b.target.contract.stream;
       const why: Rejection = { message: `validate: ${st.column} ${st.rule}`, constraint: `validate ${st.rule}`, column: st.column };
       if (st.policy === 'fail') {
@@ -685,14 +672,19 @@ export class ChangeApplier {
     return values;
   }
 
+  /** A change's dead-letter writer, for the values it sent (an unchanged TOAST value was not sent). */
+  private rejectionsFor(dest: pg.Client, b: TableBatch, shown: ReadonlyArray<readonly [string, ChangeValue]>): { rejections: Rejections; values: Array<string | null> } {
+    const sent = shown.filter((x): x is readonly [string, string | null] => x[1] !== UNCHANGED);
+    const rejections = new Rejections(dest, sent.map((x) => x[0]), b.target.badRows, { stream: b.target.contract.stream, shardIndex: CDC_SHARD });
+    return { rejections, values: sent.map((x) => x[1]) };
+  }
+
   /** Counts a rejected change under `policy` (skip, dlq) and writes its dead letter into the open transaction. */
   private async letter(dest: pg.Client, b: TableBatch, shown: ReadonlyArray<readonly [string, ChangeValue]>, why: Rejection, policy: DataErrorPolicy): Promise<void> {
-    const stream = b.target.contract.stream;
-    const sent = shown.filter((x): x is readonly [string, string | null] => x[1] !== UNCHANGED);
-    const rejections = new Rejections(dest, sent.map((x) => x[0]), b.target.badRows, { stream, shardIndex: CDC_SHARD });
-    rejections.reject(sent.map((x) => x[1]), ++this.rejectedOrdinal, why, policy);
+    const { rejections, values } = this.rejectionsFor(dest, b, shown);
+    rejections.reject(values, ++this.rejectedOrdinal, why, policy);
     await rejections.flush();
-    this.count(stream, { skipped: rejections.skipped, deadLettered: rejections.deadLettered });
+    this.count(b.target.contract.stream, { skipped: rejections.skipped, deadLettered: rejections.deadLettered });
   }
 
   /** A schema_evolution decision while streaming, once per stream, column and kind (reported in the run's schema_changes). */
@@ -925,4 +917,24 @@ function moveRows(
     const r = await dest.query(`insert into ${table} (${names.map(quoteIdent).join(', ')}) select ${select} from (${v.sql}) v(${vcols.join(', ')}) join ${table} t on ${on}${onConflict}`, v.params);
     return r.rowCount ?? 0;
   });
+}
+
+/**
+ * The stream's masks and validate rules over a change's values, in the list's order (`values`
+ * masked in place): the first rule the change breaks — a non-unique rule, or `duplicate` (the
+ * unique rule claimUnique found its value taken by) — with the masks after it not applied, and
+ * each unique rule's value at its point of the list. A value not sent (unchanged
+ * TOAST) is neither masked nor checked: the destination holds it as written before.
+ */
+function stepsOver(b: TableBatch, values: ChangeValue[], duplicate?: ActiveRule): { failed: ActiveRule | null; at: Map<ActiveStep, ChangeValue> } {
+  const at = new Map<ActiveStep, ChangeValue>();
+  for (const st of b.steps) {
+    const v = values[st.idx];
+    if (v === UNCHANGED) continue;
+    if (st.kind === 'mask') values[st.idx] = mask(v, st.method, st.key);
+    else if (st === duplicate) return { failed: st, at };
+    else if ('unique' in st.check) at.set(st, v);
+    else if (!check(st.check, v, st.re)) return { failed: st, at };
+  }
+  return { failed: null, at };
 }

@@ -10,7 +10,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { REDACTED, type RowCheck, type RowStep } from '../contract/transforms.js';
 import { copyText, parseCopyTextRows } from './copy-text.js';
 import type { Rejections } from './bad-rows.js';
-import type { UniqueClaims } from './unique-values.js';
+import { holderKey, type UniqueClaims } from './unique-values.js';
 
 export class RowTransformer {
   /** Rows of the shard consumed so far (positions of rejected rows count from here). */
@@ -81,7 +81,7 @@ export class RowTransformer {
     for (const [u, s] of this.unique.entries()) {
       const values = out.marks.map((m) => m[u]);
       const k = this.keyColumns;
-      const holders = k.length ? out.rows.map((r) => (k.length === 1 ? r[k[0]] : JSON.stringify(k.map((i) => r[i])))) : undefined;
+      const holders = k.length ? out.rows.map((r) => holderKey(k.map((i) => r[i]))) : undefined;
       const ok = await this.claims!.claim(s.name, values, holders);
       fresh.push(new Set(values.filter((v, k): v is string => v !== null && ok[k])));
     }

@@ -25,7 +25,11 @@ import { quoteIdent } from '../postgres/identifiers.js';
 
 /** Values per claiming statement. */
 const CLAIM_BATCH = 10_000;
-const STANDING_PLAN = STANDING_UNIQUE_PLAN;
+
+/** A row's key values as the holder of its unique values (the copy and the changes must agree). */
+export function holderKey(key: ReadonlyArray<string | null>): string | null {
+  return key.length === 1 ? key[0] : JSON.stringify(key);
+}
 
 export function uniqueValuesTable(schema: string): string {
   return `${quoteIdent(schema)}.unique_values`;
@@ -48,8 +52,8 @@ export async function ensureUniqueValues(client: pg.Client, schema: string): Pro
  */
 export async function clearUniqueValues(client: pg.Client, schema: string, pipeline: string, keepPlan: string | null, restart: readonly string[] = []): Promise<void> {
   const t = uniqueValuesTable(schema);
-  await client.query(`delete from ${t} where pipeline = $1 and plan_id <> $3::uuid and ($2::uuid is null or plan_id <> $2::uuid)`, [pipeline, keepPlan, STANDING_PLAN]);
-  if (restart.length) await client.query(`delete from ${t} where pipeline = $1 and plan_id = $2::uuid and stream = any($3::text[])`, [pipeline, STANDING_PLAN, [...restart]]);
+  await client.query(`delete from ${t} where pipeline = $1 and plan_id <> $3::uuid and ($2::uuid is null or plan_id <> $2::uuid)`, [pipeline, keepPlan, STANDING_UNIQUE_PLAN]);
+  if (restart.length) await client.query(`delete from ${t} where pipeline = $1 and plan_id = $2::uuid and stream = any($3::text[])`, [pipeline, STANDING_UNIQUE_PLAN, [...restart]]);
 }
 
 export interface UniqueScope {
@@ -74,18 +78,23 @@ export class UniqueClaims {
     // The holder of a value is its first row's key (a cdc stream's later change of that row may write it again).
     const holderOf = new Map<string, string | null>();
     values.forEach((v, k) => v !== null && !holderOf.has(v) && holderOf.set(v, holders?.[k] ?? null));
-    const wanted = [...holderOf.keys()].sort();
     const got = new Set<string>();
-    const { schema, pipeline, planId, stream } = this.scope;
+    const wanted = [...holderOf.keys()].sort();
     for (let at = 0; at < wanted.length; at += CLAIM_BATCH) {
-      const r = await this.client.query(
-        `insert into ${uniqueValuesTable(schema)} (pipeline, plan_id, stream, column_name, value, holder)
-         select $1, $2, $3, $4, v, h from unnest($5::text[], $6::text[]) x(v, h) on conflict do nothing returning value`,
-        [pipeline, planId, stream, column, wanted.slice(at, at + CLAIM_BATCH), wanted.slice(at, at + CLAIM_BATCH).map((v) => holderOf.get(v) ?? null)],
-      );
-      for (const row of r.rows as Array<{ value: string }>) got.add(row.value);
+      for (const v of await this.insertNew(column, wanted.slice(at, at + CLAIM_BATCH), holderOf)) got.add(v);
     }
     return values.map((v) => v === null || got.has(v));
+  }
+
+  /** Inserts the `values` not claimed yet, each for its holder; returns those it inserted. */
+  private async insertNew(column: string, values: readonly string[], holderOf: ReadonlyMap<string, string | null>): Promise<string[]> {
+    const { schema, pipeline, planId, stream } = this.scope;
+    const r = await this.client.query(
+      `insert into ${uniqueValuesTable(schema)} (pipeline, plan_id, stream, column_name, value, holder)
+       select $1, $2, $3, $4, v, h from unnest($5::text[], $6::text[]) x(v, h) on conflict do nothing returning value`,
+      [pipeline, planId, stream, column, values, values.map((v) => holderOf.get(v) ?? null)],
+    );
+    return (r.rows as Array<{ value: string }>).map((x) => x.value);
   }
 
   /**
@@ -103,11 +112,7 @@ export class UniqueClaims {
     for (let at = 0; at < values.length; at += CLAIM_BATCH) {
       const part = values.slice(at, at + CLAIM_BATCH);
       // A new value goes to its first pair's holder; one held already keeps its holder.
-      await this.client.query(
-        `insert into ${t} (pipeline, plan_id, stream, column_name, value, holder)
-         select $1, $2, $3, $4, v, h from unnest($5::text[], $6::text[]) x(v, h) on conflict do nothing`,
-        [pipeline, planId, stream, column, part, part.map((v) => first.get(v)!)],
-      );
+      await this.insertNew(column, part, first);
       const r = await this.client.query(`select value, holder from ${t} where pipeline = $1 and plan_id = $2 and stream = $3 and column_name = $4 and value = any($5::text[])`, [pipeline, planId, stream, column, part]);
       for (const row of r.rows as Array<{ value: string; holder: string | null }>) holderNow.set(row.value, row.holder);
     }

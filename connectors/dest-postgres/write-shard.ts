@@ -121,6 +121,11 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
     } else if (task.contract.loadMethod === 'copy') {
       let writer = CopyInWriter.open(dst, task.contract, task.dest);
       let writerRows = 0;
+      /** Ends the COPY of the chunks so far (a checkpoint, a unique claim), its row count checked. */
+      const endCopy = async () => {
+        const n = await writer.finish(task.contract.format);
+        if (n !== writerRows) throw new RbError('internal', `${label}: destination reports ${n} rows, rb counted ${writerRows}`, where);
+      };
       try {
         for (;;) {
           const chunk = await nextCopyFrame(source, label);
@@ -130,8 +135,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
           if (transformer) {
             if (unique) {
               // A claim is a query: the COPY of the chunks before it ends first, and a new one begins.
-              const n = await writer.finish(task.contract.format);
-              if (n !== writerRows) throw new RbError('internal', `${label}: destination reports ${n} rows, rb counted ${writerRows}`, where);
+              await endCopy();
               copyBase += writerRows;
               writerRows = 0;
             }
@@ -147,8 +151,7 @@ export async function writeShard(task: WriteTask<PgEndpoint>, source: FrameSourc
           }
           progress(chunk);
           if (last) {
-            const n = await writer.finish(task.contract.format);
-            if (n !== writerRows) throw new RbError('internal', `${label}: destination reports ${n} rows, rb counted ${writerRows}`, where);
+            await endCopy();
             await rejections?.flush();
             await checkpoint(last);
             writer = CopyInWriter.open(dst, task.contract, task.dest);

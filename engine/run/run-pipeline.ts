@@ -330,9 +330,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     const stored: StoredPlan = { streams: Object.fromEntries([...reads].map(([name, r]) => [name, r.stored])) };
     await store.ensure();
     // validate unique: one claim per value for the plan (a resumed plan keeps those committed).
-    const unique = streams.some((s) => s.transform?.rowSteps.some((x) => x.kind === 'validate' && 'unique' in x.check));
     // A cdc stream's claims stand across runs; its first run (a new copy) starts them afresh.
-    if (unique) await store.uniqueClaims(planId, cdcStart?.first ? streams.map((s) => s.name) : []);
+    if (hasUniqueRule(config)) await store.uniqueClaims(planId, cdcStart?.first ? streams.map((s) => s.name) : []);
     await store.startRun({ runId, planId, resumedFrom: resume?.runId ?? null, plan: stored, snapshots: result.snapshots });
     recorded = true;
     if (unfinished) await store.abandonRun(unfinished.runId, resume ? `resumed by run ${runId}` : `not resumed: run ${runId} started with --fresh`);
@@ -520,7 +519,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions = {})
     if (state && recorded) {
       const runs = state.runsTable;
       // The run's unique claims are of no use once it succeeded (a failed one's are kept for its resume).
-      if (result.status === 'succeeded' && config.transforms.some((t) => t.rules?.some((r) => r.unique))) {
+      if (result.status === 'succeeded' && hasUniqueRule(config)) {
         await state.uniqueClaims(null).catch((e) => opts.log?.(`rb: could not drop the unique rule's claims: ${(e as Error).message}`));
       }
       await state
@@ -638,6 +637,11 @@ function buildTasks({ runId, planId, streams, contracts, reads, snapshot, source
     }
   }
   return tasks;
+}
+
+/** A `validate` of the pipeline has a `unique` rule (its claims: dest-postgres/unique-values.ts). */
+function hasUniqueRule(config: PipelineConfig): boolean {
+  return config.transforms.some((t) => t.type === 'validate' && t.rules?.some((r) => r.unique));
 }
 
 export function exitCodeOf(result: RunResult): number {
