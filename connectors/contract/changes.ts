@@ -113,6 +113,12 @@ export interface ChangeReadOptions {
    * commit resolved). False: each write is awaited before reading on.
    */
   overlap: boolean;
+  /**
+   * Ask the server to stream large transactions while they are in progress (pgoutput protocol 2,
+   * PostgreSQL 14+; ignored by older servers, which send each transaction at its commit). They
+   * wait in rb's spill until their commit. Default true; false is protocol 1 (the A/B).
+   */
+  streaming?: boolean;
   /** Writes row changes in the open destination transaction (whole transactions or pieces of one). */
   write(items: TransactionItem[]): Promise<void>;
   /** Commits the open destination transaction, which holds every transaction ending at or before `end`. */
@@ -141,6 +147,8 @@ export interface ChangeReadResult {
   confirmed: bigint;
   /** The largest transaction read, in row changes (it was written in pieces when over `groupChanges`). */
   largestTransaction: number;
+  /** Transactions the server streamed while in progress that committed and were replayed (or skipped). */
+  streamedTransactions: number;
   /** The server's WAL end last reported, and the lag at the end. */
   lagBytes: number;
 }

@@ -1,10 +1,13 @@
 /**
  * Reading a logical replication slot (docs/design.md section 8): the change source of a CDC
- * catch-up or follow. Streams pgoutput (protocol 1, text values) from `from`, decodes it
- * (`codecs.pgoutputDecode`) and hands the row changes of each transaction, in commit order, to
- * `write` — the open destination transaction — in pieces of about `groupChanges` changes, so a
- * transaction of millions of rows is never held whole (protocol 1 sends a transaction only once
- * the server decoded its commit, so the rest of a transaction in hand is always on its way).
+ * catch-up or follow. Streams pgoutput (text values; protocol 2 with streaming where the server
+ * has it, else 1) from `from`, decodes it (`codecs.pgoutputDecode`) and hands the row changes of
+ * each transaction, in commit order, to `write` — the open destination transaction — in pieces
+ * of about `groupChanges` changes, so a transaction of millions of rows is never held whole
+ * (outside stream blocks the server sends a transaction only once it decoded its commit, so the
+ * rest of a transaction in hand is always on its way). A transaction streamed while in progress
+ * waits in a `StreamSpills` until its Stream Commit, then is decoded and written the same way
+ * (docs/design.md section 8 "Streamed transactions").
  * A group of whole transactions is committed (`commit`, with their position) once it holds
  * about `groupChanges` changes, or — following — `groupMs` after it began, or when the stream
  * has nothing more for now. Only after `commit` resolved is the group's last Commit end LSN
@@ -20,16 +23,22 @@
  * restart after a crash applies each transaction exactly once.
  */
 import { codecs } from '../../native/index.js';
-import { newPgoutputState } from '../../native/codec-api.js';
-import { ChangeOp, forEachInOrder, OldTupleKind, pgTimeToDate, TupleKind, type PgoutputChangeSet, type PgoutputRelation, type TupleColumns } from '../../native/pgoutput-types.js';
+import { newPgoutputState, type PgoutputState } from '../../native/codec-api.js';
+import { ChangeOp, forEachInOrder, OldTupleKind, pgTimeToDate, TupleKind, type PgoutputChangeSet, type PgoutputEvent, type PgoutputRelation, type TupleColumns } from '../../native/pgoutput-types.js';
 import { UNCHANGED, type ChangeProgress, type ChangeReadOptions, type ChangeReadResult, type ChangeValue, type RowChange, type TransactionItem } from '../contract/changes.js';
 import { RbError } from '../contract/errors.js';
 import { endLostBackend, type PgEndpoint } from '../postgres/connection.js';
 import { MARK_PREFIX } from './cdc-setup.js';
-import { openReplicationConnection, type ReplicationStream } from './replication-stream.js';
+import { openReplicationConnection, type ReplicationStream, type XLogDataMessage } from './replication-stream.js';
+import { StreamSpills } from './stream-spill.js';
 
 export type { ChangeValue, RowChange, TransactionItem } from '../contract/changes.js';
 export { UNCHANGED } from '../contract/changes.js';
+
+/** pgoutput message tags of stream blocks (protocol 2+): Stream Start, Stream Stop, Stream Commit. */
+const TAG_STREAM_START = 0x53; // 'S'
+const TAG_STREAM_STOP = 0x45; // 'E'
+const TAG_STREAM_COMMIT = 0x63; // 'c'
 
 /** How often a caught-up reader asks the server for a keepalive (its WAL position). */
 const POLL_MS = 100;
@@ -58,11 +67,18 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
   let chain: Promise<void> = Promise.resolve();
   let inflight = 0;
   let failure: unknown = null;
-  const result: ChangeReadResult = { transactions: 0, changes: 0, skipped: 0, confirmed: opts.from, largestTransaction: 0, lagBytes: 0 };
+  const result: ChangeReadResult = { transactions: 0, changes: 0, skipped: 0, confirmed: opts.from, largestTransaction: 0, streamedTransactions: 0, lagBytes: 0 };
+  // Large transactions streamed while in progress where the server can (PostgreSQL 14+): they
+  // wait in rb's spill instead of the source's pg_replslot directory.
+  const streaming = opts.streaming !== false && conn.server.maxProtoVersion >= 2;
+  const protoVersion = streaming ? 2 : 1;
+  const spills = streaming ? new StreamSpills({ chunkMessages: opts.groupChanges }) : null;
   try {
-    stream = await conn.startReplication(opts.slot, opts.from, { publications: opts.publications, protoVersion: 1, binary: false, streaming: false, messages: true });
+    stream = await conn.startReplication(opts.slot, opts.from, { publications: opts.publications, protoVersion, binary: false, streaming, messages: true });
     const s: ReplicationStream = stream;
     const state = newPgoutputState();
+    /** Inside a stream block: the top-level xid its Stream Start named. */
+    let streamXid: number | null = null;
     let open: OpenTransaction | null = null;
     // Row changes not written yet, and the group: whole transactions in the destination's open
     // transaction (written or waiting), ending at `groupEnd`.
@@ -157,87 +173,161 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
       await commitWritten(end, txns, changes);
     };
 
+    /** The commit of the transaction in hand: it joins the group, or is dropped (skipped, nothing of ours). */
+    const closeTransaction = (t: OpenTransaction, endLsn: bigint, commitTimeUs: bigint) => {
+      if (t.changes > result.largestTransaction) result.largestTransaction = t.changes;
+      if (t.skip) result.skipped++;
+      else if (t.changes) {
+        if (!groupTxns) groupStarted = performance.now();
+        groupTxns++;
+        groupChanges += t.changes;
+        groupEnd = endLsn;
+        appliedCommitTime = pgTimeToDate(commitTimeUs).getTime();
+        if (sinceCommit >= opts.groupChanges) {
+          // A full group ends here, at this transaction's commit; what follows starts the next.
+          full.push({ items: waiting, end: groupEnd, txns: groupTxns, changes: groupChanges });
+          waiting = [];
+          groupTxns = 0;
+          groupChanges = 0;
+          sinceCommit = 0;
+        }
+      } else if (endLsn > result.confirmed && !groupTxns && !waiting.length && !full.length && !inflight) {
+        // Nothing of ours in it (another table's transaction) and nothing before it still to
+        // apply — a full group of this batch waits in `full` — so its end may be confirmed.
+        result.confirmed = endLsn;
+      }
+    };
+    /** Full groups (each ended at a commit) are written and committed, in order. */
+    const flushFull = async () => {
+      for (const g of full.splice(0)) {
+        if (g.items.length) await run(() => opts.write(g.items));
+        await commitWritten(g.end, g.txns, g.changes);
+      }
+    };
+    const onTruncate = (e: Extract<PgoutputEvent, { kind: 'truncate' }>) => {
+      if (!open) throw new RbError('internal', 'pgoutput: Truncate outside a transaction');
+      if (open.skip) return;
+      waiting.push({ kind: 'truncate', relations: e.relationOids.map((oid) => relationOf(state.relations, oid)), cascade: e.cascade });
+      open.changes++;
+      sinceCommit++;
+    };
+    const onChanges = (set: PgoutputChangeSet, keep?: (i: number) => boolean) => {
+      if (!open) throw new RbError('internal', 'pgoutput: a row change outside a transaction');
+      if (open.skip) return;
+      const relation = relationOf(state.relations, set.relationOid);
+      const before = waiting.length;
+      for (const c of rowChanges(set, relation, keep)) waiting.push(c);
+      open.changes += waiting.length - before;
+      sinceCommit += waiting.length - before;
+    };
+    /** Decodes messages sent outside stream blocks; a segment ends with at most one Stream Commit, replayed after it. */
+    const decodeSegment = async (msgs: XLogDataMessage[]) => {
+      const total = msgs.reduce((a, m) => a + m.payload.length, 0);
+      const buf = Buffer.allocUnsafe(total);
+      const offsets = new Int32Array(msgs.length + 1);
+      const lsns = new BigInt64Array(msgs.length);
+      let at = 0;
+      msgs.forEach((m, i) => {
+        offsets[i] = at;
+        m.payload.copy(buf, at);
+        at += m.payload.length;
+        lsns[i] = BigInt.asIntN(64, m.walStart);
+      });
+      offsets[msgs.length] = at;
+      const batch = codecs.pgoutputDecode(buf, offsets, lsns, protoVersion, state);
+      let committed: Extract<PgoutputEvent, { kind: 'streamCommit' }> | null = null;
+      forEachInOrder(
+        batch,
+        (e) => {
+          if (e.kind === 'begin') {
+            if (open) throw new RbError('internal', `pgoutput: Begin of xid ${e.xid} inside transaction ${open.xid}`);
+            // finalLsn is the commit record's position: one before the stored end was applied.
+            open = { xid: e.xid, skip: e.finalLsn < opts.skipThrough, changes: 0 };
+          } else if (e.kind === 'commit') {
+            if (!open) throw new RbError('internal', 'pgoutput: Commit outside a transaction');
+            closeTransaction(open, e.endLsn, e.commitTimeUs);
+            open = null;
+          } else if (e.kind === 'message') {
+            if (opts.until && !e.transactional && e.prefix === MARK_PREFIX && Buffer.from(e.content).toString('utf8') === opts.until.content) marked = true;
+          } else if (e.kind === 'truncate') onTruncate(e);
+          else if (e.kind === 'streamAbort') spills?.abort(e.xid, e.subXid);
+          else if (e.kind === 'streamCommit') committed = e;
+        },
+        (set) => onChanges(set),
+      );
+      if (committed) await replayStreamed(committed);
+    };
+    /**
+     * A streamed transaction committed: its messages are decoded and written like a transaction
+     * sent whole (in pieces), without the changes of its aborted subtransactions.
+     */
+    const replayStreamed = async (e: Extract<PgoutputEvent, { kind: 'streamCommit' }>) => {
+      if (open) throw new RbError('internal', `pgoutput: Stream Commit of xid ${e.xid} inside transaction ${open.xid}`);
+      // What the segment's commits completed goes first: the replay's pieces come after it.
+      await flushFull();
+      const t = spills?.take(e.xid);
+      const txn: OpenTransaction = { xid: e.xid, skip: e.commitLsn < opts.skipThrough, changes: 0 };
+      open = txn;
+      try {
+        if (t && !txn.skip) {
+          const aborted = t.aborted;
+          const keep = aborted.size ? (set: PgoutputChangeSet) => (i: number) => !aborted.has(set.xids[i]) : null;
+          // The stream's messages carry their xid; its Relation messages update the one relation cache.
+          const replayState: PgoutputState = { relations: state.relations, inStream: true };
+          for (const chunk of t.chunks()) {
+            forEachInOrder(
+              codecs.pgoutputDecode(chunk.buf, chunk.offsets, chunk.lsns, protoVersion, replayState),
+              (ev) => {
+                if (ev.kind === 'truncate' && !aborted.has(ev.xid)) onTruncate(ev);
+              },
+              (set) => onChanges(set, keep?.(set)),
+            );
+            if (waiting.length >= opts.groupChanges) await writeWaiting();
+          }
+        }
+        if (t) result.streamedTransactions++;
+      } finally {
+        t?.dispose();
+      }
+      open = null;
+      closeTransaction(txn, e.endLsn, e.commitTimeUs);
+      await flushFull();
+    };
+
     s.sendStatus({ flushed: opts.from, replyRequested: true });
     let lastAsk = performance.now();
     for (;;) {
       const messages = await s.read(4096, POLL_MS);
       if (failure) throw failure; // a write or commit failed: nothing after it may be confirmed
       if (!messages.length && s.ended) throw s.failure ?? new RbError('source_query', `replication of slot ${opts.slot} ended before ${opts.until ? "the run's end mark" : 'rb stopped'}`);
-      const data = messages.filter((m) => m.kind === 'xlogdata');
+      const data = messages.filter((m): m is XLogDataMessage => m.kind === 'xlogdata');
       for (const m of messages) if (m.kind === 'keepalive' && m.walEnd > walEnd) walEnd = m.walEnd;
       caughtUp = !data.length;
-      if (data.length) {
-        const total = data.reduce((a, m) => a + m.payload.length, 0);
-        const buf = Buffer.allocUnsafe(total);
-        const offsets = new Int32Array(data.length + 1);
-        const lsns = new BigInt64Array(data.length);
-        let at = 0;
-        data.forEach((m, i) => {
-          offsets[i] = at;
-          m.payload.copy(buf, at);
-          at += m.payload.length;
-          lsns[i] = BigInt.asIntN(64, m.walStart);
-        });
-        offsets[data.length] = at;
-        const batch = codecs.pgoutputDecode(buf, offsets, lsns, 1, state);
-        forEachInOrder(
-          batch,
-          (e) => {
-            if (e.kind === 'begin') {
-              if (open) throw new RbError('internal', `pgoutput: Begin of xid ${e.xid} inside transaction ${open.xid}`);
-              // finalLsn is the commit record's position: one before the stored end was applied.
-              open = { xid: e.xid, skip: e.finalLsn < opts.skipThrough, changes: 0 };
-            } else if (e.kind === 'commit') {
-              if (!open) throw new RbError('internal', 'pgoutput: Commit outside a transaction');
-              const t: OpenTransaction = open;
-              open = null;
-              if (t.changes > result.largestTransaction) result.largestTransaction = t.changes;
-              if (t.skip) result.skipped++;
-              else if (t.changes) {
-                if (!groupTxns) groupStarted = performance.now();
-                groupTxns++;
-                groupChanges += t.changes;
-                groupEnd = e.endLsn;
-                appliedCommitTime = pgTimeToDate(e.commitTimeUs).getTime();
-                if (sinceCommit >= opts.groupChanges) {
-                  // A full group ends here, at this transaction's commit; what follows starts the next.
-                  full.push({ items: waiting, end: groupEnd, txns: groupTxns, changes: groupChanges });
-                  waiting = [];
-                  groupTxns = 0;
-                  groupChanges = 0;
-                  sinceCommit = 0;
-                }
-              } else if (e.endLsn > result.confirmed && !groupTxns && !waiting.length && !full.length && !inflight) {
-                // Nothing of ours in it (another table's transaction) and nothing before it still to
-                // apply — a full group of this batch waits in `full` — so its end may be confirmed.
-                result.confirmed = e.endLsn;
-              }
-            } else if (e.kind === 'message') {
-              if (opts.until && !e.transactional && e.prefix === MARK_PREFIX && Buffer.from(e.content).toString('utf8') === opts.until.content) marked = true;
-            } else if (e.kind === 'truncate') {
-              if (!open) throw new RbError('internal', 'pgoutput: Truncate outside a transaction');
-              if (open.skip) return;
-              waiting.push({ kind: 'truncate', relations: e.relationOids.map((oid) => relationOf(state.relations, oid)), cascade: e.cascade });
-              open.changes++;
-              sinceCommit++;
-            }
-          },
-          (set) => {
-            if (!open) throw new RbError('internal', 'pgoutput: a row change outside a transaction');
-            if (open.skip) return;
-            const relation = relationOf(state.relations, set.relationOid);
-            for (const c of rowChanges(set, relation)) waiting.push(c);
-            open.changes += set.rowCount;
-            sinceCommit += set.rowCount;
-          },
-        );
+      // Stream blocks (Stream Start .. Stop) go to their transaction's spill; the rest is decoded
+      // in segments, each ending at a Stream Commit, whose transaction is then replayed in place.
+      let segment: typeof data = [];
+      for (const m of data) {
+        const tag = m.payload[0];
+        if (streamXid !== null) {
+          if (tag === TAG_STREAM_STOP) streamXid = null;
+          else spills!.add(streamXid, m.payload, m.walStart);
+          continue;
+        }
+        // Stream Start: 'S', the top-level xid (int32), first-segment flag (int8).
+        if (tag === TAG_STREAM_START && spills) {
+          streamXid = m.payload.readUInt32BE(1);
+          continue;
+        }
+        segment.push(m);
+        if (tag === TAG_STREAM_COMMIT) {
+          await decodeSegment(segment);
+          segment = [];
+        }
       }
+      if (segment.length) await decodeSegment(segment);
       // Full groups (each ended at a commit) go first, then — inside a large transaction — a piece
       // of the next group goes into the open destination transaction, so memory stays bounded.
-      for (const g of full.splice(0)) {
-        if (g.items.length) await run(() => opts.write(g.items));
-        await commitWritten(g.end, g.txns, g.changes);
-      }
+      await flushFull();
       if (waiting.length >= opts.groupChanges) await writeWaiting();
       // A catch-up also stops on the signal (cancelled), after the transaction in hand.
       const reached = !!opts.until && (marked || walEnd > opts.until.lsn);
@@ -273,6 +363,7 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
     return result;
   } finally {
     await chain; // never rejects: a failure is kept in `failure`
+    spills?.close();
     await conn.close().catch(() => {});
     // A stream given up as lost: its walsender may live on, keeping the slot active.
     if (stream?.failure) await endLostBackend(ep, 'source', stream.failure);
@@ -285,9 +376,11 @@ function relationOf(relations: Map<number, PgoutputRelation>, oid: number): Pgou
   return r;
 }
 
-function rowChanges(set: PgoutputChangeSet, relation: PgoutputRelation): RowChange[] {
+/** The set's row changes, those `keep` accepts (all without it). */
+function rowChanges(set: PgoutputChangeSet, relation: PgoutputRelation, keep?: (i: number) => boolean): RowChange[] {
   const out: RowChange[] = [];
   for (let i = 0; i < set.rowCount; i++) {
+    if (keep && !keep(i)) continue;
     const op = set.ops[i];
     if (op === ChangeOp.insert) out.push({ kind: 'insert', relation, values: tupleValues(set.newTuples, i) });
     else if (op === ChangeOp.update) {

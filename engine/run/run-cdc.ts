@@ -58,6 +58,8 @@ export interface CdcResult {
   rows_written: number;
   /** Row changes of the largest source transaction read (written in pieces when large). */
   largest_transaction: number;
+  /** Transactions the server streamed while they were in progress (large ones, PostgreSQL 14+), applied at their commit. */
+  streamed_transactions: number;
   /** WAL bytes the source had past the position reached, at the end (0 when caught up). */
   lag_bytes: number;
   /** Changes the destination rejected, dropped (`on_data_error: skip`) or dead-lettered (`dlq`); the streams' `rows_skipped`/`rows_dead_lettered` include them. */
@@ -217,6 +219,8 @@ export async function catchUp(
       groupMs: GROUP_MS,
       // RB_CDC_OVERLAP=0: decode and apply in turn (the A/B of bench/cdc/README.md).
       overlap: process.env.RB_CDC_OVERLAP !== '0',
+      // RB_CDC_STREAMING=0: protocol 1, each transaction sent at its commit (the A/B of bench/cdc/README.md).
+      streaming: process.env.RB_CDC_STREAMING !== '0',
       write: async (items) => {
         if (onCommit) {
           if (!group.startedAt) group.startedAt = performance.now();
@@ -256,6 +260,7 @@ export async function catchUp(
     changes: r.changes,
     rows_written: rowsWritten,
     largest_transaction: r.largestTransaction,
+    streamed_transactions: r.streamedTransactions,
     lag_bytes: r.lagBytes,
     ...rejectedTotals(out.rejected()),
     decisions: out.schemaChanges(),
