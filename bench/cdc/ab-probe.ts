@@ -7,6 +7,9 @@
  *
  *   npx tsx bench/cdc/ab-probe.ts <old bin.js> <new bin.js> [rounds=4] [per-client=25000]
  *
+ * One build with two settings: the same bin.js twice, and `RB_AB_OLD_ENV` / `RB_AB_NEW_ENV`
+ * (`K=V,K2=V2`) added to each side's environment (e.g. `RB_AB_NEW_ENV=RB_CDC_STREAMING=0`).
+ *
  * The old build: a clone of the commit to compare (`git clone . /tmp/old && git -C /tmp/old checkout
  * <commit>`, its node_modules a link to this one's, `npm run build` there).
  */
@@ -40,9 +43,11 @@ const file = (which: 'old' | 'new') => {
   writeFileSync(f, `version: "1.0"\npipeline: ab_${which}\nsource:\n  use: postgres\n  config: { url: "${srcUrl}" }\n  streams:\n${TABLES.map((t) => `    - name: ${t}\n      sync_mode: cdc\n`).join('')}destination:\n  use: postgres\n  config: { url: "${clusterUrl(dst, `ab_${which}`)}" }\n  write_mode: upsert\n`);
   return f;
 };
+const envOf = (spec: string | undefined): Record<string, string> => Object.fromEntries((spec ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+const ENVS = { old: envOf(process.env.RB_AB_OLD_ENV), new: envOf(process.env.RB_AB_NEW_ENV) };
 const run = (which: 'old' | 'new') => {
   const t = performance.now();
-  const r = spawnSync(process.execPath, [BUILDS[which], 'run', file(which), '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [BUILDS[which], 'run', file(which), '--json'], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...ENVS[which] } });
   if (r.status !== 0) throw new Error(`${which}: ${r.stderr}\n${r.stdout.slice(0, 2000)}`);
   return { ms: performance.now() - t, changes: JSON.parse(r.stdout).cdc?.changes as number };
 };
