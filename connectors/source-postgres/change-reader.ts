@@ -316,6 +316,11 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
         // Stream Start: 'S', the top-level xid (int32), first-segment flag (int8).
         if (tag === TAG_STREAM_START && spills) {
           streamXid = m.payload.readUInt32BE(1);
+          // A later segment of a transaction whose first one rb did not see would replay only
+          // its tail: never expected (a new stream sends each transaction from its start), so
+          // an error rather than a silent loss.
+          if (m.payload[5] === 1) spills.begin(streamXid);
+          else if (!spills.has(streamXid)) throw new RbError('internal', `pgoutput: a stream block of transaction ${streamXid} arrived without its first segment`);
           continue;
         }
         segment.push(m);

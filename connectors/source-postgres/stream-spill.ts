@@ -158,6 +158,16 @@ export class StreamSpills {
     return this.open.size;
   }
 
+  /** The first Stream Start of `xid`: its (possibly empty) spill. */
+  begin(xid: number): void {
+    if (!this.open.has(xid)) this.open.set(xid, new SpilledTransaction(xid, this));
+  }
+
+  /** True while `xid` has a spill (its first segment arrived; not committed or aborted yet). */
+  has(xid: number): boolean {
+    return this.open.has(xid);
+  }
+
   /** Appends a message of the stream block of `xid` (the top-level transaction the Stream Start named). */
   add(xid: number, payload: Uint8Array, lsn: bigint): void {
     let t = this.open.get(xid);

@@ -37,8 +37,8 @@ afterAll(async () => {
   await dropTestDatabases();
 });
 
-function cdcFile(name: string, table: string): string {
-  const yaml = pipelineYaml({ name, srcUrl: src.url, dstUrl: dst.url, streams: [table], writeMode: 'upsert' }).replace(/    - name: (\S+)/g, '    - name: $1\n      sync_mode: cdc');
+function cdcFile(name: string, ...tables: string[]): string {
+  const yaml = pipelineYaml({ name, srcUrl: src.url, dstUrl: dst.url, streams: tables, writeMode: 'upsert' }).replace(/    - name: (\S+)/g, '    - name: $1\n      sync_mode: cdc');
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, yaml);
   return file;
@@ -125,10 +125,12 @@ describe('streamed transactions', () => {
     expect((await slotStats('rb_unstreamed')).stream_txns).toBe(0);
   });
 
-  it('kill -9 of rb run --follow at random moments while a transaction streams and as it commits: applied exactly once, no spill file left', async () => {
+  it('kill -9 of rb run --follow at random moments while a transaction streams and as it commits: applied exactly once (a keyless table too), no spill file left', async () => {
     const t = 'killed';
-    await src.query(`create table ${t} (id int primary key, round int, v text)`);
-    const file = cdcFile('stream_kill', t);
+    // Keyless and insert-only: a streamed transaction applied twice would show as repeated rows.
+    const log = 'killed_log';
+    await src.query(`create table ${t} (id int primary key, round int, v text); create table ${log} (round int, n int, v text)`);
+    const file = cdcFile('stream_kill', t, log);
     expect(runRb(['run', file], env).code).toBe(0);
     const moments: string[] = [];
     const ROUNDS = 5;
@@ -139,8 +141,10 @@ describe('streamed transactions', () => {
       const a = await src.client();
       await a.query('begin');
       await a.query(`insert into ${t} select g, ${i}, md5(g::text) || repeat('k', 300) from generate_series(${i * 100_000}, ${i * 100_000 + 29_999}) g`);
+      await a.query(`insert into ${log} select ${i}, g, repeat('l', 100) from generate_series(1, 10000) g`);
       await a.query('savepoint s');
       await a.query(`update ${t} set v = 'rolled back' where round = ${i}`);
+      await a.query(`insert into ${log} select ${i}, -g, 'rolled back' from generate_series(1, 1000) g`);
       await a.query('rollback to savepoint s');
       await a.query(`update ${t} set v = 'updated' where round = ${i} and id % 10 = 0`);
       // Even rounds: killed while the transaction is still open (streamed, in rb's spill); odd
@@ -159,7 +163,8 @@ describe('streamed transactions', () => {
     const r = runRb(['run', file, '--json'], env);
     expect(r.code, r.err).toBe(0);
     expect((await src.query(`select count(*)::int as n from ${t}`)).rows[0].n).toBe(ROUNDS * 30_000);
-    expect((await dst.query(hash(t))).rows[0], moments.join(', ')).toEqual((await src.query(hash(t))).rows[0]);
+    expect((await src.query(`select count(*)::int as n from ${log}`)).rows[0].n).toBe(ROUNDS * 10_000);
+    for (const x of [t, log]) expect((await dst.query(hash(x))).rows[0], `${x}: ${moments.join(', ')}`).toEqual((await src.query(hash(x))).rows[0]);
     expect((await slotStats('rb_stream_kill')).stream_txns).toBeGreaterThan(0);
   });
 });
