@@ -44,7 +44,8 @@ export async function planShards(client: pg.Client, table: TableInfo, target: nu
   const minBytes = opts.minBytes ?? shardMinBytes();
   const single: ShardPlan = { kind: 'single', key: null, shards: [{ index: 0, predicate: '', description: 'whole table' }] };
   if (target <= 1 || table.relationBytes < minBytes || table.relkind !== 'r') return single;
-  const key = shardKeyFor(table, opts.partitionKey);
+  // RB_SHARD_KIND=ctid: block ranges even for a table with an integer key (for the A/B in bench/README.md).
+  const key = process.env.RB_SHARD_KIND === 'ctid' && !opts.partitionKey ? null : shardKeyFor(table, opts.partitionKey);
   if (key) {
     const q = quoteIdent(key);
     const r = await client.query(sqlKeyBounds(quoteQualified(table.name), q));
