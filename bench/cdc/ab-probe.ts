@@ -17,30 +17,22 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { clusterUrl, ensureCluster } from '../../engine/embedded/cluster.js';
-import { repoPath } from '../../engine/paths.js';
+import { queryOnce } from '../databases.js';
+import { freshProbeDatabases } from './probe-databases.js';
 
 const [oldBin, newBin, roundsArg, perArg] = process.argv.slice(2);
 if (!oldBin || !newBin) throw new Error('usage: npx tsx bench/cdc/ab-probe.ts <old bin.js> <new bin.js> [rounds] [per-client]');
 const BUILDS = { old: oldBin, new: newBin } as const;
 const dir = mkdtempSync(join(tmpdir(), 'rb-cdc-ab-'));
 const TABLES = ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history'];
-const q = async (url: string, sql: string) => { const c = new pg.Client({ connectionString: url }); await c.connect(); try { return await c.query(sql); } finally { await c.end(); } };
+const q = queryOnce;
 const sh = (cmd: string, args: string[]) => { const r = spawnSync(cmd, args, { encoding: 'utf8' }); if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`); return r.stdout; };
 
-const src = await ensureCluster(repoPath('.rb/cdcab-src'));
-const dst = await ensureCluster(repoPath('.rb/cdcab-dst'));
-for (const [info, db] of [[src, 'ab_src'], [dst, 'ab_old'], [dst, 'ab_new']] as const) {
-  await q(clusterUrl(info, 'postgres'), `drop database if exists ${db} with (force)`);
-  await q(clusterUrl(info, 'postgres'), `create database ${db}`);
-}
-await q(clusterUrl(src, 'postgres'), `select pg_drop_replication_slot(slot_name) from pg_replication_slots where not active`);
-const srcUrl = clusterUrl(src, 'ab_src');
+const { srcUrl, dstUrl } = await freshProbeDatabases('ab_src', ['ab_old', 'ab_new']);
 sh('pgbench', ['-i', '-q', '-s', '2', srcUrl]);
 const file = (which: 'old' | 'new') => {
   const f = join(dir, `${which}.yaml`);
-  writeFileSync(f, `version: "1.0"\npipeline: ab_${which}\nsource:\n  use: postgres\n  config: { url: "${srcUrl}" }\n  streams:\n${TABLES.map((t) => `    - name: ${t}\n      sync_mode: cdc\n`).join('')}destination:\n  use: postgres\n  config: { url: "${clusterUrl(dst, `ab_${which}`)}" }\n  write_mode: upsert\n`);
+  writeFileSync(f, `version: "1.0"\npipeline: ab_${which}\nsource:\n  use: postgres\n  config: { url: "${srcUrl}" }\n  streams:\n${TABLES.map((t) => `    - name: ${t}\n      sync_mode: cdc\n`).join('')}destination:\n  use: postgres\n  config: { url: "${dstUrl(`ab_${which}`)}" }\n  write_mode: upsert\n`);
   return f;
 };
 const envOf = (spec: string | undefined): Record<string, string> => Object.fromEntries((spec ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
@@ -68,7 +60,7 @@ const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 
 console.log(`median old ${Math.round(med(results.old))} ms, new ${Math.round(med(results.new))} ms, new/old ${(med(results.new) / med(results.old)).toFixed(3)}; pairs new/old: ${results.new.map((n, i) => (n / results.old[i]).toFixed(3)).join(', ')}`);
 for (const t of TABLES) {
   const h = `select md5(string_agg(x::text, ',' order by x::text)) as h from ${t} x`;
-  const [a, b, c] = await Promise.all([q(srcUrl, h), q(clusterUrl(dst, 'ab_old'), h), q(clusterUrl(dst, 'ab_new'), h)]);
+  const [a, b, c] = await Promise.all([q(srcUrl, h), q(dstUrl('ab_old'), h), q(dstUrl('ab_new'), h)]);
   console.log(`${t}: old ${a.rows[0].h === b.rows[0].h ? 'equal' : 'DIFFERENT'}, new ${a.rows[0].h === c.rows[0].h ? 'equal' : 'DIFFERENT'}`);
 }
 for (const w of ['old', 'new'] as const) spawnSync(process.execPath, [BUILDS[w], 'state', 'reset', file(w), '--yes']);

@@ -12,9 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clusterUrl, ensureCluster } from '../../engine/embedded/cluster.js';
 import { repoPath } from '../../engine/paths.js';
 import { queryOnce } from '../databases.js';
+import { freshProbeDatabases } from './probe-databases.js';
 
 const rows = Number(process.argv[2] ?? 1_000_000);
 const rounds = Number(process.argv[3] ?? 2);
@@ -24,18 +24,11 @@ type Mode = keyof typeof MODES;
 const dir = mkdtempSync(join(tmpdir(), 'rb-cdc-large-'));
 const q = queryOnce;
 
-const src = await ensureCluster(repoPath('.rb/cdcab-src'));
-const dst = await ensureCluster(repoPath('.rb/cdcab-dst'));
-for (const [info, db] of [[src, 'lt_src'], [dst, 'lt_on'], [dst, 'lt_off']] as const) {
-  await q(clusterUrl(info, 'postgres'), `drop database if exists ${db} with (force)`);
-  await q(clusterUrl(info, 'postgres'), `create database ${db}`);
-}
-await q(clusterUrl(src, 'postgres'), `select pg_drop_replication_slot(slot_name) from pg_replication_slots where not active`);
-const srcUrl = clusterUrl(src, 'lt_src');
+const { srcUrl, dstUrl } = await freshProbeDatabases('lt_src', ['lt_on', 'lt_off']);
 await q(srcUrl, 'create table big (id int primary key, v text)');
 const file = (m: Mode) => {
   const f = join(dir, `${m}.yaml`);
-  writeFileSync(f, `version: "1.0"\npipeline: lt_${m}\nsource:\n  use: postgres\n  config: { url: "${srcUrl}" }\n  streams:\n    - name: big\n      sync_mode: cdc\ndestination:\n  use: postgres\n  config: { url: "${clusterUrl(dst, `lt_${m}`)}" }\n  write_mode: upsert\n`);
+  writeFileSync(f, `version: "1.0"\npipeline: lt_${m}\nsource:\n  use: postgres\n  config: { url: "${srcUrl}" }\n  streams:\n    - name: big\n      sync_mode: cdc\ndestination:\n  use: postgres\n  config: { url: "${dstUrl(`lt_${m}`)}" }\n  write_mode: upsert\n`);
   return f;
 };
 const slotStats = async (m: Mode) => (await q(srcUrl, `select spill_bytes::float8 as spill, stream_bytes::float8 as stream from pg_stat_replication_slots where slot_name = 'rb_lt_${m}'`)).rows[0] ?? { spill: 0, stream: 0 };
@@ -66,6 +59,6 @@ for (let i = 0; i < rounds; i++) {
 const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 console.log(`median on ${Math.round(med(out.on.map((r) => r.ms)))} ms, off ${Math.round(med(out.off.map((r) => r.ms)))} ms; pairs on/off: ${out.on.map((r, i) => (r.ms / out.off[i].ms).toFixed(3)).join(', ')}`);
 const h = `select count(*) as n, md5(string_agg(x::text, ',' order by x.id)) as h from big x`;
-const [a, b, c] = await Promise.all([q(srcUrl, h), q(clusterUrl(dst, 'lt_on'), h), q(clusterUrl(dst, 'lt_off'), h)]);
+const [a, b, c] = await Promise.all([q(srcUrl, h), q(dstUrl('lt_on'), h), q(dstUrl('lt_off'), h)]);
 console.log(`big: on ${JSON.stringify(a.rows[0]) === JSON.stringify(b.rows[0]) ? 'equal' : 'DIFFERENT'}, off ${JSON.stringify(a.rows[0]) === JSON.stringify(c.rows[0]) ? 'equal' : 'DIFFERENT'} (${a.rows[0].n} rows)`);
 for (const m of ['on', 'off'] as const) spawnSync(process.execPath, [BIN, 'state', 'reset', file(m), '--yes']);
