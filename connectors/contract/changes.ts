@@ -123,7 +123,7 @@ export interface ChangeReadOptions {
   write(items: TransactionItem[]): Promise<void>;
   /** Commits the open destination transaction, which holds every transaction ending at or before `end`. */
   commit(end: bigint): Promise<void>;
-  /** About once a second, and after each commit. */
+  /** About once a second, after each commit, and at once when work arrives after a quiet spell (before its first write). */
   onProgress?(p: ChangeProgress): void;
   log?: (line: string) => void;
 }

@@ -100,6 +100,8 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
     const maxAhead = opts.overlap ? MAX_AHEAD : 0;
     const run = async (job: () => Promise<void>) => {
       if (failure) throw failure;
+      // Work arriving after a quiet spell shows in the lag before the first write, which may take long.
+      progress(false);
       inflight++;
       // After a failed job nothing runs: a commit queued behind a failed write would store a
       // position past changes that were rolled back.
@@ -133,9 +135,17 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
         () => {},
       );
     };
+    /**
+     * The furthest commit rb has seen (a Begin names its commit's position): the source's WAL
+     * reaches at least this far. Without it the lag read 0 while a large transaction was applied,
+     * since the stream's own positions may already be past the transaction's changes.
+     */
+    let seenEnd = 0n;
+    const seen = (lsn: bigint) => void (lsn > seenEnd && (seenEnd = lsn));
     const lag = (): ChangeProgress => {
       let end = s.lastWalEnd > result.confirmed ? s.lastWalEnd : result.confirmed;
       if (serverPos > end) end = serverPos;
+      if (seenEnd > end) end = seenEnd;
       const idle = caughtUp && !open && !groupTxns && !waiting.length;
       return {
         transactions: result.transactions,
@@ -145,11 +155,18 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
         lagSeconds: idle || !appliedCommitTime ? 0 : Math.max(0, (Date.now() - appliedCommitTime) / 1000),
       };
     };
+    let reportedLag = 0;
+    /** At most every PROGRESS_MS unless forced, and at once when the lag leaves 0 (work arrived). */
     const progress = (force: boolean) => {
+      if (!opts.onProgress) return;
       const now = performance.now();
-      if (!opts.onProgress || (!force && now - lastProgress < PROGRESS_MS)) return;
+      const due = force || now - lastProgress >= PROGRESS_MS;
+      if (!due && reportedLag !== 0) return;
+      const p = lag();
+      if (!due && p.lagBytes === 0) return;
       lastProgress = now;
-      opts.onProgress(lag());
+      reportedLag = p.lagBytes;
+      opts.onProgress(p);
     };
     /** Groups that reached `groupChanges` at a commit in the batch being read, to commit after it. */
     const full: Array<{ items: TransactionItem[]; end: bigint; txns: number; changes: number }> = [];
@@ -243,6 +260,7 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
             if (open) throw new RbError('internal', `pgoutput: Begin of xid ${e.xid} inside transaction ${open.xid}`);
             // finalLsn is the commit record's position: one before the stored end was applied.
             open = { xid: e.xid, skip: e.finalLsn < opts.skipThrough, changes: 0 };
+            if (!open.skip) seen(e.finalLsn);
           } else if (e.kind === 'commit') {
             if (!open) throw new RbError('internal', 'pgoutput: Commit outside a transaction');
             closeTransaction(open, e.endLsn, e.commitTimeUs);
@@ -251,7 +269,10 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
             if (opts.until && !e.transactional && e.prefix === MARK_PREFIX && Buffer.from(e.content).toString('utf8') === opts.until.content) marked = true;
           } else if (e.kind === 'truncate') onTruncate(e);
           else if (e.kind === 'streamAbort') spills?.abort(e.xid, e.subXid);
-          else if (e.kind === 'streamCommit') committed = e;
+          else if (e.kind === 'streamCommit') {
+            committed = e;
+            if (e.commitLsn >= opts.skipThrough) seen(e.commitLsn);
+          }
         },
         (set) => onChanges(set),
       );
@@ -310,7 +331,10 @@ export async function readChanges(ep: PgEndpoint, opts: ChangeReadOptions, sourc
         const tag = m.payload[0];
         if (streamXid !== null) {
           if (tag === TAG_STREAM_STOP) streamXid = null;
-          else spills!.add(streamXid, m.payload, m.walStart);
+          else {
+            spills!.add(streamXid, m.payload, m.walStart);
+            seen(m.walStart);
+          }
           continue;
         }
         // Stream Start: 'S', the top-level xid (int32), first-segment flag (int8).
